@@ -1,0 +1,55 @@
+# Copyright: (c) 2026, exchange.hybrid contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Microsoft cloud endpoints shared by the WinRM (AuthServer) and Graph modules.
+
+Login and Graph hosts follow Microsoft's CSS-Exchange Get-CloudServiceEndpoint table. The AuthServer metadata
+URLs for the global cloud are the documented ones (the ACS form is the one the push notification procedure
+uses for ``MicrosoftSts``); the sovereign-cloud variants are not published in the
+Exchange docs, so users can always override them with ``auth_metadata_url``.
+"""
+
+from __future__ import annotations
+
+CLOUD_CHOICES = ["global", "usgovernment_l4", "usgovernment_l5", "china"]
+
+CLOUDS = {
+    "global": {
+        "login": "https://login.microsoftonline.com",
+        "graph": "https://graph.microsoft.com",
+        "acs_metadata": "https://accounts.accesscontrol.windows.net/metadata/json/1/?realm={tenant}",
+        "evosts_metadata": "https://login.windows.net/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "initial_domain_suffix": "onmicrosoft.com",
+    },
+    "usgovernment_l4": {
+        "login": "https://login.microsoftonline.us",
+        "graph": "https://graph.microsoft.us",
+        "acs_metadata": "https://login.microsoftonline.us/{tenant}/metadata/json/1",
+        "evosts_metadata": "https://login.microsoftonline.us/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "initial_domain_suffix": "onmicrosoft.us",
+    },
+    "usgovernment_l5": {
+        "login": "https://login.microsoftonline.us",
+        "graph": "https://dod-graph.microsoft.us",
+        "acs_metadata": "https://login.microsoftonline.us/{tenant}/metadata/json/1",
+        "evosts_metadata": "https://login.microsoftonline.us/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "initial_domain_suffix": "onmicrosoft.us",
+    },
+    "china": {
+        "login": "https://login.partner.microsoftonline.cn",
+        "graph": "https://microsoftgraph.chinacloudapi.cn",
+        "acs_metadata": "https://accounts.accesscontrol.chinacloudapi.cn/metadata/json/1/?realm={tenant}",
+        "evosts_metadata": "https://login.partner.microsoftonline.cn/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "initial_domain_suffix": "partner.onmschina.cn",
+    },
+}
+
+# Office 365 Exchange Online: the shared first-party service principal of the documented procedure.
+EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+# full_access_as_app application role of Office 365 Exchange Online (ConfigureExchangeHybridApplication.ps1).
+FULL_ACCESS_AS_APP_ROLE_ID = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
+
+
+def auth_metadata_url(cloud: str, auth_server_type: str, tenant: str) -> str:
+    """AuthMetadataUrl for an AuthServer of ``auth_server_type`` ('acs' or 'azure_ad') in ``cloud``."""
+    key = "acs_metadata" if auth_server_type == "acs" else "evosts_metadata"
+    return CLOUDS[cloud][key].format(tenant=tenant)
