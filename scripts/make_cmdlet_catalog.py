@@ -11,9 +11,8 @@ module payload, so it cannot read the reference at run time). This script makes 
 
 Per cmdlet we keep: on-premises products it applies to, parameter set names, and per parameter the type, switch,
 required_in, parameter_sets (only when not every set), applies_to (only when it differs from the cmdlet's), aliases,
-valid_values, plus our
-own additions: ``min_build`` (CU/HU limits the docs state in prose), ``enum_type`` (the .NET enum named in
-PowerShell's binding error) and three cmdlets the reference lacks, each with a ``source`` note.
+valid_values, plus our own additions: ``min_build`` (CU/HU limits the docs state in prose), ``enum_type`` (the .NET
+enum named in PowerShell's binding error) and the cmdlets the reference lacks, each with a ``source`` note.
 """
 
 from __future__ import annotations
@@ -94,6 +93,29 @@ EXTRA_CMDLETS: dict[str, dict[str, Any]] = {
             },
             "Confirm": {"type": "SwitchParameter", "aliases": ["cf"]},
             "DomainController": {"type": "Fqdn"},
+            "WhatIf": {"type": "SwitchParameter", "aliases": ["wi"]},
+        },
+    },
+    "Set-SettingOverride": {
+        "source": (
+            "office-docs-powershell exchange/exchange-ps/exchange/Set-SettingOverride.md: Set-SettingOverride "
+            "[-Identity] <SettingOverrideIdParameter> [-Confirm] [-DomainController <Fqdn>] [-MaxVersion <Version>] "
+            "[-MinVersion <Version>] [-Parameters <MultiValuedProperty>] [-Reason <String>] [-Server <String[]>] "
+            "[-WhatIf] [-Force]; -Force applies to 2016 and later. The page's example also passes -Component and "
+            "-Section, which its syntax and parameter list do not have; we follow the syntax."
+        ),
+        "applies_to": _ONPREM,
+        "parameter_sets": ["__AllParameterSets"],
+        "parameters": {
+            "Identity": {"type": "SettingOverrideIdParameter", "required_in": ["__AllParameterSets"]},
+            "Confirm": {"type": "SwitchParameter", "aliases": ["cf"]},
+            "DomainController": {"type": "Fqdn"},
+            "Force": {"type": "SwitchParameter", "applies_to": ["2016", "2019", "SE"]},
+            "MaxVersion": {"type": "Version"},
+            "MinVersion": {"type": "Version"},
+            "Parameters": {"type": "MultiValuedProperty"},
+            "Reason": {"type": "String"},
+            "Server": {"type": "String[]"},
             "WhatIf": {"type": "SwitchParameter", "aliases": ["wi"]},
         },
     },

@@ -503,6 +503,29 @@ CATALOG: dict[str, dict[str, Any]] = {
             "WhatIf": {"type": "SwitchParameter", "aliases": ["wi"]},
         },
     },
+    "Set-SettingOverride": {
+        "source": (
+            "office-docs-powershell exchange/exchange-ps/exchange/Set-SettingOverride.md: Set-SettingOverride "
+            "[-Identity] <SettingOverrideIdParameter> [-Confirm] [-DomainController <Fqdn>] [-MaxVersion "
+            "<Version>] [-MinVersion <Version>] [-Parameters <MultiValuedProperty>] [-Reason <String>] [-Server "
+            "<String[]>] [-WhatIf] [-Force]; -Force applies to 2016 and later. The page's example also passes "
+            "-Component and -Section, which its syntax and parameter list do not have; we follow the syntax."
+        ),
+        "applies_to": ["2013", "2016", "2019", "SE"],
+        "parameter_sets": ["__AllParameterSets"],
+        "parameters": {
+            "Identity": {"type": "SettingOverrideIdParameter", "required_in": ["__AllParameterSets"]},
+            "Confirm": {"type": "SwitchParameter", "aliases": ["cf"]},
+            "DomainController": {"type": "Fqdn"},
+            "Force": {"type": "SwitchParameter", "applies_to": ["2016", "2019", "SE"]},
+            "MaxVersion": {"type": "Version"},
+            "MinVersion": {"type": "Version"},
+            "Parameters": {"type": "MultiValuedProperty"},
+            "Reason": {"type": "String"},
+            "Server": {"type": "String[]"},
+            "WhatIf": {"type": "SwitchParameter", "aliases": ["wi"]},
+        },
+    },
 }
 # END GENERATED
 

@@ -54,7 +54,8 @@ def mismatches(catalog, reference):
         if entry["applies_to"] != onprem(ref["applies_to"]):
             problems.append("%s: applies_to %s != %s" % (name, entry["applies_to"], onprem(ref["applies_to"])))
         if sorted(entry["parameter_sets"]) != sorted(ref["parameter_sets"]):
-            problems.append("%s: parameter sets %s != %s" % (name, entry["parameter_sets"], sorted(ref["parameter_sets"])))
+            wanted = sorted(ref["parameter_sets"])
+            problems.append("%s: parameter sets %s != %s" % (name, entry["parameter_sets"], wanted))
         for pname in entry["parameters"]:
             if pname not in ref["parameters"]:
                 problems.append("%s -%s: not in the reference" % (name, pname))

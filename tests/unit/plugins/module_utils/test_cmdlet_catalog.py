@@ -183,3 +183,12 @@ def test_extra_cmdlets_carry_a_source():
     args["Argument"] = "Refresh"
     validate_call("Get-ExchangeDiagnosticInfo", args, E2019_CU15)
     validate_call("Get-PushNotificationApp", {"Identity": "OnPrem-Proxy"}, E2013_CU3)
+
+
+def test_runner_allowlist_matches_the_catalog():
+    import re
+
+    runner = pytest.importorskip("ansible_collections.exchange.hybrid.plugins.module_utils._runner_script")
+    match = re.search(r"\$ExchangeCmdlets = @\((.*?)\)", runner.RUNNER, re.S)
+    assert match, "the runner no longer lists $ExchangeCmdlets"
+    assert sorted(re.findall(r"'([^']+)'", match.group(1))) == sorted(cat.EXCHANGE_CMDLETS)
