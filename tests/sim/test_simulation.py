@@ -1,0 +1,137 @@
+"""The Simulation composition: files it writes, servers it starts, and real Ansible reaching them over WinRM."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import stat
+import sys
+from typing import Any
+
+import pytest
+import winrm
+import yaml
+
+from hybrid_sim.simulation import DEFAULT_SERVERS, ServerSpec, Simulation, parse_server_argument
+from hybrid_sim.wsman import CommandResult
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _stub_factory(store: Any, server_name: str) -> Any:
+    def handler(request: Any) -> CommandResult:
+        return CommandResult(("%s says hi to %s\r\n" % (server_name, request.username)).encode())
+
+    return handler
+
+
+def _load_e2e_conftest() -> Any:
+    path = os.path.join(os.path.dirname(HERE), "e2e", "conftest.py")
+    spec = importlib.util.spec_from_file_location("e2e_conftest_under_test", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.fixture
+def stub_sim(tmp_path: Any) -> Any:
+    sim = Simulation(str(tmp_path / "sim"), handler_factory=_stub_factory, entra=False)
+    with sim:
+        yield sim
+        assert sim.open_shells() == {}
+
+
+def test_default_topology() -> None:
+    assert [s.name for s in DEFAULT_SERVERS] == ["EX2013", "EX2016", "EX2019"]
+    assert DEFAULT_SERVERS[0].version_text == "Version 15.0 (Build 1497.2)"
+
+
+def test_files_and_servers(stub_sim: Simulation) -> None:
+    directory = stub_sim.directory
+    for name in ("ca.pem", "state.json", "inventory.yml", "endpoints.json"):
+        assert os.path.exists(os.path.join(directory, name)), name
+    assert stat.S_IMODE(os.stat(stub_sim.inventory_path).st_mode) == 0o600
+    state = json.load(open(stub_sim.state_path, encoding="utf-8"))
+    assert state["clock_offset_seconds"] == 0 and "exchange" in state and "entra" in state
+
+    inventory = yaml.safe_load(open(stub_sim.inventory_path, encoding="utf-8"))
+    hosts = inventory["all"]["children"]["exchange"]["hosts"]
+    assert sorted(hosts) == ["EX2013", "EX2016", "EX2019"]
+    endpoints = json.load(open(stub_sim.endpoints_path, encoding="utf-8"))
+    ports = set()
+    for name, host in hosts.items():
+        assert host["ansible_host"] == "127.0.0.1"
+        assert host["ansible_connection"] == "winrm"
+        assert host["ansible_winrm_transport"] == "ntlm" and host["ansible_winrm_scheme"] == "https"
+        assert host["ansible_winrm_ca_trust_path"] == stub_sim.ca_path
+        assert host["ansible_port"] == endpoints["servers"][name]["https_port"]
+        ports.update({host["ansible_port"], host["exchange_sim_http_port"]})
+        # Each server answers as itself, over NTLM/HTTPS with the test CA, as the inventory says.
+        session = winrm.Session(
+            "https://127.0.0.1:%d/wsman" % host["ansible_port"],
+            auth=(host["ansible_user"], host["ansible_password"]),
+            transport="ntlm",
+            ca_trust_path=host["ansible_winrm_ca_trust_path"],
+        )
+        assert session.run_ps("hostname").std_out == ("%s says hi to CONTOSO\\exadmin\r\n" % name).encode()
+    assert len(ports) == 6
+
+
+def test_inject_through_simulation(stub_sim: Simulation) -> None:
+    stub_sim.inject("EX2016", "Create", "shell_quota")
+    endpoint = stub_sim.server("ex2016")
+    session = winrm.Session(
+        endpoint.https_url, auth=(stub_sim.username, stub_sim.password), transport="basic", ca_trust_path=stub_sim.ca_path
+    )
+    with pytest.raises(winrm.exceptions.WSManFaultError):
+        session.run_cmd("hostname")
+    assert session.run_cmd("hostname").status_code == 0
+    stub_sim.inject("*", "*", "reset")
+    stub_sim.clear_faults()
+    assert all(not s.pending_faults() for s in stub_sim.servers.values())
+
+
+def test_stop_closes_ports(tmp_path: Any) -> None:
+    sim = Simulation(str(tmp_path), servers=[ServerSpec("EX01", "Version 15.2 (Build 1748.10)")],
+                     handler_factory=_stub_factory, entra=False).start()
+    url = sim.server("EX01").https_url
+    sim.stop()
+    session = winrm.Session(url, auth=(sim.username, sim.password), transport="basic", ca_trust_path=sim.ca_path)
+    with pytest.raises(Exception):
+        session.run_cmd("hostname")
+
+
+def test_parse_server_argument() -> None:
+    spec = parse_server_argument("EX01=15.1.2507.55")
+    assert (spec.name, spec.version_text, spec.exsetup_version) == ("EX01", "Version 15.1 (Build 2507.55)", "15.1.2507.55")
+    assert parse_server_argument("EX02=Version 15.0 (Build 775.38)").version_text == "Version 15.0 (Build 775.38)"
+    with pytest.raises(ValueError):
+        parse_server_argument("EX03")
+    with pytest.raises(ValueError):
+        parse_server_argument("EX03=15.1")
+
+
+def test_run_playbook_raw_over_winrm(stub_sim: Simulation) -> None:
+    """Real ansible-playbook, its winrm connection plugin (pywinrm, NTLM over HTTPS, ca_trust_path) and our callback."""
+    e2e = _load_e2e_conftest()
+    playbook = """
+- hosts: exchange
+  gather_facts: false
+  tasks:
+    - name: say hello
+      ansible.builtin.raw: hostname
+      register: hello
+    - name: show it
+      ansible.builtin.debug:
+        msg: "{{ hello.stdout }}"
+"""
+    run = e2e.run_playbook(stub_sim, playbook, limit="EX2019,EX2013")
+    assert run.ok, str(run)
+    result = run.result("say hello", "EX2019")
+    assert result["stdout"] == "EX2019 says hi to CONTOSO\\exadmin\r\n"
+    assert run.results("show it", "EX2013")[0]["status"] == "ok"
+    assert set(run.stats) == {"EX2013", "EX2019"}
+    assert run.stats["EX2019"]["ok"] == 2 and run.changed == 2  # raw always reports changed
+    assert stub_sim.password not in run.stdout

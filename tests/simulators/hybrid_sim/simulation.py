@@ -1,0 +1,340 @@
+"""One simulated Exchange organization and Entra tenant, all in threads of this process.
+
+``Simulation(directory, servers=[ServerSpec(...)], tenant_domain=...)``: ``start()`` writes the test PKI,
+``state.json``, ``inventory.yml`` and ``endpoints.json`` into ``directory`` and starts one WS-Management server per
+Exchange server (HTTPS and HTTP ports each) plus the Entra/Graph server; ``stop()`` closes everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from .pki import create_pki
+from .state import StateStore
+from .wsman import Handler, WSManServer
+
+DEFAULT_USERNAME = "CONTOSO\\exadmin"
+# A test-only password; tests grep output for it to prove it never leaks.
+DEFAULT_PASSWORD = "Sim-Exch@ngePassw0rd!"
+DEFAULT_TENANT_DOMAIN = "contoso.onmicrosoft.com"
+
+
+@dataclass
+class ServerSpec:
+    """An Exchange server. ``version_text`` is AdminDisplayVersion as Exchange prints it (CU level only);
+    ``exsetup_version`` is ExSetup.exe's file version (shows the HU/SU level), defaulting to the CU build."""
+
+    name: str
+    version_text: str
+    roles: tuple[str, ...] = ("Mailbox",)
+    site: str = "Default-First-Site-Name"
+    exsetup_version: str | None = None
+    domain: str = "contoso.com"
+
+    @property
+    def fqdn(self) -> str:
+        return "%s.%s" % (self.name.lower(), self.domain)
+
+
+DEFAULT_SERVERS = (
+    # Exchange 2013 CU23.
+    ServerSpec("EX2013", "Version 15.0 (Build 1497.2)", exsetup_version="15.0.1497.2"),
+    # Exchange 2016 CU23 with the April 2025 HU: AdminDisplayVersion shows the CU (2507.6), ExSetup the HU.
+    ServerSpec("EX2016", "Version 15.1 (Build 2507.6)", exsetup_version="15.1.2507.55"),
+    # Exchange 2019 CU15 with the April 2025 HU.
+    ServerSpec("EX2019", "Version 15.2 (Build 1748.10)", exsetup_version="15.2.1748.24"),
+)
+
+
+def parse_server_argument(text: str) -> ServerSpec:
+    """``NAME=VERSION`` for the CLI: VERSION is ``15.1.2507.55`` (ExSetup) or a full ``Version 15.1 (Build ...)``."""
+    name, sep, version = text.partition("=")
+    if not sep or not name or not version:
+        raise ValueError("expected NAME=VERSION, e.g. EX01=15.2.1748.24, got %r" % text)
+    version = version.strip()
+    if version.lower().startswith("version"):
+        return ServerSpec(name.strip(), version)
+    parts = version.split(".")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise ValueError("VERSION must look like 15.2.1748.24 or 'Version 15.2 (Build 1748.10)', got %r" % version)
+    major, minor, build, revision = (int(p) for p in parts)
+    text_version = "Version %d.%d (Build %d.%d)" % (major, minor, build, revision)
+    return ServerSpec(name.strip(), text_version, exsetup_version="%d.%d.%d.%d" % (major, minor, build, revision))
+
+
+@dataclass
+class _Running:
+    servers: dict[str, WSManServer] = field(default_factory=dict)
+    entra: Any = None
+
+
+class Simulation:
+    """A simulated organization + tenant. Use as a context manager or call ``start()``/``stop()``.
+
+    ``handler_factory(store, server_name) -> handler`` replaces the Exchange simulator (tests of the WinRM layer);
+    ``entra=False`` runs without the Entra/Graph server. ``exchange_options``/``entra_options`` are passed to
+    ``initial_exchange_state``/``initial_entra_state``.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        servers: Iterable[ServerSpec] | None = None,
+        tenant_domain: str = DEFAULT_TENANT_DOMAIN,
+        organization_name: str = "Contoso",
+        username: str = DEFAULT_USERNAME,
+        password: str = DEFAULT_PASSWORD,
+        allow_unencrypted: bool = False,
+        latency_rtt: float = 0.0,
+        latency_process: float = 0.0,
+        max_shells_per_user: int = 30,
+        handler_factory: Callable[[StateStore, str], Handler] | None = None,
+        entra: bool = True,
+        exchange_options: dict[str, Any] | None = None,
+        entra_options: dict[str, Any] | None = None,
+        group_vars: dict[str, Any] | None = None,
+    ) -> None:
+        self.directory = os.path.abspath(directory)
+        self.specs = list(servers if servers is not None else DEFAULT_SERVERS)
+        names = [s.name for s in self.specs]
+        if len(set(n.lower() for n in names)) != len(names):
+            raise ValueError("server names must be unique: %s" % names)
+        self.tenant_domain = tenant_domain
+        self.organization_name = organization_name
+        self.username = username
+        self.password = password
+        self.allow_unencrypted = allow_unencrypted
+        self.latency_rtt = latency_rtt
+        self.latency_process = latency_process
+        self.max_shells_per_user = max_shells_per_user
+        self.handler_factory = handler_factory
+        self.with_entra = entra
+        self.exchange_options = dict(exchange_options or {})
+        self.entra_options = dict(entra_options or {})
+        self.extra_group_vars = dict(group_vars or {})
+        self.state_path = os.path.join(self.directory, "state.json")
+        self.inventory_path = os.path.join(self.directory, "inventory.yml")
+        self.endpoints_path = os.path.join(self.directory, "endpoints.json")
+        self.store = StateStore(self.state_path)
+        self.pki: Any = None
+        self.tenant_id: str | None = None
+        self._running: _Running | None = None
+        # Tests that leak shells on purpose (fault injection) set this so the fixture does not fail them.
+        self.allow_open_shells = False
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    def start(self) -> "Simulation":
+        if self._running is not None:
+            return self
+        os.makedirs(self.directory, exist_ok=True)
+        self.pki = create_pki(self.directory)
+        self.store.write(self._initial_state())
+        running = _Running()
+        self._running = running
+        try:
+            for spec in self.specs:
+                handler = self._handler(spec.name)
+                server = WSManServer(
+                    spec.name,
+                    handler,
+                    {self.username: self.password},
+                    pki=self.pki,
+                    http=True,
+                    allow_unencrypted=self.allow_unencrypted,
+                    max_shells_per_user=self.max_shells_per_user,
+                    latency_rtt=self.latency_rtt,
+                    latency_process=self.latency_process,
+                )
+                running.servers[spec.name] = server.start()
+            if self.with_entra:
+                from .entra import EntraServer  # pylint: disable=import-outside-toplevel
+
+                running.entra = EntraServer(self.store, self.pki)
+                running.entra.start()
+            self._write_files()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        running, self._running = self._running, None
+        if running is None:
+            return
+        for server in running.servers.values():
+            server.stop()
+        if running.entra is not None:
+            running.entra.stop()
+
+    def __enter__(self) -> "Simulation":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- accessors ------------------------------------------------------------------------------------------------
+    @property
+    def servers(self) -> dict[str, WSManServer]:
+        if self._running is None:
+            raise RuntimeError("the simulation is not running")
+        return self._running.servers
+
+    def server(self, name: str) -> WSManServer:
+        for key, value in self.servers.items():
+            if key.lower() == name.lower():
+                return value
+        raise KeyError(name)
+
+    @property
+    def entra(self) -> Any:
+        return self._running.entra if self._running else None
+
+    @property
+    def ca_path(self) -> str:
+        return self.pki.ca_path
+
+    def open_shells(self) -> dict[str, list[dict[str, Any]]]:
+        """Every WinRM shell still open, by server name; servers without open shells are left out."""
+        if self._running is None:
+            return {}
+        found = {name: server.open_shells() for name, server in self._running.servers.items()}
+        return {name: shells for name, shells in found.items() if shells}
+
+    def inject(self, server: str, action: str, kind: str, count: int = 1, seconds: float | None = None) -> None:
+        """Fault injection on one server (``*`` for all); see ``WSManServer.inject``."""
+        targets = self.servers.values() if server == "*" else [self.server(server)]
+        for target in targets:
+            target.inject(action, kind, count=count, seconds=seconds)
+
+    def clear_faults(self) -> None:
+        for server in self.servers.values():
+            server.clear_faults()
+
+    def read_state(self) -> dict[str, Any]:
+        return self.store.read()
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The cmdlets the Exchange simulator executed (``calls.jsonl``), oldest first."""
+        path = os.path.join(self.directory, "calls.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path, encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    # -- internals ------------------------------------------------------------------------------------------------
+    def _handler(self, server_name: str) -> Handler:
+        if self.handler_factory is not None:
+            return self.handler_factory(self.store, server_name)
+        from .exchange import make_handler  # pylint: disable=import-outside-toplevel
+
+        return make_handler(self.store, server_name)
+
+    def _initial_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"clock_offset_seconds": 0, "exchange": {}, "entra": {}}
+        if self.handler_factory is None:
+            from .exchange import initial_exchange_state  # pylint: disable=import-outside-toplevel
+
+            state["exchange"] = initial_exchange_state(
+                self.specs, organization_name=self.organization_name, **self.exchange_options
+            )
+        if self.with_entra:
+            from .entra import initial_entra_state  # pylint: disable=import-outside-toplevel
+
+            state["entra"] = initial_entra_state(tenant_domain=self.tenant_domain, **self.entra_options)
+            self.tenant_id = next(iter(state["entra"].get("tenants", {})), None)
+        return state
+
+    def _entra_details(self) -> dict[str, Any]:
+        if not self.with_entra:
+            return {}
+        from .entra import seed  # pylint: disable=import-outside-toplevel
+
+        details = {
+            "tenant_id": self.tenant_id,
+            "client_id": self.entra_options.get("client_id", seed.DEFAULT_CLIENT_ID),
+            "client_secret": self.entra_options.get("client_secret", seed.DEFAULT_CLIENT_SECRET),
+        }
+        entra = self.entra
+        for attribute in ("base_url", "login_endpoint", "graph_endpoint", "authority"):
+            value = getattr(entra, attribute, None)
+            if value is not None:
+                details[attribute] = value
+        return details
+
+    def endpoints(self) -> dict[str, Any]:
+        servers = {}
+        for spec in self.specs:
+            server = self.servers[spec.name]
+            servers[spec.name] = {
+                "spec": asdict(spec),
+                "fqdn": spec.fqdn,
+                "https_port": server.https_port,
+                "http_port": server.http_port,
+                "https_url": server.https_url,
+                "http_url": server.http_url,
+            }
+        return {
+            "directory": self.directory,
+            "pid": os.getpid(),
+            "ca_path": self.pki.ca_path,
+            "state_path": self.state_path,
+            "inventory_path": self.inventory_path,
+            "username": self.username,
+            "password": self.password,
+            "tenant_domain": self.tenant_domain,
+            "organization_name": self.organization_name,
+            "servers": servers,
+            "entra": self._entra_details(),
+        }
+
+    def inventory(self) -> dict[str, Any]:
+        hosts = {}
+        for spec in self.specs:
+            server = self.servers[spec.name]
+            hosts[spec.name] = {
+                "ansible_host": "127.0.0.1",
+                "ansible_port": server.https_port,
+                "ansible_connection": "winrm",
+                "ansible_winrm_transport": "ntlm",
+                "ansible_winrm_scheme": "https",
+                "ansible_winrm_ca_trust_path": self.pki.ca_path,
+                "ansible_user": self.username,
+                "ansible_password": self.password,
+                "exchange_sim_http_port": server.http_port,
+            }
+        group_vars: dict[str, Any] = {
+            "exchange_sim_ca_path": self.pki.ca_path,
+            "exchange_sim_state_path": self.state_path,
+            "hybrid_tenant_domain": self.tenant_domain,
+        }
+        entra = self._entra_details()
+        if entra:
+            group_vars.update(
+                {
+                    "hybrid_tenant_id": entra.get("tenant_id"),
+                    "hybrid_graph_client_id": entra.get("client_id"),
+                    "hybrid_graph_client_secret": entra.get("client_secret"),
+                }
+            )
+            for key in ("base_url", "login_endpoint", "graph_endpoint", "authority"):
+                if key in entra:
+                    group_vars["hybrid_graph_" + key] = entra[key]
+        group_vars.update(self.extra_group_vars)
+        return {"all": {"children": {"exchange": {"hosts": hosts, "vars": group_vars}}}}
+
+    def _write_files(self) -> None:
+        _write_private(self.inventory_path, yaml.safe_dump(self.inventory(), sort_keys=False, default_flow_style=False))
+        _write_private(self.endpoints_path, json.dumps(self.endpoints(), indent=1) + "\n")
+
+
+def _write_private(path: str, text: str) -> None:
+    # The files hold the simulation's (test-only) credentials: owner-only, like a real inventory with secrets.
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(path + ".tmp", path)
