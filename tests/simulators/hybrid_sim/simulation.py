@@ -289,6 +289,9 @@ class Simulation:
             "tenant_domain": self.tenant_domain,
             "organization_name": self.organization_name,
             "servers": servers,
+            "latency_rtt": self.latency_rtt,
+            "latency_process": self.latency_process,
+            "allow_unencrypted": self.allow_unencrypted,
             "entra": self._entra_details(),
         }
 
