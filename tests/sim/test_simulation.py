@@ -135,3 +135,25 @@ def test_run_playbook_raw_over_winrm(stub_sim: Simulation) -> None:
     assert set(run.stats) == {"EX2013", "EX2019"}
     assert run.stats["EX2019"]["ok"] == 2 and run.changed == 2  # raw always reports changed
     assert stub_sim.password not in run.stdout
+
+
+def test_with_entra(tmp_path: Any) -> None:
+    import requests  # pylint: disable=import-outside-toplevel
+
+    with Simulation(str(tmp_path), handler_factory=_stub_factory, entra=True) as sim:
+        state = sim.read_state()
+        assert sim.tenant_id in state["entra"]["tenants"]
+        endpoints = json.load(open(sim.endpoints_path, encoding="utf-8"))
+        entra = endpoints["entra"]
+        assert entra["tenant_id"] == sim.tenant_id and entra["client_id"] and entra["client_secret"]
+        group_vars = yaml.safe_load(open(sim.inventory_path, encoding="utf-8"))["all"]["children"]["exchange"]["vars"]
+        assert group_vars["hybrid_tenant_domain"] == "contoso.onmicrosoft.com"
+        assert group_vars["hybrid_graph_endpoint"] == entra["base_url"] == group_vars["hybrid_graph_authority_host"]
+        assert group_vars["hybrid_graph_client_secret"] == entra["client_secret"]
+        response = requests.get(
+            "%s/%s/v2.0/.well-known/openid-configuration" % (entra["base_url"], sim.tenant_id),
+            verify=sim.ca_path,
+            timeout=10,
+        )
+        assert response.status_code == 200
+    assert sim.entra is None

@@ -260,10 +260,11 @@ class Simulation:
             "client_secret": self.entra_options.get("client_secret", seed.DEFAULT_CLIENT_SECRET),
         }
         entra = self.entra
-        for attribute in ("base_url", "login_endpoint", "graph_endpoint", "authority"):
-            value = getattr(entra, attribute, None)
-            if value is not None:
-                details[attribute] = value
+        if entra is not None:
+            # One server plays both the login host and the Graph host.
+            details.update(
+                {"base_url": entra.base_url, "authority_host": entra.base_url, "graph_endpoint": entra.base_url}
+            )
         return details
 
     def endpoints(self) -> dict[str, Any]:
@@ -324,9 +325,9 @@ class Simulation:
                     "hybrid_graph_client_secret": entra.get("client_secret"),
                 }
             )
-            for key in ("base_url", "login_endpoint", "graph_endpoint", "authority"):
-                if key in entra:
-                    group_vars["hybrid_graph_" + key] = entra[key]
+            if "base_url" in entra:
+                group_vars["hybrid_graph_authority_host"] = entra["authority_host"]
+                group_vars["hybrid_graph_endpoint"] = entra["graph_endpoint"]
         group_vars.update(self.extra_group_vars)
         return {"all": {"children": {"exchange": {"hosts": hosts, "vars": group_vars}}}}
 
