@@ -266,8 +266,13 @@ def fixture_make_simulation(tmp_path: Any) -> Any:
         return sim.start()
 
     yield factory
+    stop_and_check(started)
+
+
+def stop_and_check(sims: list[Simulation]) -> None:
+    """Stop every simulation; fail if one still holds a WinRM shell (unless it set ``allow_open_shells``)."""
     leftovers: dict[str, Any] = {}
-    for sim in started:
+    for sim in sims:
         try:
             if not getattr(sim, "allow_open_shells", False):
                 leftovers.update(sim.open_shells())

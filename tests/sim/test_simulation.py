@@ -157,3 +157,19 @@ def test_with_entra(tmp_path: Any) -> None:
         )
         assert response.status_code == 200
     assert sim.entra is None
+
+
+def test_fixture_teardown_catches_leaked_shell(tmp_path: Any) -> None:
+    e2e = _load_e2e_conftest()
+    sim = Simulation(str(tmp_path), handler_factory=_stub_factory, entra=False).start()
+    protocol = winrm.protocol.Protocol(
+        sim.server("EX2013").https_url,
+        transport="basic",
+        username=sim.username,
+        password=sim.password,
+        ca_trust_path=sim.ca_path,
+    )
+    protocol.open_shell()  # never closed
+    with pytest.raises(AssertionError, match="EX2013"):
+        e2e.stop_and_check([sim])
+    assert sim.entra is None and sim.open_shells() == {}  # stopped anyway

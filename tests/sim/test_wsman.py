@@ -377,6 +377,20 @@ def test_injected_fault_encrypted_over_ntlm(server: WSManServer) -> None:
     assert "concurrent operations" in info.value.reason
 
 
+def test_injected_401_over_ntlm_encrypted(server: WSManServer) -> None:
+    server.inject("Receive", "http401")
+    with pytest.raises(InvalidCredentialsError):
+        _run(ntlm_protocol(server))
+
+
+def test_legacy_quota_fault_form(pki: Any, recorder: Recorder) -> None:
+    with WSManServer("EX04", recorder, {USER: PASSWORD}, pki=pki, legacy_quota_faults=True) as srv:
+        srv.inject("Create", "shell_quota")
+        with pytest.raises(WSManFaultError) as info:
+            _run(basic_protocol(srv, pki))
+        assert info.value.wsman_fault_code == 0x803381A5 and info.value.wmierror_code is None
+
+
 def test_injected_timed_out_on_receive_is_retried_by_pywinrm(server: WSManServer, pki: Any) -> None:
     server.inject("Receive", "timed_out", count=2)
     out, _, rc = _run(basic_protocol(server, pki))

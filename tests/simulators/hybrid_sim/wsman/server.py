@@ -157,6 +157,7 @@ class WSManServer:
         latency_process: float = 0.0,
         https_port: int = 0,
         http_port: int = 0,
+        legacy_quota_faults: bool = False,
     ) -> None:
         self.name = name
         self.handler = handler
@@ -168,6 +169,9 @@ class WSManServer:
         self.output_chunk_size = output_chunk_size
         self.latency_rtt = latency_rtt
         self.latency_process = latency_process
+        # Older hosts report quota errors as f:WSManFault/@Code instead of an MSFT_WmiError detail.
+        self.legacy_quota_faults = legacy_quota_faults
+        self._stopping = threading.Event()
         self.requests: list[dict[str, Any]] = []  # (action, user, status) per SOAP request, for tests
         self._want_https = pki is not None
         self._want_http = http
@@ -202,6 +206,7 @@ class WSManServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         for listener in self._listeners:
             listener.shutdown()
             listener.server_close()
@@ -345,12 +350,12 @@ class WSManServer:
         relates = request.message_id
         kind = injected.kind
         if kind == "latency":
-            time.sleep(injected.seconds)
+            self._stopping.wait(injected.seconds)
             return
         if kind == "reset":
             raise _Drop()
         if kind == "slow":
-            time.sleep(injected.seconds)
+            self._stopping.wait(injected.seconds)
             raise _Drop()
         if kind == "http401":
             raise _Reply(401, b"")
@@ -385,6 +390,8 @@ class WSManServer:
     def _quota(self, relates: str, code: int, limit: int) -> _Reply:
         text = soap.TEXT_QUOTA_SHELLS if code == soap.CODE_QUOTA_SHELLS else soap.TEXT_QUOTA_OPERATIONS
         reason = text.format(limit=limit)
+        if self.legacy_quota_faults:
+            return _Reply(500, soap.fault(relates, "s:Receiver", "w:InternalError", reason, self.name, wsman_code=code))
         return _Reply(500, soap.fault(relates, "s:Receiver", "w:InternalError", reason, self.name, wmi_code=code))
 
     def _shell(self, request: soap.Request) -> _Shell:
@@ -546,7 +553,7 @@ class WSManServer:
                 command.result = CommandResult(b"", TEXT_LINE_TOO_LONG, 1)
                 return
             if self.latency_process:
-                time.sleep(self.latency_process)
+                self._stopping.wait(self.latency_process)
             request = CommandRequest(self.name, shell.owner, command.command_line, bytes(command.stdin))
             try:
                 result = self.handler(request)
@@ -788,10 +795,8 @@ class _HTTPHandler(BaseHTTPRequestHandler):
             self._drop()
             return
         if status == 401:
-            self.auth_ctx = None
-            self.auth_user = None
-            self.close_connection = True
-            # Basic only: requests_ntlm would otherwise re-authenticate and replay a body sealed with old keys.
+            # Injected: the connection and its NTLM context stay usable. Only Basic is offered so that requests_ntlm
+            # does not re-authenticate and replay a body sealed with the old keys.
             self._send(401, b"", [("WWW-Authenticate", 'Basic realm="WSMAN"')])
             return
         if encrypted and protocol:
