@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -226,8 +225,6 @@ def run_playbook(
             ),
         }
     )
-    # The controller's python is the one running the tests (the .venv), so localhost tasks find pywinrm & co.
-    child.setdefault("ANSIBLE_PYTHON_INTERPRETER", sys.executable)
     for key, value in (env or {}).items():
         if value is None:
             child.pop(key, None)

@@ -135,6 +135,26 @@ def test_run_playbook_raw_over_winrm(stub_sim: Simulation) -> None:
     assert set(run.stats) == {"EX2013", "EX2019"}
     assert run.stats["EX2019"]["ok"] == 2 and run.changed == 2  # raw always reports changed
     assert stub_sim.password not in run.stdout
+    assert stub_sim.open_shells() == {}  # the winrm connection plugin closed its shells
+
+
+def test_run_playbook_over_http_ntlm_encrypted(stub_sim: Simulation) -> None:
+    e2e = _load_e2e_conftest()
+    playbook = """
+- hosts: EX2016
+  gather_facts: false
+  vars:
+    ansible_winrm_scheme: http
+    ansible_port: "{{ exchange_sim_http_port }}"
+  tasks:
+    - name: say hello
+      ansible.builtin.raw: hostname
+"""
+    run = e2e.run_playbook(stub_sim, playbook, verbosity=3)
+    assert run.ok, str(run)
+    assert run.result("say hello", "EX2016")["stdout"] == "EX2016 says hi to CONTOSO\\exadmin\r\n"
+    seen = {(r["scheme"], r["encrypted"]) for r in stub_sim.server("EX2016").requests}
+    assert seen == {("http", True)}
 
 
 def test_with_entra(tmp_path: Any) -> None:

@@ -149,8 +149,9 @@ def test_ntlm_over_http_is_encrypted(server: WSManServer, recorder: Recorder) ->
         protocol.close_shell(shell)
     assert (out, rc) == (b"user=CONTOSO\\exadmin;stdin=0;ok\r\n", 0)
     assert _decode_script(recorder.requests[-1].command_line) == "hello"
-    # The requests went encrypted: the transport set up NTLM sealing and no plaintext SOAP reached the server.
+    # Every SOAP request of this exchange arrived sealed.
     assert protocol.transport.encryption is not None
+    assert {(r["scheme"], r["encrypted"]) for r in server.requests[-5:]} == {("http", True)}
 
 
 def test_ntlm_over_https(server: WSManServer, pki: Any) -> None:

@@ -172,7 +172,8 @@ class WSManServer:
         # Older hosts report quota errors as f:WSManFault/@Code instead of an MSFT_WmiError detail.
         self.legacy_quota_faults = legacy_quota_faults
         self._stopping = threading.Event()
-        self.requests: list[dict[str, Any]] = []  # (action, user, status) per SOAP request, for tests
+        # One entry per SOAP request (action, user, status, scheme, encrypted), for tests.
+        self.requests: list[dict[str, Any]] = []
         self._want_https = pki is not None
         self._want_http = http
         self._ports = (https_port, http_port)
@@ -312,7 +313,9 @@ class WSManServer:
         return self._match_user(principal, None) or principal
 
     # -- SOAP dispatch ------------------------------------------------------------------------------------------
-    def process(self, data: bytes, username: str, client_ip: str) -> tuple[int, bytes]:
+    def process(
+        self, data: bytes, username: str, client_ip: str, scheme: str = "https", encrypted: bool = False
+    ) -> tuple[int, bytes]:
         """Run one SOAP request; returns (HTTP status, reply envelope). Raises _Drop for injected resets."""
         relates: str | None = None
         action = "?"
@@ -343,7 +346,9 @@ class WSManServer:
         except _Reply as reply:
             status, body = reply.status, reply.body
         with self._lock:
-            self.requests.append({"action": action, "user": username, "status": status})
+            self.requests.append(
+                {"action": action, "user": username, "status": status, "scheme": scheme, "encrypted": encrypted}
+            )
         return status, body
 
     def _apply_fault(self, injected: _Fault, request: soap.Request) -> None:
@@ -790,7 +795,9 @@ class _HTTPHandler(BaseHTTPRequestHandler):
             return
 
         try:
-            status, reply = owner.process(body, username or "", self.client_address[0])
+            status, reply = owner.process(
+                body, username or "", self.client_address[0], "https" if self.https else "http", encrypted
+            )
         except _Drop:
             self._drop()
             return
