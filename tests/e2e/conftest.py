@@ -26,8 +26,7 @@ from hybrid_sim.simulation import Simulation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-_CALLBACK = textwrap.dedent(
-    '''
+_CALLBACK = textwrap.dedent('''
     from __future__ import annotations
 
     import json
@@ -97,8 +96,7 @@ _CALLBACK = textwrap.dedent(
         def v2_playbook_on_stats(self, stats):
             summary = {host: stats.summarize(host) for host in sorted(stats.processed)}
             self._write({"event": "stats", "stats": summary})
-    '''
-)
+    ''')
 
 
 @dataclass

@@ -83,7 +83,10 @@ def test_inject_through_simulation(stub_sim: Simulation) -> None:
     stub_sim.inject("EX2016", "Create", "shell_quota")
     endpoint = stub_sim.server("ex2016")
     session = winrm.Session(
-        endpoint.https_url, auth=(stub_sim.username, stub_sim.password), transport="basic", ca_trust_path=stub_sim.ca_path
+        endpoint.https_url,
+        auth=(stub_sim.username, stub_sim.password),
+        transport="basic",
+        ca_trust_path=stub_sim.ca_path,
     )
     with pytest.raises(winrm.exceptions.WSManFaultError):
         session.run_cmd("hostname")
@@ -94,8 +97,12 @@ def test_inject_through_simulation(stub_sim: Simulation) -> None:
 
 
 def test_stop_closes_ports(tmp_path: Any) -> None:
-    sim = Simulation(str(tmp_path), servers=[ServerSpec("EX01", "Version 15.2 (Build 1748.10)")],
-                     handler_factory=_stub_factory, entra=False).start()
+    sim = Simulation(
+        str(tmp_path),
+        servers=[ServerSpec("EX01", "Version 15.2 (Build 1748.10)")],
+        handler_factory=_stub_factory,
+        entra=False,
+    ).start()
     url = sim.server("EX01").https_url
     sim.stop()
     session = winrm.Session(url, auth=(sim.username, sim.password), transport="basic", ca_trust_path=sim.ca_path)
@@ -105,7 +112,11 @@ def test_stop_closes_ports(tmp_path: Any) -> None:
 
 def test_parse_server_argument() -> None:
     spec = parse_server_argument("EX01=15.1.2507.55")
-    assert (spec.name, spec.version_text, spec.exsetup_version) == ("EX01", "Version 15.1 (Build 2507.55)", "15.1.2507.55")
+    assert (spec.name, spec.version_text, spec.exsetup_version) == (
+        "EX01",
+        "Version 15.1 (Build 2507.55)",
+        "15.1.2507.55",
+    )
     assert parse_server_argument("EX02=Version 15.0 (Build 775.38)").version_text == "Version 15.0 (Build 775.38)"
     with pytest.raises(ValueError):
         parse_server_argument("EX03")

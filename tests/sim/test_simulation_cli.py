@@ -17,16 +17,33 @@ def _cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (SIMULATORS, env.get("PYTHONPATH", "")) if p)
     return subprocess.run(
-        [sys.executable, "-m", "hybrid_sim", *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+        [sys.executable, "-m", "hybrid_sim", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
     )
 
 
 def test_up_status_down(tmp_path: Any) -> None:
     directory = str(tmp_path / "demo")
     up = _cli(
-        "up", "--dir", directory, "--detach", "--handler", "echo", "--no-entra",
-        "--server", "EX01=15.2.1748.24", "--server", "EX02=Version 15.1 (Build 2507.6)",
-        "--latency-rtt", "0.01", "--latency-process", "0.02",
+        "up",
+        "--dir",
+        directory,
+        "--detach",
+        "--handler",
+        "echo",
+        "--no-entra",
+        "--server",
+        "EX01=15.2.1748.24",
+        "--server",
+        "EX02=Version 15.1 (Build 2507.6)",
+        "--latency-rtt",
+        "0.01",
+        "--latency-process",
+        "0.02",
     )
     try:
         assert up.returncode == 0, up.stderr

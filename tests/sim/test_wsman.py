@@ -155,9 +155,7 @@ def test_ntlm_over_http_is_encrypted(server: WSManServer, recorder: Recorder) ->
 
 
 def test_ntlm_over_https(server: WSManServer, pki: Any) -> None:
-    session = winrm.Session(
-        server.https_url, auth=(USER, PASSWORD), transport="ntlm", ca_trust_path=pki.ca_path
-    )
+    session = winrm.Session(server.https_url, auth=(USER, PASSWORD), transport="ntlm", ca_trust_path=pki.ca_path)
     assert session.run_cmd("hostname").std_out.endswith(b"ok\r\n")
 
 
@@ -233,8 +231,10 @@ def test_client_chosen_command_id_pypsrp(server: WSManServer, pki: Any) -> None:
     )
     with wsman, WinRS(wsman) as shell:
         body = shell.command("hostname", [], command_id=chosen)
-        returned = body.find("{http://schemas.microsoft.com/wbem/wsman/1/windows/shell}CommandResponse/"
-                             "{http://schemas.microsoft.com/wbem/wsman/1/windows/shell}CommandId")
+        returned = body.find(
+            "{http://schemas.microsoft.com/wbem/wsman/1/windows/shell}CommandResponse/"
+            "{http://schemas.microsoft.com/wbem/wsman/1/windows/shell}CommandId"
+        )
         assert returned is not None and returned.text == chosen
         assert server.open_shells()[0]["commands"] == [chosen]
 
@@ -259,16 +259,18 @@ def test_untrusted_ca_is_refused(server: WSManServer, tmp_path: Any) -> None:
 
 
 def test_basic_over_http_refused_by_default(server: WSManServer) -> None:
-    session = winrm.Session(
-        server.http_url, auth=(USER, PASSWORD), transport="basic", server_cert_validation="ignore"
-    )
+    session = winrm.Session(server.http_url, auth=(USER, PASSWORD), transport="basic", server_cert_validation="ignore")
     with pytest.raises(InvalidCredentialsError):
         session.run_cmd("hostname")
 
 
 def test_unencrypted_ntlm_over_http_gets_500(server: WSManServer) -> None:
     protocol = winrm.protocol.Protocol(
-        server.http_url, transport="ntlm", username=USER, password=PASSWORD, message_encryption="never",
+        server.http_url,
+        transport="ntlm",
+        username=USER,
+        password=PASSWORD,
+        message_encryption="never",
         server_cert_validation="ignore",
     )
     with pytest.raises(WinRMTransportError) as info:
@@ -278,13 +280,15 @@ def test_unencrypted_ntlm_over_http_gets_500(server: WSManServer) -> None:
 
 def test_basic_over_http_when_allow_unencrypted(pki: Any, recorder: Recorder) -> None:
     with WSManServer("EX02", recorder, {USER: PASSWORD}, pki=None, allow_unencrypted=True) as srv:
-        session = winrm.Session(
-            srv.http_url, auth=(USER, PASSWORD), transport="basic", server_cert_validation="ignore"
-        )
+        session = winrm.Session(srv.http_url, auth=(USER, PASSWORD), transport="basic", server_cert_validation="ignore")
         assert session.run_cmd("hostname").status_code == 0
         protocol = winrm.protocol.Protocol(
-            srv.http_url, transport="ntlm", username=USER, password=PASSWORD, message_encryption="never",
-        server_cert_validation="ignore",
+            srv.http_url,
+            transport="ntlm",
+            username=USER,
+            password=PASSWORD,
+            message_encryption="never",
+            server_cert_validation="ignore",
         )
         shell = protocol.open_shell()
         protocol.close_shell(shell)

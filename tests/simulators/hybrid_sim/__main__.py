@@ -52,7 +52,11 @@ def _echo_factory(store: Any, server_name: str) -> Any:
 
 
 def _build(args: argparse.Namespace) -> Any:
-    from .simulation import DEFAULT_SERVERS, Simulation, parse_server_argument  # pylint: disable=import-outside-toplevel
+    from .simulation import (
+        DEFAULT_SERVERS,
+        Simulation,
+        parse_server_argument,
+    )  # pylint: disable=import-outside-toplevel
 
     servers = [parse_server_argument(text) for text in args.server] if args.server else list(DEFAULT_SERVERS)
     return Simulation(

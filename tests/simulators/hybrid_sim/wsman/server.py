@@ -505,9 +505,11 @@ class WSManServer:
         line = request.body
         if not soap.is_tag(line, soap.NS_RSP, "CommandLine"):
             raise soap.SoapError("Command needs an rsp:CommandLine body.")
-        parts = [(soap.child(line, soap.NS_RSP, "Command").text or "")] if soap.child(
-            line, soap.NS_RSP, "Command"
-        ) is not None else []
+        parts = (
+            [soap.child(line, soap.NS_RSP, "Command").text or ""]
+            if soap.child(line, soap.NS_RSP, "Command") is not None
+            else []
+        )
         parts += [arg.text or "" for arg in soap.children(line, soap.NS_RSP, "Arguments")]
         command_line = " ".join(p for p in parts if p != "")
         skip = request.options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper() == "TRUE"
