@@ -1,0 +1,197 @@
+"""The ``exchange`` section of the simulators' state: one Exchange organization.
+
+Shape (all values already in the runner's normalised form):
+
+    {"organization": {Name, Guid, ...Get-OrganizationConfig properties},
+     "ad_domain": "contoso.com", "domain_controller": "DC01.contoso.com",
+     "servers": {"EX01": {name, fqdn, domain, admin_display_version {Major..}, exsetup_build {Major..}, roles, site,
+                          edition, snapin (bool), certificates [ExchangeCertificate...], files {path: base64},
+                          services {"MSExchangeHM": {"Status": "Running", "ready_at": <unix time>}}}},
+     "auth_config": {...Get-AuthConfig}, "auth_servers": [...], "partner_applications": [...],
+     "intra_organization_connectors": [...], "push_notification_apps": [OnPrem-Proxy],
+     "setting_overrides": [...], "variant_configuration_refreshes": [{server, time}],
+     "settings": {"health_ready_delay_seconds": 3}}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Iterable, Optional
+
+from ansible_collections.exchange.hybrid.plugins.module_utils._cmdlet_catalog import version_from_text
+
+from . import certificates as certs
+
+EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+AUTH_CERTIFICATE_SUBJECT = "CN=Microsoft Exchange Server Auth Certificate"
+DEFAULT_PUSH_URI = "https://outlook.office365.com/PushNotifications"
+HEALTH_SERVICES = {
+    "MSExchangeHM": "Microsoft Exchange Health Manager",
+    "MSExchangeServiceHost": "Microsoft Exchange Service Host",
+    "MSExchangeADTopology": "Microsoft Exchange Active Directory Topology",
+    "W3SVC": "World Wide Web Publishing Service",
+}
+
+
+def _version_dict(version: tuple[int, int, int, int]) -> dict[str, int]:
+    return dict(zip(("Major", "Minor", "Build", "Revision"), version))
+
+
+def version_tuple(value: dict[str, int]) -> tuple[int, int, int, int]:
+    return value["Major"], value["Minor"], value["Build"], value["Revision"]
+
+
+def server_entry(spec: dict[str, Any], ad_domain: str, org_dn: str) -> dict[str, Any]:
+    """One server from ``{"name", "version" ("Version 15.0 (Build 1497.2)"), "exsetup_build"?, "roles"?, "site"?}``."""
+    name = spec["name"]
+    version = version_from_text(spec["version"])
+    exsetup = version_from_text(spec["exsetup_build"]) if spec.get("exsetup_build") else version
+    if version[1] == 0 and version[0] == 15:
+        default_roles = ["Mailbox", "ClientAccess"]
+    else:
+        default_roles = ["Mailbox"]
+    roles = list(spec.get("roles") or default_roles)
+    fqdn = spec.get("fqdn") or "%s.%s" % (name.lower(), ad_domain)
+    return {
+        "name": name,
+        "fqdn": fqdn,
+        "domain": ad_domain,
+        "guid": str(uuid.uuid4()),
+        "admin_display_version": _version_dict(version),
+        "exsetup_build": _version_dict(exsetup),
+        "roles": roles,
+        "site": spec.get("site") or "%s/Configuration/Sites/Default-First-Site-Name" % ad_domain,
+        "edition": spec.get("edition", "Standard"),
+        "distinguished_name": "CN=%s,CN=Servers,CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative "
+        "Groups,%s" % (name, org_dn),
+        "snapin": spec.get("snapin", True),
+        "certificates": [],
+        "files": {},
+        "services": {svc: {"Status": "Running", "ready_at": 0} for svc in HEALTH_SERVICES},
+    }
+
+
+def initial_exchange_state(
+    servers: Iterable[dict[str, Any]],
+    organization_name: str = "Contoso",
+    ad_domain: Optional[str] = None,
+    tenant_domain: str = "contoso.onmicrosoft.com",
+    now: Optional[dt.datetime] = None,
+    auth_certificate: bool = True,
+    intra_organization_connector: bool = True,
+    health_ready_delay_seconds: float = 3.0,
+) -> dict[str, Any]:
+    """A freshly installed organization: setup's per-server "Microsoft Exchange" certificate, setup's Auth
+    certificate on every server as AuthConfig's current one (``auth_certificate``), the Exchange Online partner
+    application (enabled), optionally the IntraOrganizationConnector the HCW leaves, the OnPrem-Proxy push app
+    (disabled), no AuthServers, no setting overrides, MSExchangeHM running and ready."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    ad_domain = ad_domain or "%s.com" % organization_name.lower()
+    dc_path = ",".join("DC=%s" % part for part in ad_domain.split("."))
+    org_dn = "CN=%s,CN=Microsoft Exchange,CN=Services,CN=Configuration,%s" % (organization_name, dc_path)
+    server_map: dict[str, dict[str, Any]] = {}
+    for spec in servers:
+        entry = server_entry(spec, ad_domain, org_dn)
+        der, _, _, _ = certs.make_certificate(now, "CN=%s" % entry["name"], [entry["name"], entry["fqdn"]])
+        entry["certificates"].append(
+            certs.store_entry(der, entry["fqdn"], "Microsoft Exchange", "IMAP, POP, IIS, SMTP", True, False)
+        )
+        server_map[entry["name"]] = entry
+    if not server_map:
+        raise ValueError("an organization needs at least one server")
+
+    auth_config = {
+        "Name": "Auth Configuration",
+        "Identity": "Auth Configuration",
+        "DistinguishedName": "CN=Auth Configuration,%s" % org_dn,
+        "CurrentCertificateThumbprint": None,
+        "PreviousCertificateThumbprint": None,
+        "NextCertificateThumbprint": None,
+        "NextCertificateEffectiveDate": None,
+        "ServiceName": EXCHANGE_ONLINE_APP_ID,
+        "Realm": "",
+        "IssuerIdentifier": "",
+        "ObjectClass": ["top", "msExchAuthAuthConfig"],
+        "ExchangeVersion": "0.20 (15.0.0.0)",
+    }
+    if auth_certificate:
+        # Setup's Auth certificate (subject CN=Microsoft Exchange Server Auth Certificate, Services SMTP), deployed
+        # to every server by the AuthAdmin servicelet.
+        der, _, _, _ = certs.make_certificate(now, AUTH_CERTIFICATE_SUBJECT, [])
+        for entry in server_map.values():
+            entry["certificates"].append(
+                certs.store_entry(der, entry["fqdn"], "Microsoft Exchange Server Auth Certificate", "SMTP", True, True)
+            )
+        auth_config["CurrentCertificateThumbprint"] = certs.thumbprint(der)
+
+    ioc = []
+    if intra_organization_connector:
+        ioc.append(
+            {
+                "Name": "HybridIOC - %s" % uuid.uuid4(),
+                "Enabled": True,
+                "TargetAddressDomains": [tenant_domain.replace(".onmicrosoft.", ".mail.onmicrosoft.")],
+                "DiscoveryEndpoint": "https://autodiscover-s.outlook.com/autodiscover/autodiscover.svc",
+                "Guid": str(uuid.uuid4()),
+            }
+        )
+        ioc[0]["Identity"] = ioc[0]["Name"]
+
+    return {
+        "organization": {
+            "Name": organization_name,
+            "Identity": organization_name,
+            "Guid": str(uuid.uuid4()),
+            "DistinguishedName": org_dn,
+            "OAuth2ClientProfileEnabled": False,
+            "HybridConfigurationStatus": None,
+            "MapiHttpEnabled": True,
+            "IsUpgradingOrganization": False,
+            "AdminDisplayVersion": "0.20 (15.1.0.0)",
+        },
+        "ad_domain": ad_domain,
+        "domain_controller": "DC01.%s" % ad_domain,
+        "servers": server_map,
+        "auth_config": auth_config,
+        "auth_servers": [],
+        "partner_applications": [
+            {
+                "Name": "Exchange Online",
+                "Identity": "Exchange Online",
+                "Guid": str(uuid.uuid4()),
+                "Enabled": True,
+                "ApplicationIdentifier": EXCHANGE_ONLINE_APP_ID,
+                "Realm": "",
+                "AuthMetadataUrl": None,
+                "UseAuthServer": True,
+                "AcceptSecurityIdentifierInformation": False,
+                "LinkedAccount": "%s/Users/Exchange Online-ApplicationAccount" % ad_domain,
+                "AccountType": "OrganizationalAccount",
+                "IssuerIdentifier": "",
+                "ActAsPermissions": [],
+                "AppOnlyPermissions": [],
+                "CertificateStrings": [],
+                "DistinguishedName": "CN=Exchange Online,CN=Partner Applications,CN=Auth Configuration,%s" % org_dn,
+            }
+        ],
+        "intra_organization_connectors": ioc,
+        "push_notification_apps": [
+            {
+                "Name": "OnPrem-Proxy",
+                "Identity": "OnPrem-Proxy",
+                "DisplayName": "On Premises Proxy app",
+                "Enabled": False,
+                "Organization": None,
+                "Uri": None,
+                "Guid": str(uuid.uuid4()),
+                "IsValid": True,
+                "ExchangeVersion": "0.20 (15.0.0.0)",
+                "DistinguishedName": "CN=OnPrem-Proxy,CN=Push Notifications Settings,%s" % org_dn,
+                "ObjectClass": ["top", "msExchPushNotificationsApp"],
+            }
+        ],
+        "setting_overrides": [],
+        "variant_configuration_refreshes": [],
+        "settings": {"health_ready_delay_seconds": health_ready_delay_seconds},
+    }
