@@ -173,7 +173,7 @@ def test_stdin_20kb_and_end(server: WSManServer, recorder: Recorder) -> None:
         command = protocol.run_command(shell, "powershell.exe", ["-NoProfile", "-EncodedCommand", _b64("read")])
         protocol.send_command_input(shell, command, payload[:1000], end=False)
         protocol.send_command_input(shell, command, payload[1000:], end=True)
-        out, _, rc = protocol.get_command_output(shell, command)
+        out, _err, rc = protocol.get_command_output(shell, command)
         protocol.cleanup_command(shell, command)
     finally:
         protocol.close_shell(shell)
@@ -398,7 +398,7 @@ def test_legacy_quota_fault_form(pki: Any, recorder: Recorder) -> None:
 
 def test_injected_timed_out_on_receive_is_retried_by_pywinrm(server: WSManServer, pki: Any) -> None:
     server.inject("Receive", "timed_out", count=2)
-    out, _, rc = _run(basic_protocol(server, pki))
+    out, _err, rc = _run(basic_protocol(server, pki))
     assert rc == 0 and out.endswith(b"ok\r\n")
     assert server.pending_faults() == []
 
@@ -409,7 +409,7 @@ def test_receive_long_poll_times_out(server: WSManServer, pki: Any, recorder: Re
     before = len(server.requests)
     try:
         threading.Timer(2.5, recorder.release.set).start()
-        out, _, rc = _run(protocol, "wait")
+        out, _err, rc = _run(protocol, "wait")
     finally:
         recorder.release.set()
     assert rc == 0 and out.endswith(b"ok\r\n")

@@ -290,7 +290,7 @@ class WSManServer:
     # -- authentication -----------------------------------------------------------------------------------------
     def check_basic(self, token: str) -> str | None:
         try:
-            username, _, password = base64.b64decode(token).decode("utf-8").partition(":")
+            username, _sep, password = base64.b64decode(token).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
         return self._match_user(username, password)
@@ -695,7 +695,7 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         for key, value in headers or []:
             self.send_header(key, value)
         if body:
-            if not any(k.lower() == "content-type" for k, _ in headers or []):
+            if not any(k.lower() == "content-type" for k, _value in headers or []):
                 self.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -737,7 +737,7 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         username: str | None = None
         basic = False
         if authorization:
-            scheme, _, token = authorization.strip().partition(" ")
+            scheme, _sep, token = authorization.strip().partition(" ")
             if scheme.lower() == "basic":
                 if not self.https and not owner.allow_unencrypted:
                     self._challenge()
