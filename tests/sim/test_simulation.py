@@ -118,6 +118,8 @@ def test_parse_server_argument() -> None:
         "15.1.2507.55",
     )
     assert parse_server_argument("EX02=Version 15.0 (Build 775.38)").version_text == "Version 15.0 (Build 775.38)"
+    spec = parse_server_argument("EX05=15.2.1748.10/15.2.1748.24")
+    assert (spec.version_text, spec.exsetup_version) == ("Version 15.2 (Build 1748.10)", "15.2.1748.24")
     with pytest.raises(ValueError):
         parse_server_argument("EX03")
     with pytest.raises(ValueError):
@@ -204,3 +206,23 @@ def test_fixture_teardown_catches_leaked_shell(tmp_path: Any) -> None:
     with pytest.raises(AssertionError, match="EX2013"):
         e2e.stop_and_check([sim])
     assert sim.entra is None and sim.open_shells() == {}  # stopped anyway
+
+
+def test_default_simulation_with_exchange_and_entra(tmp_path: Any) -> None:
+    with Simulation(str(tmp_path)) as sim:
+        state = sim.read_state()
+        servers = state["exchange"]["servers"]
+        assert sorted(servers) == ["EX2013", "EX2016", "EX2019"]
+        assert servers["EX2016"]["admin_display_version"] == {"Major": 15, "Minor": 1, "Build": 2507, "Revision": 6}
+        assert servers["EX2016"]["exsetup_build"]["Revision"] == 55
+        assert servers["EX2019"]["fqdn"] == "ex2019.contoso.com"
+        assert sim.tenant_id in state["entra"]["tenants"]
+        # The real handler refuses anything that is not the runner.
+        session = winrm.Session(
+            sim.server("EX2019").https_url,
+            auth=(sim.username, sim.password),
+            transport="ntlm",
+            ca_trust_path=sim.ca_path,
+        )
+        result = session.run_ps("Get-ExchangeServer")
+        assert result.status_code != 0

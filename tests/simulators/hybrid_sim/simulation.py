@@ -31,8 +31,8 @@ class ServerSpec:
 
     name: str
     version_text: str
-    roles: tuple[str, ...] = ("Mailbox",)
-    site: str = "Default-First-Site-Name"
+    roles: tuple[str, ...] | None = None  # None: the engine's default for the version
+    site: str | None = None  # None: <ad domain>/Configuration/Sites/Default-First-Site-Name
     exsetup_version: str | None = None
     domain: str = "contoso.com"
 
@@ -51,20 +51,35 @@ DEFAULT_SERVERS = (
 )
 
 
+def _dotted(text: str) -> tuple[int, int, int, int]:
+    parts = text.strip().split(".")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise ValueError(
+            "VERSION must look like 15.2.1748.10, 15.2.1748.10/15.2.1748.24 (AdminDisplayVersion/ExSetup) or "
+            "'Version 15.2 (Build 1748.10)', got %r" % text
+        )
+    major, minor, build, revision = (int(p) for p in parts)
+    return major, minor, build, revision
+
+
 def parse_server_argument(text: str) -> ServerSpec:
-    """``NAME=VERSION`` for the CLI: VERSION is ``15.1.2507.55`` (ExSetup) or a full ``Version 15.1 (Build ...)``."""
+    """``NAME=VERSION`` for the CLI. VERSION: ``15.2.1748.10`` (one build for both AdminDisplayVersion and ExSetup),
+    ``15.2.1748.10/15.2.1748.24`` (AdminDisplayVersion = CU build / ExSetup = HU build), or a full
+    ``Version 15.2 (Build 1748.10)``."""
     name, sep, version = text.partition("=")
-    if not sep or not name or not version:
+    if not sep or not name.strip() or not version.strip():
         raise ValueError("expected NAME=VERSION, e.g. EX01=15.2.1748.24, got %r" % text)
     version = version.strip()
     if version.lower().startswith("version"):
         return ServerSpec(name.strip(), version)
-    parts = version.split(".")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
-        raise ValueError("VERSION must look like 15.2.1748.24 or 'Version 15.2 (Build 1748.10)', got %r" % version)
-    major, minor, build, revision = (int(p) for p in parts)
-    text_version = "Version %d.%d (Build %d.%d)" % (major, minor, build, revision)
-    return ServerSpec(name.strip(), text_version, exsetup_version="%d.%d.%d.%d" % (major, minor, build, revision))
+    cu_text, _slash, exsetup_text = version.partition("/")
+    cu = _dotted(cu_text)
+    exsetup = _dotted(exsetup_text) if exsetup_text else cu
+    return ServerSpec(
+        name.strip(),
+        "Version %d.%d (Build %d.%d)" % cu,
+        exsetup_version="%d.%d.%d.%d" % exsetup,
+    )
 
 
 @dataclass
@@ -239,9 +254,19 @@ class Simulation:
         if self.handler_factory is None:
             from .exchange import initial_exchange_state  # pylint: disable=import-outside-toplevel
 
-            state["exchange"] = initial_exchange_state(
-                self.specs, organization_name=self.organization_name, **self.exchange_options
-            )
+            specs = []
+            for spec in self.specs:
+                entry: dict[str, Any] = {"name": spec.name, "version": spec.version_text, "fqdn": spec.fqdn}
+                if spec.exsetup_version:
+                    entry["exsetup_build"] = spec.exsetup_version
+                if spec.roles:
+                    entry["roles"] = list(spec.roles)
+                if spec.site:
+                    entry["site"] = spec.site
+                specs.append(entry)
+            options = {"tenant_domain": self.tenant_domain}
+            options.update(self.exchange_options)
+            state["exchange"] = initial_exchange_state(specs, organization_name=self.organization_name, **options)
         if self.with_entra:
             from .entra import initial_entra_state  # pylint: disable=import-outside-toplevel
 
