@@ -217,7 +217,7 @@ def validate_access_token(state: dict[str, Any], authorization: str | None, audi
             token,
             state["entra"]["token_signing_key"],
             algorithms=["HS256"],
-            options={"verify_exp": False, "verify_aud": False, "verify_nbf": False},
+            options={"verify_exp": False, "verify_aud": False, "verify_nbf": False, "verify_iat": False},
         )
     except jwt.PyJWTError:
         raise GraphAuthError("IDX14100: JWT is not well formed, there are no dots (.).") from None
