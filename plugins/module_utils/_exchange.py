@@ -357,6 +357,8 @@ class ExchangeClient:
         self.computer_name: Optional[str] = None
         self.ps_version: Optional[str] = None
         self.server_version: Optional[tuple[int, int, int, int]] = None
+        # The server's clock (envelope "utc_now") when it sends one: expiry is judged by the server's time.
+        self.server_utc_now: Optional[dt.datetime] = None
         self.warnings: list[str] = []
         self.attempts = 0
         self._factory = protocol_factory or Protocol
@@ -566,6 +568,7 @@ class ExchangeClient:
             )
         self.computer_name = envelope.get("computer_name") or self.computer_name
         self.ps_version = envelope.get("ps_version") or self.ps_version
+        self.server_utc_now = parse_utc(envelope.get("utc_now")) or self.server_utc_now
         results = [entry.get("output") or [] for entry in envelope.get("results") or []]
         if envelope.get("ok"):
             return results
@@ -639,6 +642,10 @@ def exchange_module(argument_spec: dict, **kwargs: Any) -> AnsibleModule:
     return module
 
 
+def now_for(client: ExchangeClient) -> dt.datetime:
+    return client.server_utc_now or utc_now()
+
+
 def client_for(module: AnsibleModule) -> ExchangeClient:
     return ExchangeClient({name: module.params.get(name) for name in CONNECTION_OPTIONS})
 
@@ -661,3 +668,101 @@ def diff_result(module: AnsibleModule, result: dict, before: Any, after: Any) ->
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     return result
+
+
+# ---------------------------------------------------------------- servers and versions
+
+SERVER_PROPERTIES = ["Name", "Fqdn", "Domain", "Edition", "AdminDisplayVersion", "ServerRole", "Site", "IsEdgeServer"]
+EXSETUP_CMDLET = "Get-RunnerExSetupVersion"
+
+
+def run_reads(client: ExchangeClient, calls: list[dict]) -> tuple[list[list[dict]], Optional[str]]:
+    """Run read ``calls`` plus the runner's ExSetup probe in one batch: (outputs of ``calls``, ExSetup version)."""
+    probe = call(EXSETUP_CMDLET, ["ComputerName", "FileVersion"])
+    try:
+        outputs = client.run(list(calls) + [probe])
+    except ExchangeCommandError as exc:
+        # A peer that does not know the probe refuses the request before running anything: read without it.
+        if exc.kind == "request" and (exc.cmdlet == EXSETUP_CMDLET or EXSETUP_CMDLET in exc.msg):
+            return client.run(list(calls)), None
+        raise
+    rows = outputs[-1] if outputs else []
+    exsetup = rows[0].get("FileVersion") if rows else None
+    return outputs[:-1], (str(exsetup) if exsetup else None)
+
+
+def find_connected(rows: list[dict], client: ExchangeClient) -> Optional[dict]:
+    """The Get-ExchangeServer row of the server the runner ran on."""
+    names = [n.lower() for n in (client.computer_name, client.server) if n]
+    for row in rows:
+        if str(row.get("Name") or "").lower() in names or str(row.get("Fqdn") or "").lower() in names:
+            return row
+    short = client.server.split(".")[0].lower()
+    for row in rows:
+        if str(row.get("Name") or "").lower() == short:
+            return row
+    return rows[0] if len(rows) == 1 else None
+
+
+def best_version(admin_display_version: Any, exsetup: Optional[str]) -> Optional[tuple[int, int, int, int]]:
+    """ExSetup's version (shows hotfix updates) when it belongs to the same product line, else AdminDisplayVersion."""
+    adv = version_tuple(admin_display_version)
+    setup = version_tuple(exsetup) if exsetup else None
+    if setup is not None and (adv is None or tuple(setup[:2]) == tuple(adv[:2])):
+        return setup
+    return adv
+
+
+def parameter_support(
+    cmdlet: str, parameter: str, admin_display_version: Any, exsetup: Optional[str] = None
+) -> Optional[bool]:
+    """True/False when known; None when only AdminDisplayVersion is known and a hotfix update could add it."""
+    if exsetup:
+        return supports_parameter(cmdlet, parameter, best_version(admin_display_version, exsetup))
+    adv = version_tuple(admin_display_version)
+    if adv is None:
+        return None
+    if supports_parameter(cmdlet, parameter, adv):
+        return True
+    spec = catalog.CATALOG[cmdlet]["parameters"][parameter]
+    for minimum in spec.get("min_build", []):
+        if tuple(minimum[:3]) == tuple(adv[:3]) and catalog.product_of(adv) in spec.get("applies_to", []):
+            return None  # AdminDisplayVersion shows the CU only; the hotfix update may be installed
+    return False
+
+
+def server_facts(row: dict, exsetup: Optional[str] = None, connected: bool = False) -> dict:
+    version = version_tuple(row.get("AdminDisplayVersion"))
+    effective = best_version(row.get("AdminDisplayVersion"), exsetup if connected else None)
+    roles = row.get("ServerRole")
+    if isinstance(roles, str):
+        roles = [r.strip() for r in roles.split(",") if r.strip()]
+    site = row.get("Site")
+    hybrid = parameter_support("Set-AuthServer", "ApplicationIdentifier", row.get("AdminDisplayVersion"),
+                               exsetup if connected else None)
+    return {
+        "name": row.get("Name"),
+        "fqdn": row.get("Fqdn"),
+        "domain": row.get("Domain"),
+        "edition": row.get("Edition"),
+        "admin_display_version": (
+            "Version %d.%d (Build %d.%d)" % version if version else None
+        ),
+        "version": format_version(version),
+        "build": dict(zip(("major", "minor", "build", "revision"), version)) if version else None,
+        "exsetup_version": format_version(version_tuple(exsetup)) if (connected and exsetup) else None,
+        "effective_version": format_version(effective),
+        "product": product_name(version) if version else None,
+        "roles": roles or [],
+        "site": site,
+        "site_name": str(site).rsplit("/", 1)[-1] if site else None,
+        "is_edge": bool(row.get("IsEdgeServer")),
+        "connected": connected,
+        "meets_push_minimum": meets_push_minimum(version),
+        "supports_hybrid_application": bool(hybrid) and not row.get("IsEdgeServer"),
+        "supports_hybrid_application_known": hybrid is not None,
+        "supports_auth_server_domain_name": bool(
+            parameter_support("New-AuthServer", "DomainName", row.get("AdminDisplayVersion"),
+                              exsetup if connected else None)
+        ),
+    }

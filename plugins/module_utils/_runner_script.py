@@ -45,7 +45,7 @@ $ExchangeCmdlets = @(
     'Get-SettingOverride', 'New-SettingOverride', 'Set-SettingOverride', 'Remove-SettingOverride',
     'Get-ExchangeDiagnosticInfo', 'Get-IntraOrganizationConnector', 'Get-OrganizationConfig'
 )
-$LocalCmdlets = @('Get-Service', 'Restart-Service', 'Set-RunnerFileContent')
+$LocalCmdlets = @('Get-Service', 'Restart-Service', 'Set-RunnerFileContent', 'Get-RunnerExSetupVersion')
 
 # Windows PowerShell wraps some arrays as {"value":[...],"Count":n} in ConvertTo-Json because of this type data.
 try { Remove-TypeData -TypeName System.Array -ErrorAction Stop } catch { $null = $_ }
@@ -73,6 +73,21 @@ function Set-RunnerFileContent {
         [System.IO.File]::WriteAllBytes($Path, $bytes)
     }
     New-Object -TypeName PSObject -Property @{ Path = $Path; Changed = $changed; Length = $bytes.Length }
+}
+
+# AdminDisplayVersion shows the CU only; ExSetup.exe's file version also shows the hotfix/security update.
+function Get-RunnerExSetupVersion {
+    [CmdletBinding()]
+    param()
+    $path = $null
+    $version = $null
+    if ($env:ExchangeInstallPath) {
+        $path = [System.IO.Path]::Combine([string]$env:ExchangeInstallPath, 'Bin\ExSetup.exe')
+        if ([System.IO.File]::Exists($path)) {
+            $version = [System.Diagnostics.FileVersionInfo]::GetVersionInfo($path).FileVersion
+        }
+    }
+    New-Object -TypeName PSObject -Property @{ ComputerName = [string]$env:COMPUTERNAME; Path = $path; FileVersion = $version }
 }
 
 function ConvertTo-RunnerParameters {
@@ -177,6 +192,7 @@ $envelope = [ordered]@{
     ok = $false
     computer_name = [string]$env:COMPUTERNAME
     ps_version = [string]$PSVersionTable.PSVersion
+    utc_now = [System.DateTime]::UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
     results = $results
     error = $null
 }

@@ -1,0 +1,202 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, exchange.hybrid contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: exchange_server_info
+short_description: List the Exchange servers of an organization with their builds and push/hybrid readiness
+version_added: 0.1.0
+description:
+  - Reads every Exchange server of the organization (C(Get-ExchangeServer)) and the organization
+    (C(Get-OrganizationConfig)) through the server it connects to, in one PowerShell process.
+  - The build is read from the C(AdminDisplayVersion) object (Major, Minor, Build, Revision), not from its text.
+  - Per server, RV(servers[].meets_push_minimum) tells whether the build is at least Exchange 2013 CU3
+    (15.0.775.38), which push notifications require, and RV(servers[].supports_hybrid_application) whether the
+    build has the April 2025 hotfix update that brings the dedicated Exchange hybrid application.
+  - C(AdminDisplayVersion) shows the cumulative update only. For the server the module is connected to, the
+    module also reads the file version of C(ExSetup.exe), which shows hotfix updates; for the other servers a
+    hotfix update on the same cumulative update cannot be seen, and
+    RV(servers[].supports_hybrid_application_known) is then V(false). Run the module against each server (the
+    C(exchange) inventory group) to know it for all of them.
+options: {}
+extends_documentation_fragment:
+  - exchange.hybrid.exchange_connection
+  - exchange.hybrid.attributes.info_module
+  - exchange.hybrid.attributes.action_plugin
+  - exchange.hybrid.actiongroup_exchange
+author:
+  - exchange.hybrid contributors
+"""
+
+EXAMPLES = r"""
+- name: Read the organization's servers through each Exchange host of the inventory (winrm connection)
+  exchange.hybrid.exchange_server_info:
+  register: exchange
+
+- name: Stop when a server is older than Exchange 2013 CU3
+  ansible.builtin.assert:
+    that: exchange.below_push_minimum | length == 0
+    fail_msg: "Update these servers to Exchange 2013 CU3 or later first: {{ exchange.below_push_minimum | join(', ') }}"
+
+- name: Connect explicitly from the controller
+  exchange.hybrid.exchange_server_info:
+    server: ex01.contoso.com
+    username: CONTOSO\exadmin
+    password: "{{ exchange_password }}"
+    ca_path: /etc/pki/contoso-ca.pem
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+servers:
+  description: Every Exchange server of the organization.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Server name.
+      type: str
+      sample: EX01
+    fqdn:
+      description: Fully qualified domain name.
+      type: str
+      sample: ex01.contoso.com
+    domain:
+      description: The server's DNS domain.
+      type: str
+      sample: contoso.com
+    edition:
+      description: Edition (Standard, Enterprise...).
+      type: str
+    admin_display_version:
+      description: C(AdminDisplayVersion) as Exchange prints it (cumulative update level only).
+      type: str
+      sample: Version 15.0 (Build 775.38)
+    version:
+      description: The build from C(AdminDisplayVersion), dotted.
+      type: str
+      sample: 15.0.775.38
+    build:
+      description: The build's parts.
+      type: dict
+      sample: {major: 15, minor: 0, build: 775, revision: 38}
+    exsetup_version:
+      description: File version of C(ExSetup.exe) (shows hotfix updates); only for the connected server, else null.
+      type: str
+      sample: 15.2.1748.24
+    effective_version:
+      description: The build the readiness checks used (the ExSetup version when known).
+      type: str
+    product:
+      description: Product line of the build.
+      type: str
+      sample: Exchange 2019
+    roles:
+      description: Server roles.
+      type: list
+      elements: str
+      sample: [Mailbox]
+    site:
+      description: Active Directory site, as Exchange prints it.
+      type: str
+    site_name:
+      description: Last part of RV(servers[].site).
+      type: str
+      sample: Default-First-Site-Name
+    is_edge:
+      description: Whether the server is an Edge Transport server.
+      type: bool
+    connected:
+      description: Whether this is the server the module connected to.
+      type: bool
+    meets_push_minimum:
+      description: Whether the build is Exchange 2013 CU3 (15.0.775.38) or later.
+      type: bool
+    supports_hybrid_application:
+      description: >-
+        Whether the build has the dedicated hybrid application support (2016 CU23 15.1.2507.55, 2019 CU14
+        15.2.1544.25, 2019 CU15 15.2.1748.24, SE 15.2.2562.17 or later); false for Edge servers.
+      type: bool
+    supports_hybrid_application_known:
+      description: False when only the cumulative update is known and a hotfix update could change the answer.
+      type: bool
+    supports_auth_server_domain_name:
+      description: Whether New-AuthServer/Set-AuthServer take C(-DomainName) (2016 CU18, 2019 CU7 or later).
+      type: bool
+connected_server:
+  description: Name of the server the module connected to (the runner's computer name).
+  returned: success
+  type: str
+  sample: EX01
+organization:
+  description: The Exchange organization.
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: Organization name.
+      type: str
+      sample: Contoso
+    guid:
+      description: The organization object's GUID.
+      type: str
+below_push_minimum:
+  description: Names of the servers older than Exchange 2013 CU3.
+  returned: success
+  type: list
+  elements: str
+  sample: [EX2013CU2]
+all_meet_push_minimum:
+  description: Whether every server is Exchange 2013 CU3 or later.
+  returned: success
+  type: bool
+"""
+
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
+    SERVER_PROPERTIES,
+    ExchangeError,
+    call,
+    client_for,
+    exchange_module,
+    fail_from_error,
+    find_connected,
+    run_reads,
+    server_facts,
+)
+
+
+def main() -> None:
+    module = exchange_module({})
+    client = client_for(module)
+    try:
+        (servers, organization), exsetup = run_reads(
+            client,
+            [
+                call("Get-ExchangeServer", SERVER_PROPERTIES),
+                call("Get-OrganizationConfig", ["Name", "Guid", "Identity"]),
+            ],
+        )
+    except ExchangeError as exc:
+        fail_from_error(module, exc, "read the Exchange servers through %s" % module.params["server"])
+        return
+    connected = find_connected(servers, client)
+    facts = [server_facts(row, exsetup, row is connected) for row in servers]
+    org = organization[0] if organization else {}
+    below = [f["name"] for f in facts if not f["meets_push_minimum"]]
+    for warning in client.warnings:
+        module.warn(warning)
+    module.exit_json(
+        changed=False,
+        servers=facts,
+        connected_server=(connected or {}).get("Name") or client.computer_name,
+        organization={"name": org.get("Name"), "guid": org.get("Guid")},
+        below_push_minimum=below,
+        all_meet_push_minimum=not below,
+    )
+
+
+if __name__ == "__main__":
+    main()
