@@ -182,6 +182,22 @@ def test_stdin_20kb_and_end(server: WSManServer, recorder: Recorder) -> None:
     assert out.startswith(b"user=CONTOSO\\exadmin;stdin=20480;")
 
 
+def test_request_larger_than_max_envelope_size(server: WSManServer) -> None:
+    protocol = ntlm_protocol(server)
+    shell = protocol.open_shell()
+    try:
+        command = protocol.run_command(shell, "powershell", ["-encodedcommand", _b64("read")])
+        with pytest.raises(WSManFaultError) as info:
+            protocol.send_command_input(shell, command, b"x" * 400_000, end=True)  # 533 KB of base64
+        assert info.value.fault_subcode == "w:EncodingLimit"
+        protocol.send_command_input(shell, command, b"x" * 300_000, end=True)  # 400 KB: accepted
+        out, _err, rc = protocol.get_command_output(shell, command)
+        assert rc == 0 and b"stdin=300000;" in out
+        protocol.cleanup_command(shell, command)
+    finally:
+        protocol.close_shell(shell)
+
+
 def test_large_output_is_chunked(server: WSManServer, pki: Any) -> None:
     protocol = basic_protocol(server, pki)
     shell = protocol.open_shell()

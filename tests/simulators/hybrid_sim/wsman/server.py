@@ -158,6 +158,7 @@ class WSManServer:
         https_port: int = 0,
         http_port: int = 0,
         legacy_quota_faults: bool = False,
+        max_envelope_size_kb: int = 500,
     ) -> None:
         self.name = name
         self.handler = handler
@@ -171,6 +172,8 @@ class WSManServer:
         self.latency_process = latency_process
         # Older hosts report quota errors as f:WSManFault/@Code instead of an MSFT_WmiError detail.
         self.legacy_quota_faults = legacy_quota_faults
+        # MaxEnvelopeSizekb also caps request size (MS-WSMV 2.2.4.10): large stdin must be sent in several Sends.
+        self.max_envelope_size_kb = max_envelope_size_kb
         self._stopping = threading.Event()
         # One entry per SOAP request (action, user, status, scheme, encrypted), for tests.
         self.requests: list[dict[str, Any]] = []
@@ -323,6 +326,19 @@ class WSManServer:
             request = soap.parse_request(data)
             relates = request.message_id
             action = request.short_action
+            if len(data) > self.max_envelope_size_kb * 1024:
+                # Text as Windows reports it; the numeric WSManFault code was not verified, so none is sent.
+                raise _Reply(
+                    500,
+                    soap.fault(
+                        relates,
+                        "s:Sender",
+                        "w:EncodingLimit",
+                        "Request size exceeded the configured MaxEnvelopeSize quota. ",
+                        self.name,
+                        fault_detail="http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/MaxEnvelopeSize",
+                    ),
+                )
             injected = self._take_fault(action)
             if injected is not None:
                 self._apply_fault(injected, request)
