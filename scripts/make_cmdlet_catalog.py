@@ -194,9 +194,11 @@ def _entry(indent: str, key: str, value: Any) -> list[str]:
     one = "%s%s: %s,\n" % (indent, _literal(key), _literal(value))
     if len(one) <= 121 or not isinstance(value, list):
         return [one]
-    return ["%s%s: [\n" % (indent, _literal(key))] + ["%s    %s,\n" % (indent, _literal(v)) for v in value] + [
-        "%s],\n" % indent
-    ]
+    return (
+        ["%s%s: [\n" % (indent, _literal(key))]
+        + ["%s    %s,\n" % (indent, _literal(v)) for v in value]
+        + ["%s],\n" % indent]
+    )
 
 
 def render(reference: dict[str, Any]) -> str:
@@ -204,20 +206,19 @@ def render(reference: dict[str, Any]) -> str:
     lines = [
         BEGIN,
         "REFERENCE = {\n",
-        "    \"source\": %s,\n" % _literal(reference["source_path_at_commit"]),
-        "    \"commit\": %s,\n" % _literal(reference["source_commit"]),
-        "    \"commit_date\": %s,\n" % _literal(reference["source_commit_date"]),
+        '    "source": %s,\n' % _literal(reference["source_path_at_commit"]),
+        '    "commit": %s,\n' % _literal(reference["source_commit"]),
+        '    "commit_date": %s,\n' % _literal(reference["source_commit_date"]),
         "}\n",
         "COMMON_PARAMETERS = [\n",
-        "    %s,\n" % ", ".join(_literal(p) for p in reference["common_parameters"][:6]),
-        "    %s,\n" % ", ".join(_literal(p) for p in reference["common_parameters"][6:]),
+        *["    %s,\n" % _literal(p) for p in reference["common_parameters"]],
         "]\n",
         "CATALOG: dict[str, dict[str, Any]] = {\n",
     ]
     for name, cmdlet in catalog.items():
         lines.append("    %s: {\n" % _literal(name))
         if "source" in cmdlet:
-            lines.append("        \"source\": (\n")
+            lines.append('        "source": (\n')
             words = re.findall(r"\S+\s*", cmdlet["source"])
             chunk = ""
             for word in words:
@@ -227,9 +228,9 @@ def render(reference: dict[str, Any]) -> str:
                 chunk += word
             lines.append("            %s\n" % _literal(chunk))
             lines.append("        ),\n")
-        lines.append("        \"applies_to\": %s,\n" % _literal(cmdlet["applies_to"]))
+        lines.append('        "applies_to": %s,\n' % _literal(cmdlet["applies_to"]))
         lines.extend(_entry("        ", "parameter_sets", cmdlet["parameter_sets"]))
-        lines.append("        \"parameters\": {\n")
+        lines.append('        "parameters": {\n')
         for pname, param in cmdlet["parameters"].items():
             one = "            %s: %s,\n" % (_literal(pname), _literal(param))
             if len(one) <= 121:

@@ -25,8 +25,17 @@ REFERENCE = {
     "commit_date": "2026-08-21",
 }
 COMMON_PARAMETERS = [
-    "Debug", "ErrorAction", "ErrorVariable", "InformationAction", "InformationVariable", "OutVariable",
-    "OutBuffer", "PipelineVariable", "Verbose", "WarningAction", "WarningVariable",
+    "Debug",
+    "ErrorAction",
+    "ErrorVariable",
+    "InformationAction",
+    "InformationVariable",
+    "OutVariable",
+    "OutBuffer",
+    "PipelineVariable",
+    "Verbose",
+    "WarningAction",
+    "WarningVariable",
 ]
 CATALOG: dict[str, dict[str, Any]] = {
     "Disable-PushNotificationProxy": {
@@ -653,14 +662,14 @@ def _check_value(name: str, spec: dict[str, Any], value: Any) -> None:
         if spec.get("switch"):
             raise CatalogError(
                 "Cannot process argument transformation on parameter '%s'. Cannot convert the \"%s\" value of type "
-                "\"%s\" to type \"System.Management.Automation.SwitchParameter\"." % (name, value, _type_name(value)),
+                '"%s" to type "System.Management.Automation.SwitchParameter".' % (name, value, _type_name(value)),
                 "InvalidData",
                 "ParameterArgumentTransformationError",
                 name,
             )
         raise CatalogError(
             "Cannot process argument transformation on parameter '%s'. Cannot convert value \"%s\" to type "
-            "\"System.Boolean\". Boolean parameters accept only Boolean values and numbers, such as $True, $False, "
+            '"System.Boolean". Boolean parameters accept only Boolean values and numbers, such as $True, $False, '
             "1 or 0." % (name, _type_name(value)),
             "InvalidData",
             "ParameterArgumentTransformationError",
@@ -687,16 +696,16 @@ def _check_value(name: str, spec: dict[str, Any], value: Any) -> None:
         if kind == "Int32" and not (isinstance(item, int) and not isinstance(item, bool)):
             if not (isinstance(item, str) and re.match(r"^\s*[+-]?\d+\s*$", item)):
                 raise CatalogError(
-                    "Cannot bind parameter '%s'. Cannot convert value \"%s\" to type \"System.Int32\". Error: "
-                    "\"Input string was not in a correct format.\"" % (name, item),
+                    'Cannot bind parameter \'%s\'. Cannot convert value "%s" to type "System.Int32". Error: '
+                    '"Input string was not in a correct format."' % (name, item),
                     "InvalidArgument",
                     "CannotConvertArgumentNoMessage",
                     name,
                 )
         if kind == "DateTime" and not _parses_as_date(item):
             raise CatalogError(
-                "Cannot bind parameter '%s'. Cannot convert value \"%s\" to type \"System.DateTime\". Error: "
-                "\"String was not recognized as a valid DateTime.\"" % (name, item),
+                'Cannot bind parameter \'%s\'. Cannot convert value "%s" to type "System.DateTime". Error: '
+                '"String was not recognized as a valid DateTime."' % (name, item),
                 "InvalidArgument",
                 "CannotConvertArgumentNoMessage",
                 name,
@@ -707,9 +716,9 @@ def _check_value(name: str, spec: dict[str, Any], value: Any) -> None:
             for word in str(item).split(",") if kind == "AllowedServices" else [str(item)]:
                 if word.strip().lower() not in [v.lower() for v in allowed]:
                     raise CatalogError(
-                        "Cannot bind parameter '%s'. Cannot convert value \"%s\" to type \"%s\". Error: \"Unable to "
+                        'Cannot bind parameter \'%s\'. Cannot convert value "%s" to type "%s". Error: "Unable to '
                         "match the identifier name %s to a valid enumerator name. Specify one of the following "
-                        "enumerator names and try again: %s\""
+                        'enumerator names and try again: %s"'
                         % (name, item, spec["enum_type"], word.strip(), ", ".join(allowed)),
                         "InvalidArgument",
                         "CannotConvertArgumentNoMessage",

@@ -57,6 +57,9 @@ def subject_text(name: x509.Name) -> str:
     return ", ".join("%s=%s" % (short.get(a.oid, a.oid.dotted_string), a.value) for a in reversed(list(name)))
 
 
+_SETUP_KEYS: dict[tuple[int, str], rsa.RSAPrivateKey] = {}
+
+
 def make_certificate(
     now: dt.datetime,
     subject: str,
@@ -64,14 +67,28 @@ def make_certificate(
     key_size: int = 2048,
     subject_key_identifier: str | None = None,
     years: int = SELF_SIGNED_YEARS,
+    reuse_key: str | None = None,
 ) -> tuple[bytes, dt.datetime, dt.datetime, str]:
-    """A self-signed RSA certificate; returns (DER, not_before, not_after, serial hex)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    """A self-signed RSA certificate; returns (DER, not_before, not_after, serial hex).
+
+    ``reuse_key`` names a key kept for the life of the process: the certificates setup leaves in a fresh
+    organization use it, so starting many organizations stays fast (their certificates still differ).
+    """
+    if reuse_key is None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    else:
+        key = _SETUP_KEYS.get((key_size, reuse_key))
+        if key is None:
+            key = _SETUP_KEYS[(key_size, reuse_key)] = rsa.generate_private_key(
+                public_exponent=65537, key_size=key_size
+            )
     name = parse_subject(subject)
     not_before = now.replace(microsecond=0) - dt.timedelta(minutes=5)
-    not_after = not_before.replace(year=not_before.year + years) if not (
-        not_before.month == 2 and not_before.day == 29
-    ) else not_before + dt.timedelta(days=365 * years + 1)
+    not_after = (
+        not_before.replace(year=not_before.year + years)
+        if not (not_before.month == 2 and not_before.day == 29)
+        else not_before + dt.timedelta(days=365 * years + 1)
+    )
     serial = x509.random_serial_number()
     builder = (
         x509.CertificateBuilder()
@@ -87,7 +104,9 @@ def make_certificate(
     if domains:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in domains]), critical=False)
     if subject_key_identifier:
-        builder = builder.add_extension(x509.SubjectKeyIdentifier(bytes.fromhex(subject_key_identifier)), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier(bytes.fromhex(subject_key_identifier)), critical=False
+        )
     else:
         builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     cert = builder.sign(key, hashes.SHA256())
@@ -111,7 +130,9 @@ def store_entry(
     """The documented ExchangeCertificate properties of one certificate in one server's store."""
     cert = x509.load_der_x509_certificate(der)
     try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName
+        )
     except x509.ExtensionNotFound:
         san = []
     try:

@@ -74,8 +74,17 @@ class Context:
 
 def _by_identity(items: list[dict[str, Any]], identity: Any) -> list[dict[str, Any]]:
     wanted = str(identity).lower()
-    return [i for i in items if wanted in (str(i.get("Name", "")).lower(), str(i.get("Guid", "")).lower(),
-                                           str(i.get("Identity", "")).lower(), str(i.get("DistinguishedName", "")).lower())]
+    return [
+        i
+        for i in items
+        if wanted
+        in (
+            str(i.get("Name", "")).lower(),
+            str(i.get("Guid", "")).lower(),
+            str(i.get("Identity", "")).lower(),
+            str(i.get("DistinguishedName", "")).lower(),
+        )
+    ]
 
 
 def _one(ctx: Context, items: list[dict[str, Any]], identity: Any) -> dict[str, Any]:
@@ -161,8 +170,16 @@ def get_partner_application(ctx: Context, params: dict[str, Any]) -> list[dict[s
 
 def set_partner_application(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
     app = _one(ctx, ctx.exchange["partner_applications"], params["Identity"])
-    for key in ("Enabled", "Name", "ApplicationIdentifier", "Realm", "AuthMetadataUrl", "AccountType",
-                "AcceptSecurityIdentifierInformation", "LinkedAccount"):
+    for key in (
+        "Enabled",
+        "Name",
+        "ApplicationIdentifier",
+        "Realm",
+        "AuthMetadataUrl",
+        "AccountType",
+        "AcceptSecurityIdentifierInformation",
+        "LinkedAccount",
+    ):
         if key in params:
             app[key] = params[key]
     if "ActAsPermissions" in params:
@@ -243,7 +260,9 @@ def new_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[dict[
             "NotImplementedException",
         )
     # PS New-ExchangeCertificate.md: Services default IMAP, POP, SMTP; KeySize 2048; FriendlyName "Microsoft Exchange".
-    services = certs.normalise_services(params["Services"]) if params.get("Services") is not None else ["IMAP", "POP", "SMTP"]
+    services = (
+        certs.normalise_services(params["Services"]) if params.get("Services") is not None else ["IMAP", "POP", "SMTP"]
+    )
     _smtp_prompt(ctx, services, params)
     key_size = int(params.get("KeySize") or 2048)
     if key_size not in (1024, 2048, 4096):
@@ -270,8 +289,11 @@ def new_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[dict[
         try:
             bytes.fromhex(ski)
         except ValueError:
-            raise CmdletError("The SubjectKeyIdentifier '%s' isn't valid." % params["SubjectKeyIdentifier"],
-                              "InvalidArgument", "ArgumentException")
+            raise CmdletError(
+                "The SubjectKeyIdentifier '%s' isn't valid." % params["SubjectKeyIdentifier"],
+                "InvalidArgument",
+                "ArgumentException",
+            )
     try:
         der, _, _, _ = certs.make_certificate(ctx.now, str(subject), domains, key_size, ski)
     except certs.SubjectError:
@@ -629,7 +651,7 @@ def _version_text(value: Any) -> Optional[str]:
         return ".".join(str(int(p)) for p in parts)  # PS: leading zeros are accepted but stripped
     except ValueError:
         raise CmdletError(
-            "Cannot convert value \"%s\" to type \"System.Version\"." % value, "InvalidArgument", "InvalidCastException"
+            'Cannot convert value "%s" to type "System.Version".' % value, "InvalidArgument", "InvalidCastException"
         )
 
 
@@ -778,9 +800,9 @@ def set_runner_file_content(ctx: Context, params: dict[str, Any]) -> list[dict[s
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise CmdletError(
-            "Exception calling \"FromBase64String\" with \"1\" argument(s): \"The input is not a valid Base-64 string "
+            'Exception calling "FromBase64String" with "1" argument(s): "The input is not a valid Base-64 string '
             "as it contains a non-base 64 character, more than two padding characters, or an illegal character among "
-            "the padding characters. \"",
+            'the padding characters. "',
             "NotSpecified",
             "FormatException",
         )

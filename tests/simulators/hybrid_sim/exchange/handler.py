@@ -30,15 +30,28 @@ _ENCODED = re.compile(r"\s-EncodedCommand\s+(\S+)\s*$", re.IGNORECASE)
 LOCAL_COMMANDS: dict[str, tuple[str, dict[str, tuple[str, bool]]]] = {
     "Get-Service": (
         "Microsoft.PowerShell.Commands.GetServiceCommand",
-        {"Name": ("String[]", False), "DisplayName": ("String[]", False), "ComputerName": ("String[]", False),
-         "Include": ("String[]", False), "Exclude": ("String[]", False), "DependentServices": ("Switch", False),
-         "RequiredServices": ("Switch", False)},
+        {
+            "Name": ("String[]", False),
+            "DisplayName": ("String[]", False),
+            "ComputerName": ("String[]", False),
+            "Include": ("String[]", False),
+            "Exclude": ("String[]", False),
+            "DependentServices": ("Switch", False),
+            "RequiredServices": ("Switch", False),
+        },
     ),
     "Restart-Service": (
         "Microsoft.PowerShell.Commands.RestartServiceCommand",
-        {"Name": ("String[]", False), "DisplayName": ("String[]", False), "Include": ("String[]", False),
-         "Exclude": ("String[]", False), "Force": ("Switch", False), "PassThru": ("Switch", False),
-         "Confirm": ("Switch", False), "WhatIf": ("Switch", False)},
+        {
+            "Name": ("String[]", False),
+            "DisplayName": ("String[]", False),
+            "Include": ("String[]", False),
+            "Exclude": ("String[]", False),
+            "Force": ("Switch", False),
+            "PassThru": ("Switch", False),
+            "Confirm": ("Switch", False),
+            "WhatIf": ("Switch", False),
+        },
     ),
     "Set-RunnerFileContent": (
         "Set-RunnerFileContent",
@@ -149,8 +162,9 @@ def run_request(store: StateStore, server_name: str, request_text: str) -> tuple
             version = request.get("runner")
             raise ValueError("unsupported runner request version: %s" % ("" if version is None else version))
     except ValueError as exc:
-        envelope["error"] = _error(None, None, "request", "the runner request is invalid: %s" % exc, "InvalidData",
-                                   "RunnerRequestInvalid")
+        envelope["error"] = _error(
+            None, None, "request", "the runner request is invalid: %s" % exc, "InvalidData", "RunnerRequestInvalid"
+        )
         return envelope, 1
     calls = request.get("calls")
     calls = [] if calls is None else (calls if isinstance(calls, list) else [calls])
@@ -159,17 +173,26 @@ def run_request(store: StateStore, server_name: str, request_text: str) -> tuple
     for position, call in enumerate(calls):
         name = call.get("cmdlet") if isinstance(call, dict) else None
         if not isinstance(name, str) or name not in allowed:  # the runner compares case-sensitively (-ccontains)
-            envelope["error"] = _error(position, name, "request", "the cmdlet is not allowed by the runner: %s"
-                                       % ("" if name is None else name), "PermissionDenied", "RunnerCmdletNotAllowed")
+            envelope["error"] = _error(
+                position,
+                name,
+                "request",
+                "the cmdlet is not allowed by the runner: %s" % ("" if name is None else name),
+                "PermissionDenied",
+                "RunnerCmdletNotAllowed",
+            )
             return envelope, 1
 
     if not server_state.get("snapin", True):
         for position, call in enumerate(calls):
             if catalog.is_exchange_cmdlet(call["cmdlet"]):
                 envelope["error"] = _error(
-                    position, call["cmdlet"], "snapin",
+                    position,
+                    call["cmdlet"],
+                    "snapin",
                     "The Windows PowerShell snap-in '%s' is not installed on this computer." % SNAPIN,
-                    "InvalidArgument", "AddPSSnapInRead,Microsoft.PowerShell.Commands.AddPSSnapinCommand",
+                    "InvalidArgument",
+                    "AddPSSnapInRead,Microsoft.PowerShell.Commands.AddPSSnapinCommand",
                 )
                 return envelope, 1
 
@@ -203,8 +226,9 @@ def run_request(store: StateStore, server_name: str, request_text: str) -> tuple
                 function = CMDLETS.get(name) or MONITORING_CMDLETS[name]
                 output = function(ctx, bound, parameter_set) if name in WITH_SET else function(ctx, bound)
             except catalog.CatalogError as exc:
-                envelope["error"] = _error(index, name, "cmdlet", exc.message, exc.category,
-                                           "%s,%s" % (exc.error_id, type_name))
+                envelope["error"] = _error(
+                    index, name, "cmdlet", exc.message, exc.category, "%s,%s" % (exc.error_id, type_name)
+                )
                 break
             except CmdletError as exc:
                 error_id = exc.error_id if "," in exc.error_id else "%s,%s" % (exc.error_id, type_name)

@@ -42,8 +42,23 @@ def version_tuple(value: dict[str, int]) -> tuple[int, int, int, int]:
     return value["Major"], value["Minor"], value["Build"], value["Revision"]
 
 
+def spec_dict(spec: Any) -> dict[str, Any]:
+    """A server description: a dict ``{"name", "version" ("Version 15.0 (Build 1497.2)"), "exsetup_build"?,
+    "roles"?, "site"?, "domain"?, "fqdn"?, "snapin"?, "ps_version"?}`` or a ``simulation.ServerSpec``."""
+    if isinstance(spec, dict):
+        return dict(spec)
+    return {
+        "name": spec.name,
+        "version": spec.version_text,
+        "exsetup_build": getattr(spec, "exsetup_version", None),
+        "roles": list(getattr(spec, "roles", None) or []),
+        "site": getattr(spec, "site", None),
+        "domain": getattr(spec, "domain", None),
+    }
+
+
 def server_entry(spec: dict[str, Any], ad_domain: str, org_dn: str) -> dict[str, Any]:
-    """One server from ``{"name", "version" ("Version 15.0 (Build 1497.2)"), "exsetup_build"?, "roles"?, "site"?}``."""
+    """One server entry of the state from a :func:`spec_dict` description."""
     name = spec["name"]
     version = version_from_text(spec["version"])
     exsetup = version_from_text(spec["exsetup_build"]) if spec.get("exsetup_build") else version
@@ -52,20 +67,24 @@ def server_entry(spec: dict[str, Any], ad_domain: str, org_dn: str) -> dict[str,
     else:
         default_roles = ["Mailbox"]
     roles = list(spec.get("roles") or default_roles)
-    fqdn = spec.get("fqdn") or "%s.%s" % (name.lower(), ad_domain)
+    fqdn = spec.get("fqdn") or "%s.%s" % (name.lower(), spec.get("domain") or ad_domain)
+    site = spec.get("site") or "Default-First-Site-Name"
+    if "/" not in site:
+        site = "%s/Configuration/Sites/%s" % (ad_domain, site)
     return {
         "name": name,
         "fqdn": fqdn,
-        "domain": ad_domain,
+        "domain": spec.get("domain") or ad_domain,
         "guid": str(uuid.uuid4()),
         "admin_display_version": _version_dict(version),
         "exsetup_build": _version_dict(exsetup),
         "roles": roles,
-        "site": spec.get("site") or "%s/Configuration/Sites/Default-First-Site-Name" % ad_domain,
+        "site": site,
         "edition": spec.get("edition", "Standard"),
         "distinguished_name": "CN=%s,CN=Servers,CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative "
         "Groups,%s" % (name, org_dn),
         "snapin": spec.get("snapin", True),
+        "ps_version": spec.get("ps_version"),
         "certificates": [],
         "files": {},
         "services": {svc: {"Status": "Running", "ready_at": 0} for svc in HEALTH_SERVICES},
@@ -87,13 +106,17 @@ def initial_exchange_state(
     application (enabled), optionally the IntraOrganizationConnector the HCW leaves, the OnPrem-Proxy push app
     (disabled), no AuthServers, no setting overrides, MSExchangeHM running and ready."""
     now = now or dt.datetime.now(dt.timezone.utc)
+    specs = [spec_dict(s) for s in servers]
+    ad_domain = ad_domain or next((s["domain"] for s in specs if s.get("domain")), None)
     ad_domain = ad_domain or "%s.com" % organization_name.lower()
     dc_path = ",".join("DC=%s" % part for part in ad_domain.split("."))
     org_dn = "CN=%s,CN=Microsoft Exchange,CN=Services,CN=Configuration,%s" % (organization_name, dc_path)
     server_map: dict[str, dict[str, Any]] = {}
-    for spec in servers:
+    for spec in specs:
         entry = server_entry(spec, ad_domain, org_dn)
-        der, _, _, _ = certs.make_certificate(now, "CN=%s" % entry["name"], [entry["name"], entry["fqdn"]])
+        der, _, _, _ = certs.make_certificate(
+            now, "CN=%s" % entry["name"], [entry["name"], entry["fqdn"]], reuse_key="server:%d" % len(server_map)
+        )
         entry["certificates"].append(
             certs.store_entry(der, entry["fqdn"], "Microsoft Exchange", "IMAP, POP, IIS, SMTP", True, False)
         )
@@ -118,7 +141,7 @@ def initial_exchange_state(
     if auth_certificate:
         # Setup's Auth certificate (subject CN=Microsoft Exchange Server Auth Certificate, Services SMTP), deployed
         # to every server by the AuthAdmin servicelet.
-        der, _, _, _ = certs.make_certificate(now, AUTH_CERTIFICATE_SUBJECT, [])
+        der, _, _, _ = certs.make_certificate(now, AUTH_CERTIFICATE_SUBJECT, [], reuse_key="auth")
         for entry in server_map.values():
             entry["certificates"].append(
                 certs.store_entry(der, entry["fqdn"], "Microsoft Exchange Server Auth Certificate", "SMTP", True, True)

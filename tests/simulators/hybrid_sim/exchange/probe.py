@@ -91,7 +91,11 @@ def _dedicated_app_id(ctx: Context, server: dict[str, Any]) -> Optional[str]:
     if not enabled or not supports_hybrid_application(server):
         return None
     for auth_server in ctx.exchange["auth_servers"]:
-        if auth_server.get("Type") == "AzureAD" and auth_server.get("Enabled") and auth_server.get("ApplicationIdentifier"):
+        if (
+            auth_server.get("Type") == "AzureAD"
+            and auth_server.get("Enabled")
+            and auth_server.get("ApplicationIdentifier")
+        ):
             return str(auth_server["ApplicationIdentifier"])
     return None
 
@@ -102,8 +106,10 @@ def _check_certificate(ctx: Context, server: dict[str, Any]) -> str:
         raise Missing("the Auth certificate isn't configured: AuthConfig has no CurrentCertificateThumbprint")
     found = [c for c in server["certificates"] if c["Thumbprint"].upper() == thumb]
     if not found:
-        raise Missing("the Auth certificate %s (AuthConfig's current certificate) isn't in the certificate store of "
-                      "server %s" % (thumb, server["name"]))
+        raise Missing(
+            "the Auth certificate %s (AuthConfig's current certificate) isn't in the certificate store of "
+            "server %s" % (thumb, server["name"])
+        )
     cert = found[0]
     if not cert["HasPrivateKey"]:
         raise Missing("the Auth certificate %s on server %s has no private key" % (thumb, server["name"]))
@@ -116,8 +122,10 @@ def _check_certificate(ctx: Context, server: dict[str, Any]) -> str:
 
 def _check_auth_server(ctx: Context, tenant_id: Optional[str], dedicated: Optional[str]) -> None:
     if tenant_id is None:
-        raise Missing("no AuthServer for a Microsoft 365 tenant is configured (New-AuthServer with the tenant's "
-                      "authorization metadata URL)")
+        raise Missing(
+            "no AuthServer for a Microsoft 365 tenant is configured (New-AuthServer with the tenant's "
+            "authorization metadata URL)"
+        )
     wanted_type = "AzureAD" if dedicated else "MicrosoftACS"
     urls = _evosts_urls(ctx, tenant_id) if dedicated else _acs_urls(ctx, tenant_id)
     candidates = [s for s in ctx.exchange["auth_servers"] if s.get("Type") == wanted_type]
@@ -130,8 +138,10 @@ def _check_auth_server(ctx: Context, tenant_id: Optional[str], dedicated: Option
     if matching:
         raise Missing("the AuthServer %s for tenant %s is disabled" % (matching[0]["Name"], tenant_id))
     found = ", ".join("%s (%s)" % (s["Name"], s.get("AuthMetadataUrl")) for s in candidates) or "none"
-    raise Missing("no enabled %s AuthServer has the authorization metadata URL of tenant %s (expected for example "
-                  "%s; found: %s)" % (wanted_type, tenant_id, example, found))
+    raise Missing(
+        "no enabled %s AuthServer has the authorization metadata URL of tenant %s (expected for example "
+        "%s; found: %s)" % (wanted_type, tenant_id, example, found)
+    )
 
 
 def _check_entra_key(ctx: Context, tenant_id: str, thumb: str, dedicated: Optional[str]) -> None:
@@ -140,14 +150,21 @@ def _check_entra_key(ctx: Context, tenant_id: str, thumb: str, dedicated: Option
         target = entra.find_by_app_id(tenant, "applications", dedicated)
         label = "application %s" % dedicated
         if target is None:
-            raise Missing("the Entra ID application %s (named by the evoSTS AuthServer's ApplicationIdentifier) "
-                          "doesn't exist in tenant %s" % (dedicated, tenant_id))
-        label = "application %s (%s)" % (dedicated, target.get("displayName") or "dedicated Exchange hybrid application")
+            raise Missing(
+                "the Entra ID application %s (named by the evoSTS AuthServer's ApplicationIdentifier) "
+                "doesn't exist in tenant %s" % (dedicated, tenant_id)
+            )
+        label = "application %s (%s)" % (
+            dedicated,
+            target.get("displayName") or "dedicated Exchange hybrid application",
+        )
     else:
         target = entra.find_by_app_id(tenant, "servicePrincipals", EXCHANGE_ONLINE_APP_ID)
         if target is None:
-            raise Missing("the Entra ID service principal %s (Office 365 Exchange Online) doesn't exist in tenant %s"
-                          % (EXCHANGE_ONLINE_APP_ID, tenant_id))
+            raise Missing(
+                "the Entra ID service principal %s (Office 365 Exchange Online) doesn't exist in tenant %s"
+                % (EXCHANGE_ONLINE_APP_ID, tenant_id)
+            )
         label = "service principal %s (Office 365 Exchange Online)" % EXCHANGE_ONLINE_APP_ID
     keys = [k for k in target.get("keyCredentials") or [] if entra.key_thumbprint(k) == thumb]
     if not keys:
@@ -157,8 +174,10 @@ def _check_entra_key(ctx: Context, tenant_id: str, thumb: str, dedicated: Option
         if (start is None or start <= ctx.now) and (end is None or end > ctx.now):
             return
     end = keys[0].get("endDateTime")
-    raise Missing("the key of the Auth certificate %s on the Entra ID %s isn't valid now (start %s, end %s)"
-                  % (thumb, label, keys[0].get("startDateTime"), end))
+    raise Missing(
+        "the key of the Auth certificate %s on the Entra ID %s isn't valid now (start %s, end %s)"
+        % (thumb, label, keys[0].get("startDateTime"), end)
+    )
 
 
 def _check_proxy(ctx: Context, tenant_id: str) -> None:
@@ -166,8 +185,10 @@ def _check_proxy(ctx: Context, tenant_id: str) -> None:
     if not app.get("Enabled"):
         raise Missing("the push notification proxy (OnPrem-Proxy) is disabled; run Enable-PushNotificationProxy")
     if entra.resolve_tenant(ctx.state, app.get("Organization")) != tenant_id:
-        raise Missing("the push notification proxy is enabled for organization '%s', not for tenant %s"
-                      % (app.get("Organization"), tenant_id))
+        raise Missing(
+            "the push notification proxy is enabled for organization '%s', not for tenant %s"
+            % (app.get("Organization"), tenant_id)
+        )
 
 
 def evaluate(ctx: Context, server: dict[str, Any]) -> Optional[str]:

@@ -108,9 +108,9 @@ def test_invalid_enum():
     exc = error("New-AuthServer", {"Name": "a", "AuthMetadataUrl": "u", "Type": "ACS"}, E2019_CU15)
     assert exc.message == (
         "Cannot bind parameter 'Type'. Cannot convert value \"ACS\" to type "
-        "\"Microsoft.Exchange.Data.Directory.SystemConfiguration.AuthServerType\". Error: \"Unable to match the "
+        '"Microsoft.Exchange.Data.Directory.SystemConfiguration.AuthServerType". Error: "Unable to match the '
         "identifier name ACS to a valid enumerator name. Specify one of the following enumerator names and try "
-        "again: ADFS, AzureAD, Facebook, LinkedIn, MicrosoftACS\""
+        'again: ADFS, AzureAD, Facebook, LinkedIn, MicrosoftACS"'
     )
     assert exc.error_id == "CannotConvertArgumentNoMessage"
     validate_call("New-AuthServer", {"Name": "a", "AuthMetadataUrl": "u", "Type": "microsoftacs"}, E2019_CU15)
