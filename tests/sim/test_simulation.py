@@ -182,6 +182,8 @@ def test_with_entra(tmp_path: Any) -> None:
         group_vars = yaml.safe_load(open(sim.inventory_path, encoding="utf-8"))["all"]["children"]["exchange"]["vars"]
         assert group_vars["hybrid_tenant_domain"] == "contoso.onmicrosoft.com"
         assert group_vars["hybrid_graph_endpoint"] == entra["base_url"] == group_vars["hybrid_graph_authority_host"]
+        assert group_vars["hybrid_graph_base_url"] == entra["base_url"]
+        assert group_vars["exchange_sim_ca_path"] == sim.ca_path
         assert group_vars["hybrid_graph_client_secret"] == entra["client_secret"]
         response = requests.get(
             "%s/%s/v2.0/.well-known/openid-configuration" % (entra["base_url"], sim.tenant_id),

@@ -351,6 +351,7 @@ class Simulation:
                 }
             )
             if "base_url" in entra:
+                group_vars["hybrid_graph_base_url"] = entra["base_url"]
                 group_vars["hybrid_graph_authority_host"] = entra["authority_host"]
                 group_vars["hybrid_graph_endpoint"] = entra["graph_endpoint"]
         group_vars.update(self.extra_group_vars)
