@@ -69,6 +69,9 @@ def _build(args: argparse.Namespace) -> Any:
         max_shells_per_user=args.max_shells,
         handler_factory=_echo_factory if args.handler == "echo" else None,
         entra=not args.no_entra,
+        exchange_options=(
+            {"health_ready_delay_seconds": args.health_ready_delay} if args.health_ready_delay is not None else None
+        ),
     )
 
 
@@ -205,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--tenant", default="contoso.onmicrosoft.com", help="tenant domain")
     up.add_argument("--latency-rtt", type=float, default=0.0, help="seconds added to every HTTP request")
     up.add_argument("--latency-process", type=float, default=0.0, help="seconds added to every command (process start)")
+    up.add_argument(
+        "--health-ready-delay",
+        type=float,
+        default=None,
+        help="seconds MSExchangeHM needs after a restart before the probe answers (Exchange simulator default)",
+    )
     up.add_argument("--max-shells", type=int, default=30, help="MaxShellsPerUser")
     up.add_argument("--allow-unencrypted", action="store_true", help="AllowUnencrypted=true (Basic over http)")
     up.add_argument("--handler", choices=("exchange", "echo"), default="exchange", help=argparse.SUPPRESS)

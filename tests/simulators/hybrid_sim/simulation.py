@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -181,10 +182,13 @@ class Simulation:
         running, self._running = self._running, None
         if running is None:
             return
-        for server in running.servers.values():
-            server.stop()
+        stoppers = [threading.Thread(target=server.stop, daemon=True) for server in running.servers.values()]
         if running.entra is not None:
-            running.entra.stop()
+            stoppers.append(threading.Thread(target=running.entra.stop, daemon=True))
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(timeout=10)
 
     def __enter__(self) -> "Simulation":
         return self.start()

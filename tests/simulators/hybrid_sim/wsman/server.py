@@ -211,8 +211,13 @@ class WSManServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        # shutdown() waits for the listener's next poll: stop all listeners at once rather than one after another.
+        stoppers = [threading.Thread(target=listener.shutdown, daemon=True) for listener in self._listeners]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(timeout=5)
         for listener in self._listeners:
-            listener.shutdown()
             listener.server_close()
         with self._lock:
             connections = list(self._connections)
