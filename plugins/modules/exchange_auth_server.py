@@ -175,8 +175,8 @@ EXPECTED_TYPE = {"acs": "MicrosoftACS", "azure_ad": "AzureAD"}
 
 def check_input(params: dict) -> None:
     name = params["name"]
-    if not name or not name.strip() or any(ch in name for ch in "\0\r\n"):
-        raise ExchangeInputError("name must be a non-empty AuthServer name without NUL, CR or LF")
+    if not name or not name.strip():
+        raise ExchangeInputError("name must be a non-empty AuthServer name")
     tenant = params.get("tenant_domain")
     if tenant is not None:
         if not (is_domain_name(tenant) or (params["type"] == "azure_ad" and _GUID.match(tenant))):

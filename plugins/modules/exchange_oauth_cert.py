@@ -212,11 +212,8 @@ def check_input(params: dict) -> None:
             "domain_name must be a DNS name such as contoso.com (letters, digits, hyphens and dots), got %r"
             % params["domain_name"]
         )
-    if params.get("friendly_name") is not None:
-        if not params["friendly_name"].strip():
-            raise ExchangeInputError("friendly_name must not be empty")
-        if any(ch in params["friendly_name"] for ch in "\0\r\n"):
-            raise ExchangeInputError("friendly_name must not contain NUL, CR or LF characters")
+    if params.get("friendly_name") is not None and not params["friendly_name"].strip():
+        raise ExchangeInputError("friendly_name must not be empty")
     path = params.get("export_path")
     if path is not None:
         if any(ch in path for ch in "\0\r\n") or not _WINDOWS_PATH.match(path):
@@ -423,7 +420,7 @@ def main() -> None:
             result.update(changed=changed or export_changed, created=create, action=_action(mode))
             if params["export_path"]:
                 result["export"] = {"path": params["export_path"], "changed": export_changed}
-            diff_result(module, result, before, {"auth_config": predicted_auth, "certificate": result.get("thumbprint")})
+            diff_result(module, result, before, {"auth_config": predicted_auth, "certificate": _brief(result)})
             module.exit_json(**result)
 
         if create:
@@ -492,10 +489,20 @@ def main() -> None:
         _check_der(module, result)
         for warning in client.warnings:
             module.warn(warning)
-        diff_result(module, result, before, {"auth_config": auth_after, "certificate": result.get("thumbprint")})
+        diff_result(module, result, before, {"auth_config": auth_after, "certificate": _brief(result)})
         module.exit_json(**result)
     except ExchangeError as exc:
         fail_from_error(module, exc, stage, **result)
+
+
+def _brief(result: dict) -> Optional[dict]:
+    keys = ("thumbprint", "friendly_name", "subject", "not_before", "not_after", "days_remaining")
+    if not result.get("thumbprint") and not result.get("created"):
+        return None
+    brief = {key: result.get(key) for key in keys}
+    if result.get("created") and not result.get("thumbprint"):
+        brief["thumbprint"] = "(new certificate)"
+    return brief
 
 
 def _action(mode: str) -> str:

@@ -1,0 +1,267 @@
+# Copyright: (c) 2026, exchange.hybrid contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""exchange_server_info, exchange_oauth_cert and exchange_auth_server through real ansible-playbook and pywinrm
+against the simulated organization (WS-Management server + Exchange engine)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hybrid_sim.simulation import ServerSpec
+
+ACS = "https://accounts.accesscontrol.windows.net/metadata/json/1/?realm=contoso.onmicrosoft.com"
+
+CONFIGURE = """
+- hosts: EX2019
+  gather_facts: false
+  tasks:
+    - name: cert
+      exchange.hybrid.exchange_oauth_cert:
+        export_path: C:\\Certificates\\OAuthCert.cer
+    - name: authserver
+      exchange.hybrid.exchange_auth_server:
+        tenant_domain: contoso.onmicrosoft.com
+"""
+
+
+def failure(run, task, host):
+    """The message of a task that must have failed (the recorded status, not the result's keys)."""
+    records = run.results(task, host)
+    assert len(records) == 1 and records[0]["status"] == "failed", run
+    return records[0]["result"]["msg"]
+
+
+def state_bytes(sim):
+    with open(sim.state_path, "rb") as handle:
+        return handle.read()
+
+
+def org(sim):
+    return sim.read_state()["exchange"]
+
+
+def auth_current(sim):
+    config = org(sim)["auth_config"]
+    return (config.get("CurrentCertificateThumbprint") or config.get("current") or "").upper()
+
+
+def auth_servers(sim):
+    servers = org(sim)["auth_servers"]
+    return servers if isinstance(servers, list) else list(servers.values())
+
+
+def test_from_scratch_then_rerun_no_change(simulation, run_playbook):
+    run = run_playbook(simulation, CONFIGURE, diff=True)
+    assert run.ok, run
+    cert = run.result("cert", "EX2019")
+    assert cert["changed"] and cert["created"] and cert["action"] == "assigned"
+    assert cert["thumbprint"] == auth_current(simulation)
+    assert cert["auth_config"]["current"] == cert["thumbprint"] and cert["certificate"]
+    assert cert["export"] == {"path": "C:\\Certificates\\OAuthCert.cer", "changed": True}
+    new = [c for c in simulation.calls() if c["cmdlet"] == "New-ExchangeCertificate"]
+    assert len(new) == 1 and new[0]["parameters"]["Services"] == "Federation"
+    server = run.result("authserver", "EX2019")
+    assert server["changed"] and server["auth_server"]["auth_metadata_url"] == ACS
+    assert [s for s in auth_servers(simulation) if s.get("Name") == "MicrosoftSts"]
+    assert "--- before" in run.stdout and "+++ after" in run.stdout
+
+    again = run_playbook(simulation, CONFIGURE)
+    assert again.ok and again.changed == 0, again
+    assert again.result("cert", "EX2019")["thumbprint"] == cert["thumbprint"]
+
+    checked = before = None
+    before = state_bytes(simulation)
+    checked = run_playbook(simulation, CONFIGURE, check=True)
+    assert checked.ok and checked.changed == 0, checked
+    assert state_bytes(simulation) == before
+
+
+def test_check_mode_on_fresh_org_writes_nothing(simulation, run_playbook):
+    before = state_bytes(simulation)
+    run = run_playbook(simulation, CONFIGURE, check=True, diff=True)
+    assert run.ok, run
+    assert run.result("cert", "EX2019")["changed"] and run.result("cert", "EX2019")["created"]
+    assert run.result("authserver", "EX2019")["changed"]
+    assert "+++ after" in run.stdout
+    assert state_bytes(simulation) == before
+    assert not [c for c in simulation.calls() if c["cmdlet"].startswith(("New-", "Set-", "Remove-"))]
+
+
+def test_exchange_2013_cu2_flagged_and_domain_name_refused(make_simulation, run_playbook):
+    sim = make_simulation(servers=[ServerSpec("EX2013CU2", "Version 15.0 (Build 712.24)", exsetup_version="15.0.712.24")])
+    run = run_playbook(
+        sim,
+        """
+- hosts: EX2013CU2
+  gather_facts: false
+  tasks:
+    - name: info
+      exchange.hybrid.exchange_server_info:
+      register: info
+    - name: authserver
+      exchange.hybrid.exchange_auth_server:
+        tenant_domain: contoso.onmicrosoft.com
+        domain_name: [contoso.com]
+""",
+    )
+    info = run.result("info", "EX2013CU2")
+    assert info["below_push_minimum"] == ["EX2013CU2"] and info["all_meet_push_minimum"] is False
+    assert info["servers"][0]["meets_push_minimum"] is False and info["servers"][0]["version"] == "15.0.712.24"
+    msg = failure(run, "authserver", "EX2013CU2")
+    assert "domain_name" in msg and "15.0.712.24" in msg and "15.1.2106.2" in msg and "EX2013CU2" in msg
+    assert not [c for c in sim.calls() if c["cmdlet"].startswith(("New-", "Set-", "Remove-"))]
+
+
+@pytest.mark.parametrize(
+    "task,needle",
+    [
+        ("exchange.hybrid.exchange_oauth_cert: {key_size: 1024}", "key_size 1024"),
+        ("exchange.hybrid.exchange_oauth_cert: {thumbprint: 'ABC-not-hex'}", "thumbprint"),
+        ("exchange.hybrid.exchange_auth_server: {tenant_domain: 'not a domain'}", "tenant_domain"),
+    ],
+)
+def test_bad_input_refused_before_connecting(simulation, run_playbook, task, needle):
+    before = state_bytes(simulation)
+    run = run_playbook(simulation, "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: t\n      %s\n" % task)
+    assert needle in failure(run, "t", "EX2019")
+    assert simulation.calls() == [] and state_bytes(simulation) == before
+
+
+def test_wrong_password_clear_error_without_secret(simulation, run_playbook):
+    run = run_playbook(
+        simulation,
+        "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: t\n      exchange.hybrid.exchange_server_info:\n",
+        extra_vars={"ansible_password": "Wr0ng-canary-password"},
+        verbosity=3,
+    )
+    msg = failure(run, "t", "EX2019")
+    assert "were rejected by 127.0.0.1" in msg and "CONTOSO\\exadmin" in msg
+    assert "Wr0ng-canary-password" not in run.stdout + run.stderr + json.dumps(run.tasks)
+
+
+def test_untrusted_tls_certificate(simulation, run_playbook):
+    run = run_playbook(
+        simulation,
+        "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: t\n      exchange.hybrid.exchange_server_info:\n",
+        extra_vars={"ansible_winrm_ca_trust_path": "/nonexistent-but-unused"},
+        env={"REQUESTS_CA_BUNDLE": None, "CURL_CA_BUNDLE": None},
+    )
+    msg = failure(run, "t", "EX2019")
+    # A missing CA file and an untrusted certificate both end in the TLS message that says how to fix it.
+    assert "ca_path" in msg or "TLS" in msg, msg
+
+
+def test_untrusted_tls_without_ca_path(simulation, run_playbook):
+    server = simulation.server("EX2019")
+    run = run_playbook(
+        simulation,
+        """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: t
+      exchange.hybrid.exchange_server_info:
+        server: 127.0.0.1
+        port: %d
+        username: CONTOSO\\exadmin
+        password: %s
+""" % (server.https_port, simulation.password),
+        env={"REQUESTS_CA_BUNDLE": None, "CURL_CA_BUNDLE": None},
+    )
+    msg = failure(run, "t", "localhost")
+    assert "TLS certificate verification failed" in msg and "ca_path" in msg
+
+
+@pytest.mark.parametrize("transport,scheme", [("basic", "https"), ("ntlm", "http")])
+def test_basic_over_https_and_ntlm_over_http(simulation, run_playbook, transport, scheme):
+    server = simulation.server("EX2019")
+    port = server.https_port if scheme == "https" else server.http_port
+    run = run_playbook(
+        simulation,
+        """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: t
+      exchange.hybrid.exchange_server_info:
+        server: 127.0.0.1
+        port: %d
+        scheme: %s
+        transport: %s
+        username: CONTOSO\\exadmin
+        password: "{{ pw }}"
+        ca_path: %s
+""" % (port, scheme, transport, simulation.ca_path),
+        extra_vars={"pw": simulation.password},
+    )
+    assert run.ok, run
+    assert {s["name"] for s in run.result("t", "localhost")["servers"]} == {"EX2013", "EX2016", "EX2019"}
+
+
+def test_basic_over_http_refused(simulation, run_playbook):
+    server = simulation.server("EX2019")
+    run = run_playbook(
+        simulation,
+        """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: t
+      exchange.hybrid.exchange_server_info:
+        server: 127.0.0.1
+        port: %d
+        scheme: http
+        transport: basic
+        username: CONTOSO\\exadmin
+        password: whatever
+""" % server.http_port,
+    )
+    assert "allow_unencrypted_basic" in failure(run, "t", "localhost")
+    assert simulation.calls() == []
+
+
+HOSTILE = [
+    "'; Remove-Item C:\\ -Recurse -Force; '",
+    '"; Stop-Computer; "',
+    "$(Remove-Item C:\\Windows)",
+    "@(Get-Process) ${env:COMPUTERNAME}",
+    "back`tick`n `$x",
+    "line1\r\nline2\rline3\n",
+    "\u2018single\u2019 \u201cdouble\u201d \u201a\u201b\u201e quotes",
+    "Gr\u00fc\u00dfe \u00e9t\u00e9",
+]
+
+
+def test_hostile_values_reach_cmdlets_unchanged(simulation, run_playbook):
+    names = {"cert%d" % i: value for i, value in enumerate(HOSTILE)}
+    tasks = []
+    for i in range(len(HOSTILE)):
+        tasks.append(
+            "    - name: cert%d\n      exchange.hybrid.exchange_oauth_cert:\n        friendly_name: \"{{ v%d }}\"\n"
+            "        renew_before_days: 0\n" % (i, i)
+        )
+        tasks.append(
+            "    - name: as%d\n      exchange.hybrid.exchange_auth_server:\n        name: \"{{ v%d }}\"\n"
+            "        tenant_domain: contoso.onmicrosoft.com\n" % (i, i)
+        )
+    playbook = "- hosts: EX2019\n  gather_facts: false\n  tasks:\n" + "".join(tasks)
+    run = run_playbook(simulation, playbook, extra_vars={"v%d" % i: v for i, v in enumerate(HOSTILE)})
+    assert run.ok, run
+    calls = simulation.calls()
+    friendly = [c["parameters"]["FriendlyName"] for c in calls if c["cmdlet"] == "New-ExchangeCertificate"]
+    created = [c["parameters"]["Name"] for c in calls if c["cmdlet"] == "New-AuthServer"]
+    assert friendly == HOSTILE and created == HOSTILE, (friendly, created, names)
+
+
+def test_20kb_request(simulation, run_playbook):
+    big = "N" * 20000
+    run = run_playbook(
+        simulation,
+        "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: t\n      exchange.hybrid.exchange_auth_server:\n"
+        "        name: \"{{ big }}\"\n        tenant_domain: contoso.onmicrosoft.com\n",
+        extra_vars={"big": big},
+    )
+    assert run.ok, run
+    assert [c["parameters"]["Name"] for c in simulation.calls() if c["cmdlet"] == "New-AuthServer"] == [big]
