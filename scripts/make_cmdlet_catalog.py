@@ -50,6 +50,14 @@ MIN_BUILDS = {
     ("Set-AuthServer", "ApplicationIdentifier"): APRIL_2025_HU,
 }
 
+# Cmdlets that arrived with a CU: the push notification proxy cmdlets came with Exchange 2013 CU3 (15.0.775.38),
+# "required for push notifications" (EXDOCS push-proxy article; facts (f)). Inference: on CU2 they do not exist.
+CMDLET_MIN_BUILDS = {
+    "Enable-PushNotificationProxy": [[15, 0, 775, 38]],
+    "Disable-PushNotificationProxy": [[15, 0, 775, 38]],
+    "Get-PushNotificationApp": [[15, 0, 775, 38]],
+}
+
 # .NET enum types PowerShell names in "Cannot convert value ... to type ..." (not in the reference; our best
 # knowledge of the Exchange assemblies, used only for the error text).
 ENUM_TYPES = {
@@ -173,15 +181,17 @@ def convert(reference: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if (name, pname) in MIN_BUILDS:
                 entry["min_build"] = MIN_BUILDS[(name, pname)]
             parameters[pname] = entry
-        catalog[name] = {
-            "applies_to": applies,
-            "parameter_sets": list(cmdlet["parameter_sets"]),
-            "parameters": parameters,
-        }
+        catalog[name] = {"applies_to": applies}
+        if name in CMDLET_MIN_BUILDS:
+            catalog[name]["min_build"] = CMDLET_MIN_BUILDS[name]
+        catalog[name]["parameter_sets"] = list(cmdlet["parameter_sets"])
+        catalog[name]["parameters"] = parameters
     for name, extra in EXTRA_CMDLETS.items():
         if name in catalog:
             raise SystemExit("%s is in the reference now: drop it from EXTRA_CMDLETS" % name)
-        catalog[name] = extra
+        catalog[name] = dict(extra)
+        if name in CMDLET_MIN_BUILDS:
+            catalog[name]["min_build"] = CMDLET_MIN_BUILDS[name]
     return dict(sorted(catalog.items()))
 
 
@@ -229,6 +239,8 @@ def render(reference: dict[str, Any]) -> str:
             lines.append("            %s\n" % _literal(chunk))
             lines.append("        ),\n")
         lines.append('        "applies_to": %s,\n' % _literal(cmdlet["applies_to"]))
+        if "min_build" in cmdlet:
+            lines.append('        "min_build": %s,\n' % _literal(cmdlet["min_build"]))
         lines.extend(_entry("        ", "parameter_sets", cmdlet["parameter_sets"]))
         lines.append('        "parameters": {\n')
         for pname, param in cmdlet["parameters"].items():

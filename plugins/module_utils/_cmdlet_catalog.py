@@ -40,6 +40,7 @@ COMMON_PARAMETERS = [
 CATALOG: dict[str, dict[str, Any]] = {
     "Disable-PushNotificationProxy": {
         "applies_to": ["2013", "2016", "2019", "SE"],
+        "min_build": [[15, 0, 775, 38]],
         "parameter_sets": ["__AllParameterSets"],
         "parameters": {
             "Confirm": {"type": "SwitchParameter", "aliases": ["cf"]},
@@ -73,6 +74,7 @@ CATALOG: dict[str, dict[str, Any]] = {
     },
     "Enable-PushNotificationProxy": {
         "applies_to": ["2013", "2016", "2019", "SE"],
+        "min_build": [[15, 0, 775, 38]],
         "parameter_sets": ["__AllParameterSets"],
         "parameters": {
             "Confirm": {"type": "SwitchParameter", "aliases": ["cf"]},
@@ -212,6 +214,7 @@ CATALOG: dict[str, dict[str, Any]] = {
             "Enable-PushNotificationProxy -WhatIf."
         ),
         "applies_to": ["2013", "2016", "2019", "SE"],
+        "min_build": [[15, 0, 775, 38]],
         "parameter_sets": ["__AllParameterSets"],
         "parameters": {
             "Identity": {"type": "PushNotificationAppIdParameter"},
@@ -755,7 +758,9 @@ def resolve_call(cmdlet: str, parameters: dict[str, Any], version: Optional[Vers
         )
     name = canonical_cmdlet(cmdlet)
     entry = CATALOG[name]
-    if version is not None and product_of(version) not in entry["applies_to"]:
+    if version is not None and (
+        product_of(version) not in entry["applies_to"] or not _meets_min_build(version, entry.get("min_build", []))
+    ):
         raise CatalogError(
             "The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program. "
             "Check the spelling of the name, or if a path was included, verify that the path is correct and try "

@@ -278,3 +278,15 @@ def test_set_runner_file_content(org):
     assert "not a valid Base-64 string" in error["message"]
     error = org.fail([call("Set-RunnerFileContent", Path="C:\\x")], server="EX2016")
     assert error["fully_qualified_error_id"] == "MissingMandatoryParameter,Set-RunnerFileContent"
+
+
+def test_exchange_2013_cu2_has_no_push_proxy_cmdlets(tmp_path):
+    org = ExchangeHarness(str(tmp_path), servers=[{"name": "EX01", "version": "Version 15.0 (Build 712.24)"}])
+    error = org.fail([call("Enable-PushNotificationProxy", Organization="contoso.onmicrosoft.com")])
+    assert error["message"].startswith(
+        "The term 'Enable-PushNotificationProxy' is not recognized as the name of a cmdlet"
+    )
+    assert error["category"] == "ObjectNotFound"
+    assert org.ok([call("Get-ExchangeServer", ["AdminDisplayVersion"])]) == [
+        [{"AdminDisplayVersion": {"Major": 15, "Minor": 0, "Build": 712, "Revision": 24}}]
+    ]

@@ -449,8 +449,8 @@ def set_auth_config(ctx: Context, params: dict[str, Any], parameter_set: str) ->
             # PS Set-AuthConfig.md Example 2: "You must have installed a certificate marked as the next certificate."
             if not config.get("NextCertificateThumbprint"):
                 raise CmdletError(
-                    "The next certificate isn't configured, so there's nothing to publish. Use -NewCertificateThumbprint "
-                    "to configure the next certificate first.",
+                    "The next certificate isn't configured, so there's nothing to publish. Use "
+                    "-NewCertificateThumbprint to configure the next certificate first.",
                     "InvalidOperation",
                     "InvalidOperationException",
                 )

@@ -192,3 +192,12 @@ def test_runner_allowlist_matches_the_catalog():
     match = re.search(r"\$ExchangeCmdlets = @\((.*?)\)", runner.RUNNER, re.S)
     assert match, "the runner no longer lists $ExchangeCmdlets"
     assert sorted(re.findall(r"'([^']+)'", match.group(1))) == sorted(cat.EXCHANGE_CMDLETS)
+
+
+def test_push_proxy_cmdlets_need_exchange_2013_cu3():
+    exc = error("Enable-PushNotificationProxy", {"Organization": "contoso.onmicrosoft.com"}, (15, 0, 712, 24))
+    assert exc.error_id == "CommandNotFoundException"
+    assert exc.message.startswith("The term 'Enable-PushNotificationProxy' is not recognized")
+    for version in (E2013_CU3, E2013_CU23, E2016_CU17, SE_RTM):
+        validate_call("Enable-PushNotificationProxy", {"Organization": "contoso.onmicrosoft.com"}, version)
+        validate_call("Get-PushNotificationApp", {}, version)
