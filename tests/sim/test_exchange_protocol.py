@@ -39,7 +39,7 @@ def test_envelope_of_a_successful_request(org):
         server="EX2016",
     )
     assert code == 0
-    assert list(envelope) == ["runner", "ok", "computer_name", "ps_version", "results", "error"]
+    assert list(envelope) == ["runner", "ok", "computer_name", "ps_version", "utc_now", "results", "error"]
     assert envelope["ok"] is True and envelope["error"] is None and envelope["computer_name"] == "EX2016"
     servers = envelope["results"][0]["output"]
     assert [s["Name"] for s in servers] == ["EX2013", "EX2016", "EX2019"]
@@ -290,3 +290,16 @@ def test_exchange_2013_cu2_has_no_push_proxy_cmdlets(tmp_path):
     assert org.ok([call("Get-ExchangeServer", ["AdminDisplayVersion"])]) == [
         [{"AdminDisplayVersion": {"Major": 15, "Minor": 0, "Build": 712, "Revision": 24}}]
     ]
+
+
+def test_exsetup_version_and_server_clock(tmp_path):
+    org = ExchangeHarness(str(tmp_path), servers=[E2016_CU23_HU, E2013_CU23])
+    out = org.ok([call("Get-RunnerExSetupVersion", ["ComputerName", "FileVersion"])], server="EX2016")
+    assert out == [[{"ComputerName": "EX2016", "FileVersion": "15.01.2507.055"}]]
+    assert org.ok([call("Get-RunnerExSetupVersion", ["FileVersion"])], server="EX2013") == [
+        [{"FileVersion": "15.00.1497.002"}]
+    ]
+    before = org.run([], server="EX2016")[1]["utc_now"]
+    org.move_clock(400 * 86400)
+    after = org.run([], server="EX2016")[1]["utc_now"]
+    assert after[:4] > before[:4] and after.endswith("Z")

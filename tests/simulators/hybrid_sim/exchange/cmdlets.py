@@ -814,6 +814,14 @@ def set_runner_file_content(ctx: Context, params: dict[str, Any]) -> list[dict[s
     return [{"Path": path, "Changed": changed, "Length": len(data)}]
 
 
+def get_runner_exsetup_version(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runner's ExSetup.exe file version reader: long form ``15.02.1748.024`` (facts (f), LEARN-PDF option 2)."""
+    build = ctx.server["exsetup_build"]
+    text = "%d.%02d.%04d.%03d" % (build["Major"], build["Minor"], build["Build"], build["Revision"])
+    path = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Bin\\ExSetup.exe"
+    return [{"ComputerName": ctx.server["name"].upper(), "Path": path, "FileVersion": text}]
+
+
 Cmdlet = Callable[..., list]
 # Cmdlets that also need the resolved parameter set name.
 WITH_SET = {"Set-AuthConfig", "New-AuthServer", "Set-AuthServer"}
@@ -846,6 +854,7 @@ CMDLETS: dict[str, Cmdlet] = {
     "Get-Service": get_service,
     "Restart-Service": restart_service,
     "Set-RunnerFileContent": set_runner_file_content,
+    "Get-RunnerExSetupVersion": get_runner_exsetup_version,
 }
 
 

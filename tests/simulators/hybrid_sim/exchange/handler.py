@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _cmdlet_catalog as catalog
 
-from ..state import StateStore, now
+from ..state import StateStore, iso, now
 from ..wsman.command import CommandRequest, CommandResult, clixml_error
 from .cmdlets import CMDLETS, WITH_SET, CmdletError, Context, apply_scheduled_rollover
 from .organization import version_tuple
@@ -57,6 +57,7 @@ LOCAL_COMMANDS: dict[str, tuple[str, dict[str, tuple[str, bool]]]] = {
         "Set-RunnerFileContent",
         {"Path": ("String", True), "Base64Content": ("String", True), "CheckOnly": ("Switch", False)},
     ),
+    "Get-RunnerExSetupVersion": ("Get-RunnerExSetupVersion", {}),
 }
 # The runner adds these to every call itself.
 RUNNER_BOUND = ("ErrorAction", "WarningAction")
@@ -66,6 +67,12 @@ def _runner_texts() -> tuple[str, str]:
     from ansible_collections.exchange.hybrid.plugins.module_utils._runner_script import BOOTSTRAP, RUNNER
 
     return BOOTSTRAP, RUNNER
+
+
+def _runner_local_commands() -> list[str]:
+    """The runner's own allowlist of non-Exchange commands, read from its text so the two cannot drift."""
+    match = re.search(r"\$LocalCmdlets\s*=\s*@\(([^)]*)\)", _runner_texts()[1])
+    return re.findall(r"'([^']+)'", match.group(1)) if match else list(LOCAL_COMMANDS)
 
 
 def exchange_type(cmdlet: str) -> str:
@@ -150,6 +157,7 @@ def run_request(store: StateStore, server_name: str, request_text: str) -> tuple
         "ok": False,
         "computer_name": server_name.upper(),
         "ps_version": server_state.get("ps_version") or _ps_version(server_state),
+        "utc_now": iso(now(state_preview)),
         "results": [],
         "error": None,
     }
@@ -169,7 +177,7 @@ def run_request(store: StateStore, server_name: str, request_text: str) -> tuple
     calls = request.get("calls")
     calls = [] if calls is None else (calls if isinstance(calls, list) else [calls])
 
-    allowed = set(catalog.EXCHANGE_CMDLETS) | set(LOCAL_COMMANDS)
+    allowed = set(catalog.EXCHANGE_CMDLETS) | set(_runner_local_commands())
     for position, call in enumerate(calls):
         name = call.get("cmdlet") if isinstance(call, dict) else None
         if not isinstance(name, str) or name not in allowed:  # the runner compares case-sensitively (-ccontains)
@@ -217,6 +225,12 @@ def run_request(store: StateStore, server_name: str, request_text: str) -> tuple
                             "InvalidArgument",
                             "ParameterAlreadyBound",
                         )
+                if not catalog.is_exchange_cmdlet(name) and name not in LOCAL_COMMANDS:
+                    raise CmdletError(
+                        "The simulated Exchange does not implement the runner's command '%s' yet." % name,
+                        "NotImplemented",
+                        "NotImplementedException",
+                    )
                 if name in LOCAL_COMMANDS:
                     type_name = LOCAL_COMMANDS[name][0]
                     bound, parameter_set = _bind_local(name, parameters), ""
