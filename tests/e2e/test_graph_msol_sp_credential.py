@@ -1,0 +1,312 @@
+"""msol_sp_credential and tenant_info through real ansible-playbook against the simulated Entra ID + Graph."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hybrid_sim.simulation import DEFAULT_SERVERS
+from hybrid_sim.entra import (
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TENANT_ID,
+    EXCHANGE_ONLINE_SP_ID,
+    FULL_ACCESS_AS_APP_ROLE_ID,
+    make_certificate,
+)
+
+ORG_GUID = "5e3c2a1b-0f9e-4d8c-b7a6-95f4e3d2c1b0"
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/exchange.hybrid.graph:
+      tenant: "{{ graph.tenant }}"
+      client_id: "{{ graph.client_id }}"
+      client_secret: "{{ graph.client_secret }}"
+      authority_host: "{{ graph.base_url }}"
+      graph_endpoint: "{{ graph.base_url }}"
+      ca_path: "{{ graph.ca_path }}"
+  tasks:
+    - name: under test
+      exchange.hybrid.%(module)s:
+%(args)s
+"""
+
+
+def play(module: str, **args) -> str:
+    lines = "".join(f"        {key}: {json.dumps(value)}\n" for key, value in args.items())
+    return PLAY % {"module": module, "args": lines}
+
+
+@pytest.fixture
+def sim(make_simulation, tmp_path):
+    simulation = make_simulation(servers=DEFAULT_SERVERS[-1:])
+    details = simulation.endpoints()["entra"]
+    simulation.graph_vars = {
+        "graph": {
+            "tenant": "contoso.onmicrosoft.com",
+            "client_id": details["client_id"],
+            "client_secret": details["client_secret"],
+            "base_url": details["base_url"],
+            "ca_path": simulation.pki.ca_path,
+        }
+    }
+    simulation.graph_env = {"EXCHANGE_HYBRID_TOKEN_CACHE_DIR": str(tmp_path / "token-cache")}
+    return simulation
+
+
+def run(run_playbook, sim, text, graph=None, **kwargs):
+    extra = json.loads(json.dumps(sim.graph_vars))
+    extra["graph"].update(graph or {})
+    env = dict(sim.graph_env)
+    env.update(kwargs.pop("env", {}))
+    return run_playbook(sim, text, extra_vars=extra, env=env, **kwargs)
+
+
+def tenant(sim) -> dict:
+    return sim.store.read()["entra"]["tenants"][DEFAULT_TENANT_ID]
+
+
+def exo_keys(sim) -> list[dict]:
+    return next(sp for sp in tenant(sim)["servicePrincipals"] if sp["id"] == EXCHANGE_ONLINE_SP_ID)["keyCredentials"]
+
+
+@pytest.fixture(scope="module")
+def auth_cert():
+    return make_certificate()
+
+
+# --- shared service principal ---------------------------------------------------------------------------------
+
+
+def test_shared_sp_add_keeps_foreign_keys_rerun_and_check_mode(sim, run_playbook, auth_cert):
+    foreign = {k["keyId"]: k["key"] for k in exo_keys(sim)}
+    assert len(foreign) == 2
+    text = play("msol_sp_credential", certificate=auth_cert.cert_pem)
+
+    checked = run(run_playbook, sim, text, check=True, diff=True)
+    assert checked.ok, checked
+    assert checked.result("under test")["changed"] is True
+    assert {k["keyId"] for k in exo_keys(sim)} == set(foreign)  # check mode wrote nothing
+    assert sim.entra.counters["graph_PATCH"] == 0
+
+    first = run(run_playbook, sim, text, diff=True)
+    assert first.ok, first
+    result = first.result("under test")
+    assert result["changed"] is True
+    assert result["key"]["thumbprint"] == auth_cert.thumbprint
+    assert result["target"]["object_id"] == EXCHANGE_ONLINE_SP_ID
+    after = {k["keyId"]: k for k in exo_keys(sim)}
+    assert len(after) == 3
+    for key_id, data in foreign.items():
+        assert after[key_id]["key"] == data  # both foreign keys keep their key data
+    ours = after[result["key"]["key_id"]]
+    assert ours["key"] == auth_cert.base64_der and ours["usage"] == "Verify" and ours["type"] == "AsymmetricX509Cert"
+    assert [k["thumbprint"] for k in result["diff"]["after"]["keys"]][-1] == auth_cert.thumbprint
+    assert len(result["diff"]["before"]["keys"]) == 2
+
+    again = run(run_playbook, sim, text)
+    assert again.ok and again.changed == 0, again
+    assert sim.entra.counters["graph_PATCH"] == 1
+    # one token for the three runs: the cache file serves later plays too
+    assert sim.entra.counters["token_requests"] == 1
+
+    removed = run(run_playbook, sim, play("msol_sp_credential", state="absent", thumbprint=auth_cert.thumbprint.lower()))
+    assert removed.ok, removed
+    assert removed.result("under test")["changed"] is True
+    assert {k["keyId"]: k["key"] for k in exo_keys(sim)} == foreign
+    gone = run(run_playbook, sim, play("msol_sp_credential", state="absent", certificate=auth_cert.base64_der))
+    assert gone.ok and gone.changed == 0
+
+
+def test_429_on_patch_is_waited_out(sim, run_playbook, auth_cert):
+    sim.entra.inject("PATCH", "servicePrincipals", status=429, retry_after=1, count=1)
+    done = run(run_playbook, sim, play("msol_sp_credential", certificate=auth_cert.cert_pem))
+    assert done.ok, done
+    assert sim.entra.counters["graph_PATCH"] == 2
+    assert auth_cert.base64_der in [k["key"] for k in exo_keys(sim)]
+
+
+@pytest.mark.parametrize("action, applied", [("drop_after", True), ("drop_before", False)])
+def test_dropped_connection_during_patch(sim, run_playbook, auth_cert, action, applied):
+    sim.entra.inject("PATCH", "servicePrincipals", action=action)
+    done = run(run_playbook, sim, play("msol_sp_credential", certificate=auth_cert.cert_pem))
+    keys = [k["key"] for k in exo_keys(sim)]
+    assert (auth_cert.base64_der in keys) is applied
+    assert len(keys) == (3 if applied else 2)
+    if applied:
+        assert done.ok, done
+        assert "re-reading shows Graph applied it" in done.stdout + done.stderr
+    else:
+        assert not done.ok
+        msg = done.result("under test")["msg"]
+        assert "was not applied (nothing was changed); rerun the task" in msg
+    assert sim.entra.counters["graph_PATCH"] == 1  # never resent blindly
+
+
+def test_prune_expired_removes_only_expired(sim, run_playbook, auth_cert):
+    import datetime as dt
+
+    old = make_certificate("old", days=30, start=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+    with sim.store.transaction() as state:
+        sp = next(s for s in state["entra"]["tenants"][DEFAULT_TENANT_ID]["servicePrincipals"] if s["id"] == EXCHANGE_ONLINE_SP_ID)
+        sp["keyCredentials"].append(
+            {"customKeyIdentifier": old.thumbprint, "displayName": "old", "endDateTime": "2020-01-31T00:00:00Z", "key": old.base64_der,
+             "keyId": "11111111-1111-4111-8111-111111111111", "startDateTime": "2020-01-01T00:00:00Z", "type": "AsymmetricX509Cert", "usage": "Verify"}
+        )
+    done = run(run_playbook, sim, play("msol_sp_credential", certificate=auth_cert.cert_pem, prune_expired=True))
+    assert done.ok, done
+    thumbs = [k["customKeyIdentifier"] for k in exo_keys(sim)]
+    assert old.thumbprint not in thumbs and auth_cert.thumbprint in thumbs and len(thumbs) == 3
+
+
+# --- dedicated hybrid application -----------------------------------------------------------------------------
+
+
+def test_hybrid_application_created_from_nothing_then_unchanged(sim, run_playbook, auth_cert):
+    text = play(
+        "msol_sp_credential", target="hybrid_application", exchange_organization_guid=ORG_GUID, create_application=True,
+        certificate=auth_cert.cert_pem,
+    )
+    checked = run(run_playbook, sim, text, check=True)
+    assert checked.ok and checked.result("under test")["changed"] is True, checked
+    assert tenant(sim)["applications"] == []
+
+    first = run(run_playbook, sim, text)
+    assert first.ok, first
+    result = first.result("under test")
+    assert result["application"]["created"] is True
+    apps = tenant(sim)["applications"]
+    assert [a["displayName"] for a in apps] == [f"ExchangeServerApp-{ORG_GUID}"]
+    app = apps[0]
+    assert app["signInAudience"] == "AzureADMyOrg"
+    assert app["requiredResourceAccess"] == [
+        {"resourceAppId": "00000002-0000-0ff1-ce00-000000000000", "resourceAccess": [{"id": FULL_ACCESS_AS_APP_ROLE_ID, "type": "Role"}]}
+    ]
+    assert [k["key"] for k in app["keyCredentials"]] == [auth_cert.base64_der]
+    sp = next(s for s in tenant(sim)["servicePrincipals"] if s["appId"] == app["appId"])
+    assert [(a["principalId"], a["resourceId"], a["appRoleId"]) for a in tenant(sim)["appRoleAssignments"]] == [
+        (sp["id"], EXCHANGE_ONLINE_SP_ID, FULL_ACCESS_AS_APP_ROLE_ID)
+    ]
+    assert len(exo_keys(sim)) == 2  # the shared service principal is untouched
+    assert result["target"] == {"type": "hybrid_application", "object_type": "application", "object_id": app["id"],
+                                "app_id": app["appId"], "display_name": app["displayName"]}
+
+    again = run(run_playbook, sim, text)
+    assert again.ok and again.changed == 0, again
+    assert len(tenant(sim)["applications"]) == 1
+
+
+def test_existing_application_without_create_gets_only_keys(sim, run_playbook, auth_cert):
+    missing = run(run_playbook, sim, play("msol_sp_credential", target="hybrid_application",
+                                         exchange_organization_guid=ORG_GUID, certificate=auth_cert.cert_pem))
+    assert not missing.ok
+    assert "Set create_application: true" in missing.result("under test")["msg"]
+
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+
+def test_wrong_secret_is_explained_and_never_shown(sim, run_playbook, auth_cert):
+    wrong = "Wr0ng-S3cret-value-42"
+    done = run(run_playbook, sim, play("msol_sp_credential", certificate=auth_cert.cert_pem), graph={"client_secret": wrong}, verbosity=4)
+    assert not done.ok
+    msg = done.result("under test")["msg"]
+    assert "AADSTS7000215" in msg and "client_secret" in msg
+    assert wrong not in done.stdout + done.stderr
+
+
+def test_secret_never_in_output_at_vvvv(sim, run_playbook, auth_cert):
+    done = run(run_playbook, sim, play("msol_sp_credential", certificate=auth_cert.cert_pem), verbosity=4, diff=True)
+    assert done.ok, done
+    assert DEFAULT_CLIENT_SECRET not in done.stdout + done.stderr
+    with open(sim.state_path, encoding="utf-8") as handle:
+        assert DEFAULT_CLIENT_SECRET not in handle.read()
+
+
+def test_unknown_tenant(sim, run_playbook, auth_cert):
+    done = run(run_playbook, sim, play("msol_sp_credential", certificate=auth_cert.cert_pem), graph={"tenant": "fabrikam.onmicrosoft.com"})
+    assert not done.ok
+    assert "AADSTS90002" in done.result("under test")["msg"]
+    assert "check tenant" in done.result("under test")["msg"]
+
+
+def test_missing_permission_named_before_any_write(make_simulation, run_playbook, tmp_path, auth_cert):
+    simulation = make_simulation(servers=DEFAULT_SERVERS[-1:], entra_options={"permissions": ["Application.Read.All"]})
+    details = simulation.endpoints()["entra"]
+    graph = {"tenant": DEFAULT_TENANT_ID, "client_id": details["client_id"], "client_secret": details["client_secret"],
+             "base_url": details["base_url"], "ca_path": simulation.pki.ca_path}
+    env = {"EXCHANGE_HYBRID_TOKEN_CACHE_DIR": str(tmp_path / "cache")}
+    done = run_playbook(simulation, play("msol_sp_credential", certificate=auth_cert.cert_pem), extra_vars={"graph": graph}, env=env)
+    assert not done.ok
+    assert "Application.ReadWrite.All" in done.result("under test")["msg"]
+    created = run_playbook(
+        simulation,
+        play("msol_sp_credential", target="hybrid_application", exchange_organization_guid=ORG_GUID,
+             create_application=True, certificate=auth_cert.cert_pem),
+        extra_vars={"graph": graph}, env=env,
+    )
+    assert not created.ok
+    msg = created.result("under test")["msg"]
+    assert "Application.ReadWrite.All and AppRoleAssignment.ReadWrite.All" in msg
+    assert simulation.entra.counters["graph_PATCH"] == simulation.entra.counters["graph_POST"] == 0
+    state = simulation.store.read()["entra"]["tenants"][DEFAULT_TENANT_ID]
+    assert state["applications"] == []
+
+
+def test_private_key_refused_without_echo(sim, run_playbook, auth_cert):
+    done = run(run_playbook, sim, play("msol_sp_credential", certificate=auth_cert.key_pem), verbosity=3)
+    assert not done.ok
+    assert "private key" in done.result("under test")["msg"]
+    body = "".join(auth_cert.key_pem.splitlines()[1:-1])
+    assert body[40:100] not in done.stdout + done.stderr
+    assert sim.entra.counters["token_requests"] == 0  # refused before any call
+
+
+def test_expired_certificate_refused(sim, run_playbook):
+    import datetime as dt
+
+    old = make_certificate("old", days=30, start=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+    done = run(run_playbook, sim, play("msol_sp_credential", certificate=old.cert_pem))
+    assert not done.ok and "expired on 2020-01-31" in done.result("under test")["msg"]
+
+
+# --- TLS ------------------------------------------------------------------------------------------------------
+
+
+def test_ca_path_wins_over_requests_ca_bundle(sim, run_playbook, auth_cert, tmp_path):
+    unrelated = tmp_path / "unrelated.pem"
+    unrelated.write_text(make_certificate("unrelated").cert_pem)
+    env = {"REQUESTS_CA_BUNDLE": str(unrelated), "CURL_CA_BUNDLE": str(unrelated)}
+    done = run(run_playbook, sim, play("tenant_info"), env=env)
+    assert done.ok, done
+    refused = run(run_playbook, sim, play("tenant_info"), graph={"ca_path": None}, env=env)
+    assert not refused.ok
+    assert "could not be verified" in refused.result("under test")["msg"]
+
+
+# --- tenant_info ----------------------------------------------------------------------------------------------
+
+
+def test_tenant_info_finds_the_tenant_with_and_without_credentials(sim, run_playbook):
+    done = run(run_playbook, sim, play("tenant_info"))
+    assert done.ok, done
+    result = done.result("under test")
+    assert result["tenant_id"] == DEFAULT_TENANT_ID and result["changed"] is False
+    assert [d["name"] for d in result["verified_domains"]] == ["contoso.onmicrosoft.com", "contoso.com"]
+    assert result["initial_domain"] == "contoso.onmicrosoft.com"
+    anonymous = run(run_playbook, sim, play("tenant_info", client_secret=None))
+    assert anonymous.ok, anonymous
+    assert anonymous.result("under test")["tenant_id"] == DEFAULT_TENANT_ID
+    assert "verified_domains" not in anonymous.result("under test")
+    assert sim.entra.counters["token_requests"] == 1
+
+
+def test_tenant_info_unknown_tenant(sim, run_playbook):
+    done = run(run_playbook, sim, play("tenant_info"), graph={"tenant": "fabrikam.onmicrosoft.com"})
+    assert not done.ok
+    msg = done.result("under test")["msg"]
+    assert msg.startswith("Failed to find tenant 'fabrikam.onmicrosoft.com' in cloud 'global'")
+    assert "AADSTS90002" in msg
