@@ -265,3 +265,41 @@ def test_20kb_request(simulation, run_playbook):
     )
     assert run.ok, run
     assert [c["parameters"]["Name"] for c in simulation.calls() if c["cmdlet"] == "New-AuthServer"] == [big]
+
+
+INFO = "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: t\n      exchange.hybrid.exchange_server_info:\n"
+
+
+@pytest.mark.parametrize("kind", ["shell_quota", "operation_quota"])
+def test_quota_faults_retried(simulation, run_playbook, kind):
+    simulation.inject("EX2019", "Create", kind, count=2)
+    run = run_playbook(simulation, INFO)
+    assert run.ok, run
+
+
+def test_wsman_fault_reported_with_reason_and_shell_closed(simulation, run_playbook):
+    simulation.inject("EX2019", "Command", "http500")
+    run = run_playbook(simulation, INFO)
+    msg = failure(run, "t", "EX2019")
+    assert "127.0.0.1 answered the WS-Management Command request with a fault" in msg
+    assert simulation.open_shells() == {}
+
+
+def test_reset_during_read_is_retried(simulation, run_playbook):
+    simulation.inject("EX2019", "Receive", "reset")
+    run = run_playbook(simulation, INFO)
+    assert run.ok, run
+
+
+def test_hostile_export_path_and_refused_options(simulation, run_playbook):
+    path = "C:\\Certs\\x'; Remove-Item C:\\ -Recurse; $(Stop-Computer) `n \u2019.cer"
+    run = run_playbook(
+        simulation,
+        "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: cert\n      exchange.hybrid.exchange_oauth_cert:\n"
+        "        export_path: \"{{ p }}\"\n    - name: bad\n      exchange.hybrid.exchange_oauth_cert:\n"
+        "        domain_name: \"{{ d }}\"\n",
+        extra_vars={"p": path, "d": "contoso.com'; Remove-Item C:\\"},
+    )
+    writes = [c["parameters"]["Path"] for c in simulation.calls() if c["cmdlet"] == "Set-RunnerFileContent"]
+    assert writes == [path]
+    assert "domain_name" in failure(run, "bad", "EX2019")
