@@ -19,7 +19,7 @@ description:
   - Renewal. When AuthConfig's current certificate is ours and expires within O(renew_before_days) days and no
     next certificate is staged, a new certificate is created and staged with C(Set-AuthConfig
     -NewCertificateThumbprint ... -NewCertificateEffectiveDate ...) (30 days ahead, sooner when the current one
-    expires sooner: 4, 2 or 0 days). When the current certificate has already expired, it is replaced now with
+    expires sooner, 4, 2 or 0 days). When the current certificate has already expired, it is replaced now with
     three separate C(Set-AuthConfig) calls (new certificate effective now, C(-PublishCertificate),
     C(-ClearPreviousCertificate)).
   - Reads in one PowerShell process; writes in at most two more (creating a certificate, then assigning it,
@@ -71,7 +71,7 @@ notes:
   - Exchange replicates AuthConfig to every server; the certificate with its private key must also be present on
     every Exchange server (Exchange's Auth certificate deployment copies it).
 author:
-  - exchange.hybrid contributors
+  - exchange.hybrid maintainers (@exchange-hybrid)
 """
 
 EXAMPLES = r"""

@@ -27,7 +27,7 @@ extends_documentation_fragment:
   - exchange.hybrid.attributes.action_plugin
   - exchange.hybrid.actiongroup_exchange
 author:
-  - exchange.hybrid contributors
+  - exchange.hybrid maintainers (@exchange-hybrid)
 """
 
 EXAMPLES = r"""
