@@ -303,3 +303,41 @@ def test_hostile_export_path_and_refused_options(simulation, run_playbook):
     writes = [c["parameters"]["Path"] for c in simulation.calls() if c["cmdlet"] == "Set-RunnerFileContent"]
     assert writes == [path]
     assert "domain_name" in failure(run, "bad", "EX2019")
+
+
+def _inventory(sim, tmp_path, **changes):
+    import yaml
+
+    inventory = sim.inventory()
+    hosts = inventory["all"]["children"]["exchange"]["hosts"]
+    for host in hosts.values():
+        for key, value in changes.items():
+            if value is None:
+                host.pop(key, None)
+            else:
+                host[key] = value
+    path = tmp_path / "inventory-custom.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return str(path)
+
+
+def test_password_file_reaches_module_through_connection_options(simulation, run_playbook, tmp_path):
+    # What an AWX machine credential or --ask-pass does: no ansible_password in the inventory.
+    inventory = _inventory(simulation, tmp_path, ansible_password=None)
+    secret = tmp_path / "password.txt"
+    secret.write_text(simulation.password + "\n")
+    run = run_playbook(simulation, INFO, inventory=inventory, args=["--connection-password-file", str(secret)])
+    assert run.ok, run
+    assert simulation.password not in run.stdout + run.stderr
+
+
+def test_psrp_host_connection_options(simulation, run_playbook, tmp_path):
+    inventory = _inventory(
+        simulation, tmp_path,
+        ansible_connection="psrp", ansible_winrm_transport=None, ansible_winrm_scheme=None,
+        ansible_winrm_ca_trust_path=None, ansible_psrp_protocol="https", ansible_psrp_auth="ntlm",
+        ansible_psrp_ca_cert=simulation.ca_path,
+    )
+    run = run_playbook(simulation, INFO, inventory=inventory)
+    assert run.ok, run
+    assert run.result("t", "EX2019")["connected_server"] == "EX2019"
