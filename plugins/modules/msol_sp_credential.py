@@ -106,7 +106,7 @@ seealso:
     description: Fields of a key credential and when Graph returns the key data.
     link: https://learn.microsoft.com/graph/api/resources/keycredential
 author:
-  - exchange.hybrid contributors
+  - exchange.hybrid contributors (@exchange-hybrid)
 """
 
 EXAMPLES = r"""
@@ -592,6 +592,9 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         elif params["certificate_path"] is not None:
             cert = load_certificate_file(params["certificate_path"], "certificate_path")
     except CertificateError as error:
+        if params["certificate"] is not None:
+            # it may be a private key: keep it out of the result's invocation and any other output
+            module.no_log_values.add(params["certificate"])
         raise Failure(error.msg) from None
     if params["thumbprint"] is not None:
         if params["state"] != "absent":

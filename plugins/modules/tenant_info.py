@@ -23,7 +23,7 @@ extends_documentation_fragment:
 seealso:
   - module: exchange.hybrid.msol_sp_credential
 author:
-  - exchange.hybrid contributors
+  - exchange.hybrid contributors (@exchange-hybrid)
 """
 
 EXAMPLES = r"""

@@ -1,0 +1,302 @@
+"""msol_sp_credential against a fake Graph client layer: matching, check mode, diff, nothing not ours lost."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphConnectionError, GraphError
+from ansible_collections.exchange.hybrid.plugins.modules import msol_sp_credential as module_under_test
+from hybrid_sim.entra import EXCHANGE_ONLINE_APP_ID, FULL_ACCESS_AS_APP_ROLE_ID, make_certificate
+from hybrid_sim.entra.seed import key_credential
+
+SP_ID = "0c3d9f6e-5a1b-4c2d-8e7f-1a2b3c4d5e6f"
+OURS = make_certificate()
+FOREIGN = [make_certificate(f"Foreign {i}", key_index=1) for i in range(2)]
+CONNECTION = {"tenant": "contoso.onmicrosoft.com", "client_id": "cid", "client_secret": "secret-canary-123"}
+
+
+class FakeGraph:
+    """Just enough Graph for the module: the Exchange Online SP, applications, writes recorded."""
+
+    def __init__(self, keys=None, apply_patch=True, drop_patch=None, roles_ok=True):
+        self.sp = {
+            "id": SP_ID,
+            "appId": EXCHANGE_ONLINE_APP_ID,
+            "displayName": "Office 365 Exchange Online",
+            "appRoles": [{"id": FULL_ACCESS_AS_APP_ROLE_ID, "value": "full_access_as_app"}],
+            "keyCredentials": copy.deepcopy(keys if keys is not None else [key_credential(c, c.thumbprint, f"00000000-0000-4000-8000-00000000000{i}") for i, c in enumerate(FOREIGN)]),
+        }
+        self.apps: list[dict] = []
+        self.sps = [self.sp]
+        self.assignments: list[dict] = []
+        self.writes: list[tuple] = []
+        self.apply_patch = apply_patch
+        self.drop_patch = drop_patch
+        self.roles_ok = roles_ok
+        self.warnings: list[str] = []
+
+    def sleep(self, _seconds):
+        pass
+
+    def _object(self, path):
+        kind, ident = path.split("/")[:2]
+        items = self.sps if kind == "servicePrincipals" else self.apps
+        return next(i for i in items if i["id"] == ident)
+
+    def get(self, path, what, params=None, permission=None):
+        obj = copy.deepcopy(self._object(path))
+        assert params == {"$select": "id,keyCredentials"}
+        return {"id": obj["id"], "keyCredentials": obj["keyCredentials"]}
+
+    def get_all(self, path, what, params=None, permission=None):
+        if path.endswith("/appRoleAssignments"):
+            return [a for a in self.assignments if a["principalId"] == path.split("/")[1]]
+        items = self.sps if path == "servicePrincipals" else self.apps
+        prop, value = params["$filter"].split(" eq ")
+        found = [copy.deepcopy(i) for i in items if i.get(prop) == value.strip("'")]
+        for item in found:
+            item.pop("keyCredentials", None)  # lists never carry key data worth using
+        return found
+
+    def require_permissions(self, needed, what):
+        if not self.roles_ok:
+            raise GraphError(f"Failed to {what}: lacks {' and '.join(needed)}")
+
+    def request(self, method, path, what, params=None, body=None, permission=None):
+        self.writes.append((method, path, copy.deepcopy(body)))
+        if method == "PATCH":
+            if self.drop_patch == "before":
+                raise GraphConnectionError(f"Failed to {what}: dropped")
+            if self.apply_patch:
+                self._object(path).update(copy.deepcopy(body))
+            if self.drop_patch == "after":
+                raise GraphConnectionError(f"Failed to {what}: dropped")
+            return None
+        if path == "applications":
+            app = dict(body, id="app-object-id", appId="11111111-2222-4333-8444-555555555555", keyCredentials=[])
+            self.apps.append(app)
+            return app
+        if path == "servicePrincipals":
+            sp = {"id": "22222222-2222-4222-8222-222222222222", "appId": body["appId"], "displayName": "x", "keyCredentials": []}
+            self.sps.append(sp)
+            return sp
+        if path.endswith("/appRoleAssignments"):
+            self.assignments.append(dict(body))
+            return dict(body, id="assignment")
+        raise AssertionError(path)
+
+
+def run_module(monkeypatch, fake, check=False, diff=False, **args):
+    constructed = []
+
+    def factory(params):
+        constructed.append(params)
+        return fake
+
+    monkeypatch.setattr(module_under_test, "GraphClient", factory)
+    params = dict(CONNECTION, **args)
+    params["_ansible_check_mode"] = check
+    params["_ansible_diff"] = diff
+    with patch_module_args(params):
+        with pytest.raises(SystemExit):
+            module_under_test.main()
+    return constructed
+
+
+@pytest.fixture
+def output(capsys):
+    def read():
+        return json.loads(capsys.readouterr().out)
+
+    return read
+
+
+def keys_in(fake):
+    return {k["keyId"]: k for k in fake.sp["keyCredentials"]}
+
+
+def test_adds_ours_and_resends_every_other_key_with_its_data(monkeypatch, output):
+    fake = FakeGraph()
+    before = keys_in(fake)
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, diff=True)
+    result = output()
+    assert result["changed"] is True and result["key"]["thumbprint"] == OURS.thumbprint
+    (method, path, body), = fake.writes
+    assert (method, path) == ("PATCH", f"servicePrincipals/{SP_ID}")
+    sent = {e["keyId"]: e for e in body["keyCredentials"]}
+    for key_id, entry in before.items():
+        assert sent[key_id]["key"] == entry["key"] and sent[key_id]["customKeyIdentifier"] == entry["customKeyIdentifier"]
+    ours = [e for e in body["keyCredentials"] if e["key"] == OURS.base64_der]
+    assert len(ours) == 1 and ours[0]["type"] == "AsymmetricX509Cert" and ours[0]["usage"] == "Verify"
+    assert ours[0]["endDateTime"] == OURS.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [k["thumbprint"] for k in result["diff"]["before"]["keys"]] == [c.thumbprint for c in FOREIGN]
+    assert [k["thumbprint"] for k in result["diff"]["after"]["keys"]] == [c.thumbprint for c in FOREIGN] + [OURS.thumbprint]
+    assert "secret-canary-123" not in json.dumps(result)
+
+
+def test_present_is_idempotent(monkeypatch, output):
+    fake = FakeGraph(keys=[key_credential(OURS, "ours", "00000000-0000-4000-8000-0000000000aa")])
+    run_module(monkeypatch, fake, certificate=OURS.base64_der)
+    assert output()["changed"] is False and fake.writes == []
+
+
+def test_match_by_custom_key_identifier_when_key_data_is_missing(monkeypatch, output):
+    entry = key_credential(OURS, "ours", "00000000-0000-4000-8000-0000000000aa")
+    entry["key"] = None
+    fake = FakeGraph(keys=[entry])
+    run_module(monkeypatch, fake, certificate=OURS.base64_der)
+    assert output()["changed"] is False
+
+
+def test_check_mode_predicts_and_writes_nothing(monkeypatch, output):
+    fake = FakeGraph()
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, check=True, diff=True)
+    result = output()
+    assert result["changed"] is True and fake.writes == []
+    assert result["added"][0]["thumbprint"] == OURS.thumbprint
+    assert len(result["diff"]["after"]["keys"]) == 3
+
+
+def test_absent_removes_only_ours(monkeypatch, output):
+    keys = [key_credential(c, c.thumbprint, f"00000000-0000-4000-8000-00000000000{i}") for i, c in enumerate(FOREIGN)]
+    keys.insert(1, key_credential(OURS, "ours", "00000000-0000-4000-8000-0000000000aa"))
+    fake = FakeGraph(keys=keys)
+    run_module(monkeypatch, fake, state="absent", thumbprint=OURS.thumbprint.lower())
+    result = output()
+    assert result["changed"] is True and result["key"] is None
+    assert [k["thumbprint"] for k in result["removed"]] == [OURS.thumbprint]
+    assert [k["customKeyIdentifier"] for k in fake.sp["keyCredentials"]] == [c.thumbprint for c in FOREIGN]
+    assert all(k["key"] for k in fake.sp["keyCredentials"])
+
+
+def test_a_kept_key_without_data_is_never_written(monkeypatch, output):
+    keys = [key_credential(FOREIGN[0], "foreign", "00000000-0000-4000-8000-000000000001")]
+    keys[0]["key"] = None
+    fake = FakeGraph(keys=keys)
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
+    result = output()
+    assert result["failed"] and "refusing to write" in result["msg"] and fake.writes == []
+
+
+def test_verification_failure_is_reported(monkeypatch, output):
+    fake = FakeGraph(apply_patch=False)
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
+    result = output()
+    assert result["failed"] and result["msg"].startswith("Failed to verify the keyCredentials")
+
+
+@pytest.mark.parametrize("drop, applied", [("after", True), ("before", False)])
+def test_dropped_write_is_resolved_by_rereading(monkeypatch, output, drop, applied):
+    fake = FakeGraph(drop_patch=drop)
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
+    result = output()
+    assert len(fake.writes) == 1
+    if applied:
+        assert result["changed"] is True and "Graph applied it" in json.dumps(result["warnings"])
+    else:
+        assert result["failed"] and "was not applied (nothing was changed)" in result["msg"]
+
+
+def test_prune_expired(monkeypatch, output):
+    old = make_certificate("old", days=30, start=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+    keys = [key_credential(old, "old", "00000000-0000-4000-8000-0000000000bb")] + [
+        key_credential(c, c.thumbprint, f"00000000-0000-4000-8000-00000000000{i}") for i, c in enumerate(FOREIGN)
+    ]
+    fake = FakeGraph(keys=keys)
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, prune_expired=True)
+    result = output()
+    assert [k["thumbprint"] for k in result["removed"]] == [old.thumbprint]
+    assert [k["customKeyIdentifier"] for k in fake.sp["keyCredentials"]] == [c.thumbprint for c in FOREIGN] + [OURS.thumbprint]
+
+
+def test_missing_permission_stops_before_the_write(monkeypatch, output):
+    fake = FakeGraph(roles_ok=False)
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
+    result = output()
+    assert result["failed"] and "Application.ReadWrite.All" in result["msg"] and fake.writes == []
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ({"certificate": OURS.key_pem}, "private key"),
+        ({"certificate": "garbage"}, "neither PEM nor base64 DER"),
+        ({"certificate": "QUJDRA=="}, "could not be parsed"),
+        ({"thumbprint": OURS.thumbprint}, "thumbprint only identifies a key to remove"),
+        ({"thumbprint": "abc", "state": "absent"}, "40 hexadecimal characters"),
+        ({"certificate": OURS.cert_pem, "target": "hybrid_application"}, "needs application_id"),
+        ({"certificate": OURS.cert_pem, "create_application": True}, "apply only to target: hybrid_application"),
+        ({"certificate": OURS.cert_pem, "target": "hybrid_application", "exchange_organization_guid": "nope"}, "must be a GUID"),
+        (
+            {"certificate": make_certificate("old", days=3, start=dt.datetime(2021, 5, 1, tzinfo=dt.timezone.utc)).cert_pem},
+            "expired on 2021-05-04",
+        ),
+    ],
+)
+def test_input_errors_before_any_graph_call(monkeypatch, output, args, fragment):
+    constructed = run_module(monkeypatch, FakeGraph(), **args)
+    result = output()
+    assert result["failed"] and fragment in result["msg"]
+    assert constructed == []
+    assert "PRIVATE KEY" not in result["msg"]
+    for line in OURS.key_pem.splitlines()[1:-1]:
+        assert line not in json.dumps(result)
+
+
+def test_hybrid_application_created_with_permission_consent_and_key(monkeypatch, output):
+    fake = FakeGraph()
+    guid = "5e3c2a1b-0f9e-4d8c-b7a6-95f4e3d2c1b0"
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, target="hybrid_application", exchange_organization_guid=guid, create_application=True)
+    result = output()
+    assert result["changed"] is True and result["application"]["created"] is True
+    methods = [(m, p) for m, p, _ in fake.writes]
+    assert methods == [
+        ("POST", "applications"),
+        ("POST", "servicePrincipals"),
+        ("POST", "servicePrincipals/22222222-2222-4222-8222-222222222222/appRoleAssignments"),
+        ("PATCH", "applications/app-object-id"),
+    ]
+    app_body = fake.writes[0][2]
+    assert app_body["displayName"] == f"ExchangeServerApp-{guid}" and app_body["signInAudience"] == "AzureADMyOrg"
+    assert app_body["requiredResourceAccess"] == [
+        {"resourceAppId": EXCHANGE_ONLINE_APP_ID, "resourceAccess": [{"id": FULL_ACCESS_AS_APP_ROLE_ID, "type": "Role"}]}
+    ]
+    assert fake.writes[2][2] == {"principalId": "22222222-2222-4222-8222-222222222222", "resourceId": SP_ID, "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID}
+    assert result["target"]["object_type"] == "application"
+
+
+def test_hybrid_application_check_mode_creates_nothing(monkeypatch, output):
+    fake = FakeGraph()
+    run_module(monkeypatch, fake, check=True, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
+    result = output()
+    assert result["changed"] is True and fake.writes == []
+    assert "create application" in result["application"]["actions"]
+
+
+def test_existing_application_is_completed(monkeypatch, output):
+    fake = FakeGraph()
+    fake.apps.append({"id": "app-1", "appId": "33333333-3333-4333-8333-333333333333", "displayName": "MyHybridApp", "requiredResourceAccess": [], "keyCredentials": []})
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
+    result = output()
+    assert result["application"]["actions"] == ["add permission full_access_as_app", "create service principal", "grant admin consent"]
+    assert [(m, p) for m, p, _ in fake.writes][0] == ("PATCH", "applications/app-1")
+    assert fake.apps[0]["keyCredentials"][0]["key"] == OURS.base64_der
+    # second run: everything in place
+    fake.writes.clear()
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
+    assert output()["changed"] is False and fake.writes == []
+
+
+def test_graph_error_is_reported_with_details(monkeypatch, output):
+    class Failing(FakeGraph):
+        def get_all(self, *args, **kwargs):
+            raise GraphError("Failed to find x: Authorization_RequestDenied: no (request-id r1)", status=403, code="Authorization_RequestDenied", request_id="r1")
+
+    run_module(monkeypatch, Failing(), certificate=OURS.cert_pem)
+    result = output()
+    assert result["failed"] and result["graph_error"] == {"status": 403, "code": "Authorization_RequestDenied", "request_id": "r1"}
