@@ -99,7 +99,7 @@ _CALLBACK = textwrap.dedent('''
     ''')
 
 
-@dataclass
+@dataclass(repr=False)
 class PlaybookRun:
     rc: int
     stdout: str
@@ -135,6 +135,21 @@ class PlaybookRun:
         found = self.results(task, host)
         assert len(found) == 1, "expected one result for task %r host %r, got %d\n%s" % (task, host, len(found), self)
         return found[0]["result"]
+
+    def __repr__(self) -> str:
+        # pytest cuts an assertion message's repr at ~240 characters: the failures come first.
+        failed = [
+            "%s %r: %s" % (t["host"], t["task"], t["result"].get("msg", ""))
+            for t in self.tasks
+            if t["status"] in ("failed", "unreachable")
+        ]
+        tail = self.stderr.strip().splitlines()[-1:] if not failed else []
+        return "PlaybookRun(rc=%d, failed=%s, stderr_tail=%s, changed=%d; str() has the output)" % (
+            self.rc,
+            failed,
+            tail,
+            self.changed,
+        )
 
     def __str__(self) -> str:
         return "ansible-playbook rc=%d\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
