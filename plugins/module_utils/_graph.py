@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover
 
 try:
     import msal
+    import msal.exceptions
 
     HAS_MSAL = True
     MSAL_IMPORT_ERROR = None
@@ -81,6 +82,7 @@ GRAPH_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 
 TOKEN_CACHE_DIR_ENV = "EXCHANGE_HYBRID_TOKEN_CACHE_DIR"
 RETRY_STATUSES = (429, 503, 504)
+TRANSIENT_TOKEN_ERRORS = ("temporarily_unavailable", "server_error")
 USER_AGENT = "exchange.hybrid-ansible"
 
 # AADSTS codes -> what to fix (the codes Entra answers for the usual set-up mistakes).
@@ -396,16 +398,33 @@ class GraphClient:
         """A Graph access token: the given access_token, or msal's (cache first, one token per play)."""
         if self._token:
             return self._token
-        app = self._application()
         client_id = self.params.get("client_id")
         scope = [f"{self.graph_url}/.default"]
-        try:
-            with self._cache.locked():
-                result = app.acquire_token_for_client(scope)
-        except requests.exceptions.RequestException as error:
-            raise GraphConnectionError(
-                f"Failed to get a token for client '{client_id}': {self._connection_message(self.authority, error)}."
-            ) from None
+        waited = 0.0
+        for attempt in range(1, 4):
+            app = self._application()
+            try:
+                with self._cache.locked():
+                    result = app.acquire_token_for_client(scope)
+            except requests.exceptions.RequestException as error:
+                raise GraphConnectionError(
+                    f"Failed to get a token for client '{client_id}': {self._connection_message(self.authority, error)}."
+                ) from None
+            except msal.exceptions.MsalServiceError as error:
+                # msal raises for a 5xx from the token endpoint ("HTTP Error: 503")
+                result = {"error": "temporarily_unavailable",
+                          "error_description": f"the login service answered {error.args[0] if error.args else error}",
+                          "error_codes": [50196]}
+            if "access_token" in result or result.get("error") not in TRANSIENT_TOKEN_ERRORS:
+                break
+            # msal remembers a 429/5xx answer per application object (Retry-After, default 5 s): wait, then ask
+            # again through a new application object so the retry really reaches the login service.
+            delay = 5.0 * attempt
+            if attempt == 3 or waited + delay > self.max_total_wait:
+                break
+            self.sleep(delay)
+            waited += delay
+            self._app = None
         if "access_token" not in result:
             raise self._token_error(result, f"get a token for client '{client_id}' in tenant '{self.tenant}'")
         if result.get("token_source") != "cache":

@@ -398,3 +398,22 @@ def test_certificate_credential(entra, tmp_path, kind):
     with pytest.raises(GraphError) as caught:
         GraphClient(dict(params, client_certificate_path=str(other), client_certificate_password=None)).get("organization", "x")
     assert "AADSTS700027" in caught.value.msg
+
+
+def test_token_endpoint_503_is_retried_through_a_new_msal_application(entra):
+    entra.inject("POST", r"/oauth2/v2\.0/token", status=503, retry_after=1, count=1)
+    sleeps = []
+    client = GraphClient(entra.params, sleep=sleeps.append)
+    assert client.get("organization", "read the organization")
+    assert sleeps == [5.0]
+    assert entra.counters["token_requests"] == 2
+
+
+def test_token_endpoint_unavailable_gives_up(entra):
+    entra.inject("POST", r"/oauth2/v2\.0/token", status=503, retry_after=1, count=10)
+    sleeps = []
+    with pytest.raises(GraphError) as caught:
+        GraphClient(entra.params, sleep=sleeps.append).get("organization", "read the organization")
+    assert sleeps == [5.0, 10.0]
+    assert "temporarily_unavailable" in caught.value.msg and "retry later" in caught.value.msg
+    assert entra.counters["token_requests"] == 3
