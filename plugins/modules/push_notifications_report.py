@@ -1,0 +1,173 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, exchange.hybrid contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: push_notifications_report
+short_description: Turn what the push notification audit gathered into findings, a JSON report and an HTML report
+version_added: 0.1.0
+description:
+  - The last step of the playbook C(exchange.hybrid.audit_push_notifications). Runs on the controller; reads
+    nothing from Exchange or Microsoft 365 itself.
+  - Groups the hosts by Exchange organization (its GUID), judges each check as C(ok), C(warning) or C(failure)
+    with a fix hint, and writes a JSON report (schema in C(docs/audit-report-schema.md), with C(schema_version))
+    and a self-contained HTML report (inline styles, no scripts, no external assets).
+  - Files are written only when their content differs; in check mode nothing is written (the audit playbook
+    runs this one task with C(check_mode=false), as it writes on the controller only).
+options:
+  hosts:
+    description:
+      - One entry per audited host, as the audit playbook builds it
+        (C(host), C(tenant_domain), C(entra_target), C(info), C(certificate), C(organization)).
+    type: list
+    elements: dict
+    required: true
+  json_path:
+    description:
+      - Write the JSON report to this path on the controller. Its directory must exist.
+    type: path
+  html_path:
+    description:
+      - Write the HTML report to this path on the controller. Its directory must exist.
+    type: path
+  warning_days:
+    description:
+      - An Auth certificate expiring within this many days, with no next certificate staged, is a warning.
+    type: int
+    default: 60
+  run_probe:
+    description:
+      - Whether the audit ran the monitoring probe (its result is then judged; otherwise it is left out).
+    type: bool
+    default: false
+  generated_at:
+    description:
+      - Timestamp written into the report (UTC, ISO 8601). Defaults to the controller's current time.
+    type: str
+extends_documentation_fragment:
+  - exchange.hybrid.attributes
+attributes:
+  diff_mode:
+    support: none
+    details:
+      - The reports are regenerated on every run.
+author:
+  - exchange.hybrid contributors
+"""
+
+EXAMPLES = r"""
+- name: Write the audit reports
+  exchange.hybrid.push_notifications_report:
+    hosts: "{{ audit_hosts }}"
+    json_path: /var/reports/push-audit.json
+    html_path: /var/reports/push-audit.html
+  delegate_to: localhost
+  run_once: true
+  check_mode: false
+"""
+
+RETURN = r"""
+report:
+  description: The whole report, as written to O(json_path) (see C(docs/audit-report-schema.md)).
+  returned: always
+  type: dict
+summary:
+  description: The report's summary (status, counts of organizations, servers and findings by severity).
+  returned: always
+  type: dict
+  sample:
+    status: warning
+    organizations: 1
+    servers: 3
+    findings: {ok: 9, warning: 1, failure: 0}
+failures:
+  description: One line per failure finding (organization, server, title).
+  returned: always
+  type: list
+  elements: str
+json_path:
+  description: Where the JSON report was written (null when not asked).
+  returned: always
+  type: str
+html_path:
+  description: Where the HTML report was written (null when not asked).
+  returned: always
+  type: str
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.exchange.hybrid.plugins.module_utils._audit import (
+    build_report,
+    failures,
+    render_html,
+    to_json,
+)
+
+
+def _write(path: str, text: str) -> bool:
+    """Write ``text`` atomically; False when the file already holds it."""
+    data = text.encode("utf-8")
+    if os.path.exists(path):
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return False
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".audit-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            hosts=dict(type="list", elements="dict", required=True),
+            json_path=dict(type="path"),
+            html_path=dict(type="path"),
+            warning_days=dict(type="int", default=60),
+            run_probe=dict(type="bool", default=False),
+            generated_at=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["warning_days"] < 0:
+        module.fail_json(msg="warning_days must be 0 or more, got %d" % params["warning_days"])
+    for option in ("json_path", "html_path"):
+        path = params[option]
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            module.fail_json(msg="%s: the directory of %s does not exist; create it first" % (option, path))
+    report = build_report(params["hosts"], params["warning_days"], params["run_probe"], params["generated_at"])
+    changed = False
+    if not module.check_mode:
+        try:
+            if params["json_path"]:
+                changed = _write(params["json_path"], to_json(report)) or changed
+            if params["html_path"]:
+                changed = _write(params["html_path"], render_html(report)) or changed
+        except OSError as exc:
+            module.fail_json(msg="Failed to write the audit report: %s" % exc)
+    module.exit_json(
+        changed=changed,
+        report=report,
+        summary=report["summary"],
+        failures=failures(report),
+        json_path=params["json_path"],
+        html_path=params["html_path"],
+    )
+
+
+if __name__ == "__main__":
+    main()

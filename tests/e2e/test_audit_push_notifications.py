@@ -1,0 +1,197 @@
+"""The audit playbook (exchange.hybrid.audit_push_notifications) against simulated organizations: the right findings
+in JSON and HTML for a healthy, a half-configured and a broken organization, and no write anywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+
+from hybrid_sim.simulation import DEFAULT_SERVERS, ServerSpec
+from hybrid_sim.state import parse_iso
+
+from test_role_support import CONFIGURE, role_vars, state_bytes
+
+AUDIT = "exchange.hybrid.audit_push_notifications"
+
+
+def audit(sim, run_playbook, check=False, **extra):
+    """Run the audit (without --check unless asked: the playbook must not write either way); return the run and
+    the JSON report, with the HTML text under ``_html``."""
+    out = os.path.join(sim.directory, "reports")
+    os.makedirs(out, exist_ok=True)
+    values = role_vars()
+    values.update({"audit_report_dir": out})
+    values.update(extra)
+    run = run_playbook(sim, AUDIT, extra_vars=values, check=check)
+    path = os.path.join(out, "push-notifications-audit.json")
+    report = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            report = json.load(handle)
+        with open(os.path.join(out, "push-notifications-audit.html"), encoding="utf-8") as handle:
+            report["_html"] = handle.read()
+    return run, report
+
+
+# Reads: Get-*, Export-ExchangeCertificate (public part, returned as data) and the probe (asked for).
+READS = ("Get-", "Export-ExchangeCertificate", "Invoke-MonitoringProbe")
+
+
+def writes(sim, since=0):
+    return [c for c in sim.calls()[since:] if not c["cmdlet"].startswith(READS)]
+
+
+def findings(report, severity=None):
+    """(server or None, check, severity) for every finding of the (single) organization."""
+    org = report["organizations"][0]
+    found = [(None, f["check"], f["severity"]) for f in org["findings"]]
+    found += [(s["name"], f["check"], f["severity"]) for s in org["servers"] for f in s["findings"]]
+    return [f for f in found if severity is None or f[2] == severity]
+
+
+def html_number(page, element_id):
+    match = re.search(r'id="%s"[^>]*>([^<]*)<' % re.escape(element_id), page)
+    assert match, element_id
+    return match.group(1)
+
+
+def set_clock_days_before_expiry(sim, days):
+    """Move the simulated clock to ``days`` before the current Auth certificate expires."""
+    with sim.store.transaction() as state:
+        ex = state["exchange"]
+        thumb = ex["auth_config"]["CurrentCertificateThumbprint"]
+        cert = next(c for s in ex["servers"].values() for c in s["certificates"] if c["Thumbprint"] == thumb)
+        target = parse_iso(cert["NotAfter"]) - dt.timedelta(days=days, hours=1)
+        state["clock_offset_seconds"] = int((target - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+def test_healthy_organization_all_ok_and_nothing_written(simulation, run_playbook):
+    configure = run_playbook(simulation, CONFIGURE, extra_vars=role_vars())
+    assert configure.ok, configure
+    calls_before = len(simulation.calls())
+    before = state_bytes(simulation)
+    run, report = audit(simulation, run_playbook, audit_run_probe=True, audit_fail_on_failure=True)
+    assert run.ok, run
+    assert state_bytes(simulation) == before
+    assert not writes(simulation, calls_before)
+
+    assert report["schema_version"] == 1
+    summary = report["summary"]
+    assert summary["status"] == "ok", findings(report)
+    assert summary["organizations"] == 1 and summary["servers"] == 3
+    assert summary["findings"]["warning"] == 0 and summary["findings"]["failure"] == 0
+    org = report["organizations"][0]
+    assert org["name"] == "Contoso" and org["tenant_domain"] == "contoso.onmicrosoft.com"
+    assert org["auth_certificate"]["days_remaining"] > 1000
+    assert org["entra"]["current_key"]["thumbprint"] == org["auth_certificate"]["thumbprint"]
+    assert org["entra"]["target"] == "shared_service_principal"
+    assert org["push_proxy"]["enabled"] is True
+    assert org["probe"]["result_type"] == "Succeeded"
+    assert {s["name"] for s in org["servers"]} == {"EX2013", "EX2016", "EX2019"}
+    assert all(s["auth_certificate"]["present"] for s in org["servers"])
+    checks = {f[1] for f in findings(report)}
+    assert {"auth_certificate", "auth_server", "entra_key", "push_proxy", "probe", "build",
+            "auth_certificate_present"} <= checks
+    page = report["_html"]
+    assert html_number(page, "summary-failure") == "0" and html_number(page, "summary-ok") == str(
+        summary["findings"]["ok"])
+
+
+def test_half_configured_organization_warnings_and_failures(simulation, run_playbook):
+    # Steps 1-3 only (no push proxy), and the Auth certificate 50 days before expiry with nothing staged.
+    configure = run_playbook(simulation, CONFIGURE, extra_vars=role_vars(), args=["--tags", "tenant,oauth"])
+    assert configure.ok, configure
+    set_clock_days_before_expiry(simulation, 50)
+    before = state_bytes(simulation)
+    run, report = audit(simulation, run_playbook)
+    assert run.ok, run
+    assert state_bytes(simulation) == before
+    org = report["organizations"][0]
+    assert 48 <= org["auth_certificate"]["days_remaining"] <= 50
+    assert (None, "auth_certificate", "warning") in findings(report)
+    assert (None, "push_proxy", "failure") in findings(report)
+    assert (None, "auth_server", "ok") in findings(report)
+    assert (None, "entra_key", "ok") in findings(report)
+    assert org["probe"] is None  # not asked
+    assert report["summary"]["status"] == "failure"
+    assert report["summary"]["findings"]["warning"] == 1 and report["summary"]["findings"]["failure"] == 1
+    assert org["predicted_certificate_action"] == "staged"
+    page = report["_html"]
+    assert "Auth certificate expires in" in page and "Push proxy disabled" in page
+    assert 'data-days-remaining="%d"' % org["auth_certificate"]["days_remaining"] in page
+
+
+def test_broken_organization_failures_named_and_fail_on_failure(make_simulation, run_playbook):
+    servers = list(DEFAULT_SERVERS) + [ServerSpec("EX2013CU2", "Version 15.0 (Build 712.24)")]
+    sim = make_simulation(servers=servers)
+    # Never configured (no AuthServer, proxy off, no key in Entra), and EX2019 lost the Auth certificate.
+    with sim.store.transaction() as state:
+        ex = state["exchange"]
+        thumb = ex["auth_config"]["CurrentCertificateThumbprint"]
+        ex2019 = ex["servers"]["EX2019"]
+        ex2019["certificates"] = [c for c in ex2019["certificates"] if c["Thumbprint"] != thumb]
+    before = state_bytes(sim)
+    run, report = audit(sim, run_playbook, check=True, audit_fail_on_failure=True, audit_run_probe=True)
+    assert not run.ok  # audit_fail_on_failure
+    failed = [t for t in run.tasks if t["status"] == "failed"]
+    assert failed and failed[-1]["task"] == "Audit - fail on failures (audit_fail_on_failure)"
+    assert state_bytes(sim) == before
+    assert not writes(sim)
+
+    found = findings(report, "failure")
+    assert ("EX2013CU2", "build", "failure") in found
+    assert ("EX2019", "auth_certificate_present", "failure") in found
+    assert (None, "auth_server", "failure") in found
+    assert (None, "entra_key", "failure") in found
+    assert (None, "push_proxy", "failure") in found
+    assert (None, "probe", "failure") in found
+    assert ("EX2016", "auth_certificate_present", "ok") in findings(report)
+    org = report["organizations"][0]
+    assert org["status"] == "failure"
+    assert org["counts"]["failure"] == len(found) == report["summary"]["findings"]["failure"]
+    for item in [f for f in org["findings"] if f["severity"] != "ok"]:
+        assert item["fix"], item
+    assert "EX2013CU2" in failed[-1]["result"]["msg"]
+    page = report["_html"]
+    assert html_number(page, "summary-failure") == str(len(found))
+    assert 'data-server="EX2013CU2"' in page and "Below Exchange 2013 CU3" in page
+
+
+def test_two_organizations_in_one_inventory(make_simulation, run_playbook):
+    """A fleet: two organizations (two tenants), one inventory; each gets its own section and primary."""
+    first = make_simulation(servers=[ServerSpec("EXA1", "Version 15.2 (Build 1748.10)", exsetup_version="15.2.1748.24")])
+    second = make_simulation(
+        servers=[ServerSpec("EXB1", "Version 15.1 (Build 2507.6)", exsetup_version="15.1.2507.55"),
+                 ServerSpec("EXB2", "Version 15.1 (Build 2507.6)", exsetup_version="15.1.2507.55")],
+        organization_name="Fabrikam",
+    )
+    configure = run_playbook(first, CONFIGURE, extra_vars=role_vars())
+    assert configure.ok, configure
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    groups = {}
+    for name, sim in (("org_a", first), ("org_b", second)):
+        with open(sim.inventory_path, encoding="utf-8") as handle:
+            groups[name] = yaml.safe_load(handle)["all"]["children"]["exchange"]
+    inventory = os.path.join(first.directory, "fleet.yml")
+    with open(inventory, "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"all": {"children": {"exchange": {"children": groups}}}}, handle)
+    before = (state_bytes(first), state_bytes(second))
+    out = os.path.join(first.directory, "reports")
+    os.makedirs(out)
+    values = role_vars()
+    values["audit_report_dir"] = out
+    run = run_playbook(first, AUDIT, extra_vars=values, inventory=inventory)
+    assert run.ok, run
+    assert (state_bytes(first), state_bytes(second)) == before
+    with open(os.path.join(out, "push-notifications-audit.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    orgs = {o["name"]: o for o in report["organizations"]}
+    assert set(orgs) == {"Contoso", "Fabrikam"}
+    assert orgs["Contoso"]["status"] == "ok"
+    assert orgs["Fabrikam"]["status"] == "failure"
+    assert orgs["Fabrikam"]["primary_host"] in ("EXB1", "EXB2")
+    assert {s["name"] for s in orgs["Fabrikam"]["servers"]} == {"EXB1", "EXB2"}
+    assert report["summary"]["organizations"] == 2 and report["summary"]["servers"] == 3
