@@ -62,7 +62,11 @@ def test_modules_document_their_action_group() -> None:
     for path in modules:
         if path.name == "__init__.py":
             continue
-        fragments = _module_fragments(path)
+        try:
+            fragments = _module_fragments(path)
+        except yaml.YAMLError as exc:
+            problems.append(f"{path.name}: DOCUMENTATION is not valid YAML ({exc.problem})")
+            continue
         for group in GROUP_FRAGMENTS:
             member = path.stem in groups.get(group, [])
             documented = f"exchange.hybrid.actiongroup_{group}" in fragments
