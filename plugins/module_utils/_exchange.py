@@ -26,7 +26,6 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._runner_script imp
 )
 
 try:
-    import winrm  # noqa: F401  (imported for the import guard)
     from winrm.exceptions import (
         AuthenticationError,
         WinRMError,
@@ -139,7 +138,9 @@ def call(cmdlet: str, properties: Optional[Sequence[str]] = None, **parameters: 
             if not all(isinstance(item, str) for item in value):
                 raise ExchangeInputError("parameter %s of %s: a list must hold strings only" % (name, cmdlet))
         elif value is not None and not isinstance(value, (str, int, float, bool)):
-            raise ExchangeInputError("parameter %s of %s: unsupported value type %s" % (name, cmdlet, type(value).__name__))
+            raise ExchangeInputError(
+                "parameter %s of %s: unsupported value type %s" % (name, cmdlet, type(value).__name__)
+            )
     entry: dict[str, Any] = {"cmdlet": cmdlet, "parameters": dict(parameters)}
     if properties is not None:
         entry["properties"] = list(properties)
@@ -405,7 +406,7 @@ class ExchangeClient:
             command_id = protocol.run_command(shell_id, command_line())
             try:
                 stage = "send_input"
-                chunks = [payload[i:i + STDIN_CHUNK] for i in range(0, len(payload), STDIN_CHUNK)] or [b""]
+                chunks = [payload[i : i + STDIN_CHUNK] for i in range(0, len(payload), STDIN_CHUNK)] or [b""]
                 for position, chunk in enumerate(chunks):
                     last = position == len(chunks) - 1
                     executed = last
@@ -458,9 +459,13 @@ class ExchangeClient:
     @staticmethod
     def _refused(exc: BaseException) -> bool:
         text = str(exc).lower()
-        return "refused" in text or "name or service not known" in text or "nodename nor servname" in text or (
-            "failed to resolve" in text
-        ) or "no route to host" in text
+        return (
+            "refused" in text
+            or "name or service not known" in text
+            or "nodename nor servname" in text
+            or ("failed to resolve" in text)
+            or "no route to host" in text
+        )
 
     def _scrub(self, text: str) -> str:
         password = self.params.get("password")
@@ -473,8 +478,12 @@ class ExchangeClient:
         user = self.params.get("username") or "(no user)"
         transport = self.params.get("transport") or "ntlm"
         step = _STAGE_TEXT.get(stage, stage)
-        details: dict[str, Any] = {"endpoint": endpoint, "stage": stage, "attempts": attempts,
-                                   "error_type": type(exc).__name__}
+        details: dict[str, Any] = {
+            "endpoint": endpoint,
+            "stage": stage,
+            "attempts": attempts,
+            "error_type": type(exc).__name__,
+        }
         quota = self._quota_code(exc)
         if isinstance(exc, AuthenticationError) or getattr(exc, "code", None) == 401:
             msg = (
@@ -590,8 +599,12 @@ class ExchangeClient:
         raise ExchangeCommandError(
             self._scrub(msg),
             self.server,
-            {"category": error.get("category"), "fully_qualified_error_id": error.get("fully_qualified_error_id"),
-             "index": error.get("index"), "cmdlet": error.get("cmdlet")},
+            {
+                "category": error.get("category"),
+                "fully_qualified_error_id": error.get("fully_qualified_error_id"),
+                "index": error.get("index"),
+                "cmdlet": error.get("cmdlet"),
+            },
             cmdlet=error.get("cmdlet"),
             index=error.get("index"),
             category=error.get("category"),
@@ -650,17 +663,17 @@ def client_for(module: AnsibleModule) -> ExchangeClient:
     return ExchangeClient({name: module.params.get(name) for name in CONNECTION_OPTIONS})
 
 
-def fail_from_error(module: AnsibleModule, exc: ExchangeError, action: str, **result: Any) -> None:
-    """fail_json with 'Failed to <action>: <cause>' and the error's non-secret details."""
+def fail_from_error(module: AnsibleModule, exc: ExchangeError, what: str, **result: Any) -> None:
+    """fail_json with 'Failed to <what>: <cause>' and the error's non-secret details."""
     details = dict(exc.details)
     if isinstance(exc, ExchangeCommandError) and exc.kind:
         details.setdefault("kind", exc.kind)
     module.fail_json(
-        msg="Failed to %s: %s" % (action, exc.msg),
+        msg="Failed to %s: %s" % (what, exc.msg),
         server=exc.server,
         error=details,
         exception="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        **result
+        **result,
     )
 
 
@@ -738,16 +751,15 @@ def server_facts(row: dict, exsetup: Optional[str] = None, connected: bool = Fal
     if isinstance(roles, str):
         roles = [r.strip() for r in roles.split(",") if r.strip()]
     site = row.get("Site")
-    hybrid = parameter_support("Set-AuthServer", "ApplicationIdentifier", row.get("AdminDisplayVersion"),
-                               exsetup if connected else None)
+    hybrid = parameter_support(
+        "Set-AuthServer", "ApplicationIdentifier", row.get("AdminDisplayVersion"), exsetup if connected else None
+    )
     return {
         "name": row.get("Name"),
         "fqdn": row.get("Fqdn"),
         "domain": row.get("Domain"),
         "edition": row.get("Edition"),
-        "admin_display_version": (
-            "Version %d.%d (Build %d.%d)" % version if version else None
-        ),
+        "admin_display_version": ("Version %d.%d (Build %d.%d)" % version if version else None),
         "version": format_version(version),
         "build": dict(zip(("major", "minor", "build", "revision"), version)) if version else None,
         "exsetup_version": format_version(version_tuple(exsetup)) if (connected and exsetup) else None,
@@ -762,7 +774,8 @@ def server_facts(row: dict, exsetup: Optional[str] = None, connected: bool = Fal
         "supports_hybrid_application": bool(hybrid) and not row.get("IsEdgeServer"),
         "supports_hybrid_application_known": hybrid is not None,
         "supports_auth_server_domain_name": bool(
-            parameter_support("New-AuthServer", "DomainName", row.get("AdminDisplayVersion"),
-                              exsetup if connected else None)
+            parameter_support(
+                "New-AuthServer", "DomainName", row.get("AdminDisplayVersion"), exsetup if connected else None
+            )
         ),
     }

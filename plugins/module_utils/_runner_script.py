@@ -20,7 +20,10 @@ BOOTSTRAP = r"""$ErrorActionPreference = 'Stop'
 $runnerPayload = [string]($input | Out-String)
 $runnerParts = $runnerPayload.Split([string[]]@("`0`0`0`0"), 2, [System.StringSplitOptions]::None)
 if ($runnerParts.Length -ne 2) {
-    [Console]::Out.Write('{"runner":1,"ok":false,"results":[],"error":{"index":null,"cmdlet":null,"kind":"request","message":"the runner payload on standard input is incomplete","category":"InvalidData","fully_qualified_error_id":"RunnerPayloadIncomplete"}}')
+    $runnerFailure = '{"runner":1,"ok":false,"results":[],"error":{"index":null,"cmdlet":null,"kind":"request",' +
+        '"message":"the runner payload on standard input is incomplete","category":"InvalidData",' +
+        '"fully_qualified_error_id":"RunnerPayloadIncomplete"}}'
+    [Console]::Out.Write($runnerFailure)
     exit 1
 }
 & ([ScriptBlock]::Create($runnerParts[0])) $runnerParts[1]
@@ -171,6 +174,12 @@ function New-RunnerError {
     }
 }
 
+function New-RunnerRecordError {
+    param($Index, $Cmdlet, [string]$Kind, $Record)
+    $category = [string]$Record.CategoryInfo.Category
+    New-RunnerError $Index $Cmdlet $Kind $Record.Exception.Message $category ([string]$Record.FullyQualifiedErrorId)
+}
+
 function ConvertTo-RunnerAscii {
     param([string]$Text)
     $builder = New-Object -TypeName System.Text.StringBuilder -ArgumentList ($Text.Length + 64)
@@ -210,14 +219,16 @@ try {
     foreach ($call in $calls) {
         $name = [string]$call.cmdlet
         if (-not (($ExchangeCmdlets -ccontains $name) -or ($LocalCmdlets -ccontains $name))) {
-            $envelope.error = New-RunnerError -Index $position -Cmdlet $name -Kind 'request' -Message ('the cmdlet is not allowed by the runner: ' + $name) -Category 'PermissionDenied' -ErrorId 'RunnerCmdletNotAllowed'
+            $reason = 'the cmdlet is not allowed by the runner: ' + $name
+            $envelope.error = New-RunnerError $position $name 'request' $reason 'PermissionDenied' 'RunnerCmdletNotAllowed'
             break
         }
         $position++
     }
 }
 catch {
-    $envelope.error = New-RunnerError -Index $null -Cmdlet $null -Kind 'request' -Message ('the runner request is invalid: ' + $_.Exception.Message) -Category 'InvalidData' -ErrorId 'RunnerRequestInvalid'
+    $reason = 'the runner request is invalid: ' + $_.Exception.Message
+    $envelope.error = New-RunnerError $null $null 'request' $reason 'InvalidData' 'RunnerRequestInvalid'
 }
 
 if ($null -eq $envelope.error) {
@@ -230,7 +241,7 @@ if ($null -eq $envelope.error) {
                     Add-PSSnapin -Name $ExchangeSnapIn -ErrorAction Stop
                 }
                 catch {
-                    $envelope.error = New-RunnerError -Index $position -Cmdlet $name -Kind 'snapin' -Message $_.Exception.Message -Category ([string]$_.CategoryInfo.Category) -ErrorId ([string]$_.FullyQualifiedErrorId)
+                    $envelope.error = New-RunnerRecordError $position $name 'snapin' $_
                 }
             }
             break
@@ -248,8 +259,7 @@ if ($null -eq $envelope.error) {
             $output = @(& $name @parameters -ErrorAction Stop -WarningAction SilentlyContinue)
         }
         catch {
-            $record = Get-RunnerErrorRecord -ErrorRecord $_
-            $envelope.error = New-RunnerError -Index $index -Cmdlet $name -Kind 'cmdlet' -Message $record.Exception.Message -Category ([string]$record.CategoryInfo.Category) -ErrorId ([string]$record.FullyQualifiedErrorId)
+            $envelope.error = New-RunnerRecordError $index $name 'cmdlet' (Get-RunnerErrorRecord -ErrorRecord $_)
             break
         }
         $rows = New-Object -TypeName System.Collections.ArrayList

@@ -166,7 +166,14 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
 )
 
 AUTH_SERVER_PROPERTIES = [
-    "Name", "Type", "AuthMetadataUrl", "Enabled", "Realm", "IssuerIdentifier", "ApplicationIdentifier", "DomainName",
+    "Name",
+    "Type",
+    "AuthMetadataUrl",
+    "Enabled",
+    "Realm",
+    "IssuerIdentifier",
+    "ApplicationIdentifier",
+    "DomainName",
     "IsDefaultAuthorizationEndpoint",
 ]
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -257,8 +264,10 @@ def main() -> None:
         version = best_version(adv, exsetup)
         result["server_version"] = format_version(version)
         where = "%s (%s, %s build %s)" % (
-            server, connected.get("Name") or client.computer_name or server,
-            product_name(version) if version else "Exchange", format_version(version) or "unknown",
+            server,
+            connected.get("Name") or client.computer_name or server,
+            product_name(version) if version else "Exchange",
+            format_version(version) or "unknown",
         )
         existing = next((row for row in auth_servers if str(row.get("Name") or "").lower() == name.lower()), None)
         before = view(existing)
@@ -285,9 +294,9 @@ def main() -> None:
             if parameter_support(cmdlet, parameter, adv, exsetup) is False:
                 module.fail_json(
                     msg="Failed to configure AuthServer %s: %s (-%s) is not available on %s; it needs %s or later. "
-                    "Update the server or leave %s unset." % (
-                        name, option, parameter, where, minimum_builds(cmdlet, parameter), option),
-                    **result
+                    "Update the server or leave %s unset."
+                    % (name, option, parameter, where, minimum_builds(cmdlet, parameter), option),
+                    **result,
                 )
 
         url = params["auth_metadata_url"] or auth_metadata_url(params["cloud"], params["type"], params["tenant_domain"])
@@ -301,16 +310,24 @@ def main() -> None:
             if params["domain_name"] is not None:
                 create["DomainName"] = list(params["domain_name"])
             writes.append(call("New-AuthServer", None, **create))
-            after = {"name": name, "type": EXPECTED_TYPE[params["type"]], "auth_metadata_url": url,
-                     "enabled": params["enabled"], "realm": None, "issuer_identifier": None,
-                     "application_identifier": None, "domain_name": list(params["domain_name"] or [])}
+            after = {
+                "name": name,
+                "type": EXPECTED_TYPE[params["type"]],
+                "auth_metadata_url": url,
+                "enabled": params["enabled"],
+                "realm": None,
+                "issuer_identifier": None,
+                "application_identifier": None,
+                "domain_name": list(params["domain_name"] or []),
+            }
         else:
             if not type_matches(existing.get("Type"), params["type"]):
                 module.fail_json(
                     msg="Failed to configure AuthServer %s through %s: it exists with type %s, not %s, and an "
                     "AuthServer's type cannot be changed. Remove it first (state: absent) or choose another name."
                     % (name, where, existing.get("Type"), EXPECTED_TYPE[params["type"]]),
-                    auth_server=before, **result
+                    auth_server=before,
+                    **result,
                 )
             update: dict[str, Any] = {}
             if str(existing.get("AuthMetadataUrl") or "") != url:

@@ -186,11 +186,24 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
 )
 
 CERT_PROPERTIES = [
-    "Thumbprint", "FriendlyName", "Subject", "CertificateDomains", "Services", "PublicKeySize", "NotBefore",
-    "NotAfter", "HasPrivateKey", "PrivateKeyExportable", "Status", "IsSelfSigned", "RawData",
+    "Thumbprint",
+    "FriendlyName",
+    "Subject",
+    "CertificateDomains",
+    "Services",
+    "PublicKeySize",
+    "NotBefore",
+    "NotAfter",
+    "HasPrivateKey",
+    "PrivateKeyExportable",
+    "Status",
+    "IsSelfSigned",
+    "RawData",
 ]
 AUTH_PROPERTIES = [
-    "CurrentCertificateThumbprint", "NextCertificateThumbprint", "PreviousCertificateThumbprint",
+    "CurrentCertificateThumbprint",
+    "NextCertificateThumbprint",
+    "PreviousCertificateThumbprint",
     "NextCertificateEffectiveDate",
 ]
 _WINDOWS_PATH = re.compile(r"^([A-Za-z]:\\|\\\\[^\\]+\\[^\\]+)")
@@ -369,15 +382,18 @@ def main() -> None:
         if mode in ("assign", "stage", "replace") and target is None:
             # A reused certificate must outlive the renewal window, or the next run would renew it at once.
             candidates = [
-                c for c in certificates
+                c
+                for c in certificates
                 if ours(c) and usable(c, renew) and not same_thumbprint(c.get("Thumbprint"), auth_before["current"])
             ]
             candidates.sort(key=lambda c: parse_utc(c.get("NotAfter")) or now, reverse=True)
             target = candidates[0] if candidates else None
         create = mode != "none" and target is None
 
-        domain = params["domain_name"] or connected.get("Domain") or ".".join(
-            str(connected.get("Fqdn") or server).split(".")[1:]
+        domain = (
+            params["domain_name"]
+            or connected.get("Domain")
+            or ".".join(str(connected.get("Fqdn") or server).split(".")[1:])
         )
         if create and not is_domain_name(domain):
             module.fail_json(
@@ -394,8 +410,12 @@ def main() -> None:
         target_thumb = (target or {}).get("Thumbprint")
         target_thumb = str(target_thumb).upper() if target_thumb else None
         if mode == "assign" or mode == "replace":
-            predicted_auth.update(current=target_thumb, next=None, next_effective_date=None,
-                                  previous=auth_before["current"] if mode == "replace" else auth_before["previous"])
+            predicted_auth.update(
+                current=target_thumb,
+                next=None,
+                next_effective_date=None,
+                previous=auth_before["current"] if mode == "replace" else auth_before["previous"],
+            )
         elif mode == "stage":
             left = days_left(current, now) if current else 0
             effective = now + dt.timedelta(days=staging_days(left or 0))
@@ -411,8 +431,17 @@ def main() -> None:
             if params["export_path"]:
                 der = (shown or {}).get("RawData") if shown else None
                 if der:
-                    rows = client.run([call("Set-RunnerFileContent", ["Path", "Changed"], Path=params["export_path"],
-                                            Base64Content=der, CheckOnly=True)])[0]
+                    rows = client.run(
+                        [
+                            call(
+                                "Set-RunnerFileContent",
+                                ["Path", "Changed"],
+                                Path=params["export_path"],
+                                Base64Content=der,
+                                CheckOnly=True,
+                            )
+                        ]
+                    )[0]
                     export_changed = bool(rows[0].get("Changed", True)) if rows else True
                 else:
                     export_changed = True
@@ -440,8 +469,10 @@ def main() -> None:
                 ]
             )[0]
             if not created_rows or not created_rows[0].get("Thumbprint"):
-                module.fail_json(msg="Failed to create the Auth certificate on %s: New-ExchangeCertificate returned "
-                                 "no certificate" % where)
+                module.fail_json(
+                    msg="Failed to create the Auth certificate on %s: New-ExchangeCertificate returned "
+                    "no certificate" % where
+                )
             target = created_rows[0]
             target_thumb = str(target["Thumbprint"]).upper()
             result["created"] = True
@@ -449,8 +480,16 @@ def main() -> None:
         for cert in (target, current):
             if cert and not cert.get("RawData") and cert.get("Thumbprint"):
                 stage = "export certificate %s on %s" % (cert["Thumbprint"], server)
-                rows = client.run([call("Export-ExchangeCertificate", ["FileData"], Thumbprint=cert["Thumbprint"],
-                                        BinaryEncoded=True)])[0]
+                rows = client.run(
+                    [
+                        call(
+                            "Export-ExchangeCertificate",
+                            ["FileData"],
+                            Thumbprint=cert["Thumbprint"],
+                            BinaryEncoded=True,
+                        )
+                    ]
+                )[0]
                 cert["RawData"] = rows[0].get("FileData") if rows else None
 
         writes = []
@@ -459,23 +498,44 @@ def main() -> None:
         elif mode == "stage":
             left = days_left(current, now) if current else 0
             effective = now + dt.timedelta(days=staging_days(left or 0))
-            writes.append(call("Set-AuthConfig", None, NewCertificateThumbprint=target_thumb,
-                               NewCertificateEffectiveDate=iso(effective), Force=True))
+            writes.append(
+                call(
+                    "Set-AuthConfig",
+                    None,
+                    NewCertificateThumbprint=target_thumb,
+                    NewCertificateEffectiveDate=iso(effective),
+                    Force=True,
+                )
+            )
         elif mode == "replace":
             writes += [
-                call("Set-AuthConfig", None, NewCertificateThumbprint=target_thumb,
-                     NewCertificateEffectiveDate=iso(now), Force=True),
+                call(
+                    "Set-AuthConfig",
+                    None,
+                    NewCertificateThumbprint=target_thumb,
+                    NewCertificateEffectiveDate=iso(now),
+                    Force=True,
+                ),
                 call("Set-AuthConfig", None, PublishCertificate=True),
                 call("Set-AuthConfig", None, ClearPreviousCertificate=True),
             ]
         shown = current if mode in ("none", "stage") else target
         if params["export_path"] and shown and shown.get("RawData"):
-            writes.append(call("Set-RunnerFileContent", ["Path", "Changed"], Path=params["export_path"],
-                               Base64Content=shown["RawData"]))
+            writes.append(
+                call(
+                    "Set-RunnerFileContent",
+                    ["Path", "Changed"],
+                    Path=params["export_path"],
+                    Base64Content=shown["RawData"],
+                )
+            )
         auth_after = auth_before
         if writes:
-            stage = "update AuthConfig on %s" % server if mode != "none" else "write %s on %s" % (
-                params["export_path"], server)
+            stage = (
+                "update AuthConfig on %s" % server
+                if mode != "none"
+                else "write %s on %s" % (params["export_path"], server)
+            )
             outputs = client.run(writes + [call("Get-AuthConfig", AUTH_PROPERTIES)])
             auth_after = auth_view(outputs[-1][0] if outputs[-1] else {})
             if params["export_path"]:
@@ -511,8 +571,13 @@ def _action(mode: str) -> str:
 
 def _final(cert: Optional[dict], now: dt.datetime, auth: dict, staged: Optional[dict]) -> dict:
     view = summary(cert, now) or {
-        "thumbprint": auth.get("current"), "friendly_name": None, "subject": None, "not_before": None,
-        "not_after": None, "days_remaining": None, "certificate": None,
+        "thumbprint": auth.get("current"),
+        "friendly_name": None,
+        "subject": None,
+        "not_before": None,
+        "not_after": None,
+        "days_remaining": None,
+        "certificate": None,
     }
     view["auth_config"] = auth
     view["next_certificate"] = summary(staged, now) if staged else None

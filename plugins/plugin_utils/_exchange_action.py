@@ -88,8 +88,10 @@ def connection_options(connection: Any) -> dict[str, Any]:
         found["cert_pem"] = extras.get("ansible_winrm_cert_pem")
         found["cert_key_pem"] = extras.get("ansible_winrm_cert_key_pem")
         found["message_encryption"] = extras.get("ansible_winrm_message_encryption")
-        for ours, theirs in (("operation_timeout", "ansible_winrm_operation_timeout_sec"),
-                             ("read_timeout", "ansible_winrm_read_timeout_sec")):
+        for ours, theirs in (
+            ("operation_timeout", "ansible_winrm_operation_timeout_sec"),
+            ("read_timeout", "ansible_winrm_read_timeout_sec"),
+        ):
             value = extras.get(theirs)
             if value is not None:
                 try:
@@ -119,7 +121,9 @@ class ExchangeActionModule(ActionBase):
             self._run_locally(task_vars)
         module_name = self._task.resolved_action or self._task.action
         result.update(
-            self._execute_module(module_name=module_name, module_args=module_args, task_vars=task_vars, wrap_async=False)
+            self._execute_module(
+                module_name=module_name, module_args=module_args, task_vars=task_vars, wrap_async=False
+            )
         )
         return result
 

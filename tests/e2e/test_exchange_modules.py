@@ -90,7 +90,9 @@ def test_check_mode_on_fresh_org_writes_nothing(simulation, run_playbook):
 
 
 def test_exchange_2013_cu2_flagged_and_domain_name_refused(make_simulation, run_playbook):
-    sim = make_simulation(servers=[ServerSpec("EX2013CU2", "Version 15.0 (Build 712.24)", exsetup_version="15.0.712.24")])
+    sim = make_simulation(
+        servers=[ServerSpec("EX2013CU2", "Version 15.0 (Build 712.24)", exsetup_version="15.0.712.24")]
+    )
     run = run_playbook(
         sim,
         """
@@ -239,11 +241,11 @@ def test_hostile_values_reach_cmdlets_unchanged(simulation, run_playbook):
     tasks = []
     for i in range(len(HOSTILE)):
         tasks.append(
-            "    - name: cert%d\n      exchange.hybrid.exchange_oauth_cert:\n        friendly_name: \"{{ v%d }}\"\n"
+            '    - name: cert%d\n      exchange.hybrid.exchange_oauth_cert:\n        friendly_name: "{{ v%d }}"\n'
             "        renew_before_days: 0\n" % (i, i)
         )
         tasks.append(
-            "    - name: as%d\n      exchange.hybrid.exchange_auth_server:\n        name: \"{{ v%d }}\"\n"
+            '    - name: as%d\n      exchange.hybrid.exchange_auth_server:\n        name: "{{ v%d }}"\n'
             "        tenant_domain: contoso.onmicrosoft.com\n" % (i, i)
         )
     playbook = "- hosts: EX2019\n  gather_facts: false\n  tasks:\n" + "".join(tasks)
@@ -260,7 +262,7 @@ def test_20kb_request(simulation, run_playbook):
     run = run_playbook(
         simulation,
         "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: t\n      exchange.hybrid.exchange_auth_server:\n"
-        "        name: \"{{ big }}\"\n        tenant_domain: contoso.onmicrosoft.com\n",
+        '        name: "{{ big }}"\n        tenant_domain: contoso.onmicrosoft.com\n',
         extra_vars={"big": big},
     )
     assert run.ok, run
@@ -296,8 +298,8 @@ def test_hostile_export_path_and_refused_options(simulation, run_playbook):
     run = run_playbook(
         simulation,
         "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: cert\n      exchange.hybrid.exchange_oauth_cert:\n"
-        "        export_path: \"{{ p }}\"\n    - name: bad\n      exchange.hybrid.exchange_oauth_cert:\n"
-        "        domain_name: \"{{ d }}\"\n",
+        '        export_path: "{{ p }}"\n    - name: bad\n      exchange.hybrid.exchange_oauth_cert:\n'
+        '        domain_name: "{{ d }}"\n',
         extra_vars={"p": path, "d": "contoso.com'; Remove-Item C:\\"},
     )
     writes = [c["parameters"]["Path"] for c in simulation.calls() if c["cmdlet"] == "Set-RunnerFileContent"]
@@ -333,9 +335,14 @@ def test_password_file_reaches_module_through_connection_options(simulation, run
 
 def test_psrp_host_connection_options(simulation, run_playbook, tmp_path):
     inventory = _inventory(
-        simulation, tmp_path,
-        ansible_connection="psrp", ansible_winrm_transport=None, ansible_winrm_scheme=None,
-        ansible_winrm_ca_trust_path=None, ansible_psrp_protocol="https", ansible_psrp_auth="ntlm",
+        simulation,
+        tmp_path,
+        ansible_connection="psrp",
+        ansible_winrm_transport=None,
+        ansible_winrm_scheme=None,
+        ansible_winrm_ca_trust_path=None,
+        ansible_psrp_protocol="https",
+        ansible_psrp_auth="ntlm",
         ansible_psrp_ca_cert=simulation.ca_path,
     )
     run = run_playbook(simulation, INFO, inventory=inventory)

@@ -2,9 +2,21 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import importlib
 from unittest import mock
 
-from ansible_collections.exchange.hybrid.plugins.plugin_utils import _exchange_action as base
+import pytest
+from ansible.module_utils import _internal
+
+
+@pytest.fixture(autouse=True)
+def base():
+    """Import the controller-side plugin code per test and undo its process-wide switch afterwards: importing
+    ansible.plugins marks the process as the controller, which changes how module-side warnings are collected for
+    the module unit tests that run later in the same process."""
+    was = _internal.is_controller
+    yield importlib.import_module("ansible_collections.exchange.hybrid.plugins.plugin_utils._exchange_action")
+    _internal.is_controller = was
 
 
 class FakeConnection:
@@ -19,36 +31,63 @@ class FakeConnection:
 
 
 WINRM = {
-    "remote_addr": "ex01.contoso.com", "remote_user": "CONTOSO\\exadmin", "remote_password": "from-ask-pass",
-    "port": 5986, "scheme": "https", "transport": ["ntlm"],
-    "_extras": {"ansible_winrm_server_cert_validation": "ignore", "ansible_winrm_ca_trust_path": "/ca.pem",
-                "ansible_winrm_message_encryption": "always", "ansible_winrm_read_timeout_sec": "40"},
+    "remote_addr": "ex01.contoso.com",
+    "remote_user": "CONTOSO\\exadmin",
+    "remote_password": "from-ask-pass",
+    "port": 5986,
+    "scheme": "https",
+    "transport": ["ntlm"],
+    "_extras": {
+        "ansible_winrm_server_cert_validation": "ignore",
+        "ansible_winrm_ca_trust_path": "/ca.pem",
+        "ansible_winrm_message_encryption": "always",
+        "ansible_winrm_read_timeout_sec": "40",
+    },
 }
 
 
-def test_winrm_options_mapped():
+def test_winrm_options_mapped(base):
     found = base.connection_options(FakeConnection("ansible.builtin.winrm", WINRM))
-    assert found == {"server": "ex01.contoso.com", "username": "CONTOSO\\exadmin", "password": "from-ask-pass",
-                     "port": 5986, "scheme": "https", "transport": "ntlm", "validate_certs": False,
-                     "ca_path": "/ca.pem", "message_encryption": "always", "read_timeout": 40}
+    assert found == {
+        "server": "ex01.contoso.com",
+        "username": "CONTOSO\\exadmin",
+        "password": "from-ask-pass",
+        "port": 5986,
+        "scheme": "https",
+        "transport": "ntlm",
+        "validate_certs": False,
+        "ca_path": "/ca.pem",
+        "message_encryption": "always",
+        "read_timeout": 40,
+    }
 
 
-def test_winrm_scheme_from_port_and_plaintext_is_basic():
+def test_winrm_scheme_from_port_and_plaintext_is_basic(base):
     options = dict(WINRM, scheme=None, port=5985, transport=["plaintext"], _extras={})
     found = base.connection_options(FakeConnection("winrm", options))
     assert found["scheme"] == "http" and found["transport"] == "basic" and "validate_certs" not in found
 
 
-def test_psrp_options_mapped():
-    options = {"remote_addr": "ex02", "remote_user": "u", "remote_password": "p", "port": 5986, "protocol": "https",
-               "auth": "negotiate", "cert_validation": "validate", "ca_cert": "/ca.pem", "message_encryption": "auto",
-               "operation_timeout": 20, "read_timeout": 30}
+def test_psrp_options_mapped(base):
+    options = {
+        "remote_addr": "ex02",
+        "remote_user": "u",
+        "remote_password": "p",
+        "port": 5986,
+        "protocol": "https",
+        "auth": "negotiate",
+        "cert_validation": "validate",
+        "ca_cert": "/ca.pem",
+        "message_encryption": "auto",
+        "operation_timeout": 20,
+        "read_timeout": 30,
+    }
     found = base.connection_options(FakeConnection("ansible.builtin.psrp", options))
     assert found["transport"] == "ntlm" and found["validate_certs"] is True and found["ca_path"] == "/ca.pem"
     assert found["scheme"] == "https" and found["server"] == "ex02"
 
 
-def _action(connection, args):
+def _action(base, connection, args):
     task = mock.MagicMock()
     task.args = args
     task.resolved_action = "exchange.hybrid.exchange_server_info"
@@ -57,8 +96,8 @@ def _action(connection, args):
     return action
 
 
-def test_task_options_win_and_module_runs_locally():
-    action = _action(FakeConnection("winrm", WINRM), {"server": "explicit.contoso.com", "password": None})
+def test_task_options_win_and_module_runs_locally(base):
+    action = _action(base, FakeConnection("winrm", WINRM), {"server": "explicit.contoso.com", "password": None})
     captured = {}
 
     def execute(module_name, module_args, task_vars, wrap_async):
@@ -66,21 +105,24 @@ def test_task_options_win_and_module_runs_locally():
         return {"changed": False}
 
     local = mock.MagicMock()
-    with mock.patch.object(base.ActionBase, "run", return_value={}), \
-            mock.patch.object(base.connection_loader, "get", return_value=local), \
-            mock.patch.object(action, "_execute_module", side_effect=execute):
+    with mock.patch.object(base.ActionBase, "run", return_value={}), mock.patch.object(
+        base.connection_loader, "get", return_value=local
+    ), mock.patch.object(action, "_execute_module", side_effect=execute):
         action.run(task_vars={"ansible_shell_type": "powershell"})
     args = captured["module_args"]
     assert args["server"] == "explicit.contoso.com" and args["password"] == "from-ask-pass"
-    assert captured["task_vars"]["ansible_python_interpreter"].endswith("python") or "python" in \
-        captured["task_vars"]["ansible_python_interpreter"]
+    assert (
+        captured["task_vars"]["ansible_python_interpreter"].endswith("python")
+        or "python" in captured["task_vars"]["ansible_python_interpreter"]
+    )
     assert "ansible_shell_type" not in captured["task_vars"] and action._connection is local
 
 
-def test_local_connection_passes_task_options_through():
-    action = _action(FakeConnection("ansible.builtin.local", {}), {"server": "ex01", "username": "u"})
+def test_local_connection_passes_task_options_through(base):
+    action = _action(base, FakeConnection("ansible.builtin.local", {}), {"server": "ex01", "username": "u"})
     captured = {}
-    with mock.patch.object(base.ActionBase, "run", return_value={}), \
-            mock.patch.object(action, "_execute_module", side_effect=lambda **kw: captured.update(kw) or {}):
+    with mock.patch.object(base.ActionBase, "run", return_value={}), mock.patch.object(
+        action, "_execute_module", side_effect=lambda **kw: captured.update(kw) or {}
+    ):
         action.run(task_vars={})
     assert captured["module_args"] == {"server": "ex01", "username": "u"}

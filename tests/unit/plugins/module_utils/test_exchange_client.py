@@ -13,16 +13,27 @@ from ansible_collections.exchange.hybrid.plugins.module_utils import _runner_scr
 
 PASSWORD = "S3cr3t-canary-\u00e9"
 PARAMS = {
-    "server": "ex01.contoso.com", "port": None, "scheme": "https", "username": "CONTOSO\\exadmin",
-    "password": PASSWORD, "transport": "ntlm", "validate_certs": True, "ca_path": "/tmp/ca.pem",
-    "cert_pem": None, "cert_key_pem": None, "message_encryption": "auto", "operation_timeout": 20,
-    "read_timeout": 30, "allow_unencrypted_basic": False,
+    "server": "ex01.contoso.com",
+    "port": None,
+    "scheme": "https",
+    "username": "CONTOSO\\exadmin",
+    "password": PASSWORD,
+    "transport": "ntlm",
+    "validate_certs": True,
+    "ca_path": "/tmp/ca.pem",
+    "cert_pem": None,
+    "cert_key_pem": None,
+    "message_encryption": "auto",
+    "operation_timeout": 20,
+    "read_timeout": 30,
+    "allow_unencrypted_basic": False,
 }
 
 
 def envelope(results=None, ok=True, error=None):
-    return json.dumps({"runner": 1, "ok": ok, "computer_name": "EX01", "ps_version": "5.1",
-                       "results": results or [], "error": error}).encode()
+    return json.dumps(
+        {"runner": 1, "ok": ok, "computer_name": "EX01", "ps_version": "5.1", "results": results or [], "error": error}
+    ).encode()
 
 
 class FakeProtocol:
@@ -77,14 +88,23 @@ class FakeProtocol:
 def make_client(script, params=None):
     FakeProtocol.instances = []
     sleeps = []
-    client = ex.ExchangeClient(dict(PARAMS, **(params or {})),
-                               protocol_factory=lambda **kw: FakeProtocol(script, **kw), sleep=sleeps.append)
+    client = ex.ExchangeClient(
+        dict(PARAMS, **(params or {})), protocol_factory=lambda **kw: FakeProtocol(script, **kw), sleep=sleeps.append
+    )
     return client, sleeps
 
 
 def quota_fault(code=ex.QUOTA_MAX_SHELLS):
-    return WSManFaultError(500, "Bad HTTP response", "<xml/>", "maximum number of concurrent shells", "s:Receiver",
-                           "w:InternalError", None, code)
+    return WSManFaultError(
+        500,
+        "Bad HTTP response",
+        "<xml/>",
+        "maximum number of concurrent shells",
+        "s:Receiver",
+        "w:InternalError",
+        None,
+        code,
+    )
 
 
 def test_run_sends_fixed_texts_and_returns_outputs():
@@ -190,8 +210,16 @@ def test_refused_not_retried():
 
 
 def test_wsman_fault_reason_reported():
-    fault = WSManFaultError(500, "m", "<x/>", "The WS-Management service cannot process the request.", "s:Sender",
-                            "w:InvalidSelectors", 2150858843, None)
+    fault = WSManFaultError(
+        500,
+        "m",
+        "<x/>",
+        "The WS-Management service cannot process the request.",
+        "s:Sender",
+        "w:InvalidSelectors",
+        2150858843,
+        None,
+    )
     client, _ = make_client({"run_command": fault})
     with pytest.raises(ex.ExchangeConnectionError) as info:
         client.run([ex.call("Get-AuthConfig")])
@@ -205,8 +233,14 @@ def test_http_503_is_transient():
 
 
 def test_snapin_error_kind():
-    err = {"index": 0, "cmdlet": "Get-AuthConfig", "kind": "snapin", "message": "No snap-ins have been registered",
-           "category": "InvalidArgument", "fully_qualified_error_id": "AddPSSnapInRead"}
+    err = {
+        "index": 0,
+        "cmdlet": "Get-AuthConfig",
+        "kind": "snapin",
+        "message": "No snap-ins have been registered",
+        "category": "InvalidArgument",
+        "fully_qualified_error_id": "AddPSSnapInRead",
+    }
     client, _ = make_client({"stdout": envelope(ok=False, error=err), "rc": 1})
     with pytest.raises(ex.ExchangeCommandError) as info:
         client.run([ex.call("Get-AuthConfig")])
@@ -215,8 +249,14 @@ def test_snapin_error_kind():
 
 
 def test_cmdlet_error_structured():
-    err = {"index": 1, "cmdlet": "Set-AuthConfig", "kind": "cmdlet", "message": "bad thumbprint",
-           "category": "InvalidArgument", "fully_qualified_error_id": "X,Microsoft.Exchange.SetAuthConfig"}
+    err = {
+        "index": 1,
+        "cmdlet": "Set-AuthConfig",
+        "kind": "cmdlet",
+        "message": "bad thumbprint",
+        "category": "InvalidArgument",
+        "fully_qualified_error_id": "X,Microsoft.Exchange.SetAuthConfig",
+    }
     client, _ = make_client({"stdout": envelope([{"cmdlet": "Get-AuthConfig", "output": []}], ok=False, error=err)})
     with pytest.raises(ex.ExchangeCommandError) as info:
         client.run([ex.call("Get-AuthConfig"), ex.call("Set-AuthConfig", CertificateThumbprint="x")])
@@ -270,6 +310,9 @@ def test_helpers():
 
 def test_validate_calls_refuses_domain_name_on_2013():
     with pytest.raises(ex.ExchangeInputError) as info:
-        ex.validate_calls([ex.call("New-AuthServer", Name="a", AuthMetadataUrl="https://x", DomainName=["c.com"])],
-                          (15, 0, 1497, 2), "ex2013")
+        ex.validate_calls(
+            [ex.call("New-AuthServer", Name="a", AuthMetadataUrl="https://x", DomainName=["c.com"])],
+            (15, 0, 1497, 2),
+            "ex2013",
+        )
     assert "DomainName" in info.value.msg and "ex2013" in info.value.msg

@@ -35,13 +35,16 @@ def test_command_line_is_fixed_and_short():
     line = rs.command_line()
     prefix = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "
     assert line.startswith(prefix)
-    assert base64.b64decode(line[len(prefix):]).decode("utf-16-le") == rs.BOOTSTRAP
+    assert base64.b64decode(line[len(prefix) :]).decode("utf-16-le") == rs.BOOTSTRAP
     assert len(line) < 8191 - 100
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_values_stay_data(value):
-    request = {"runner": 1, "calls": [{"cmdlet": "New-AuthServer", "parameters": {"Name": value, "DomainName": [value]}}]}
+    request = {
+        "runner": 1,
+        "calls": [{"cmdlet": "New-AuthServer", "parameters": {"Name": value, "DomainName": [value]}}],
+    }
     payload = rs.stdin_payload(request)
     assert payload.isascii()
     runner, request_text = rs.split_stdin(payload)
@@ -53,8 +56,17 @@ def test_hostile_values_stay_data(value):
 
 def test_runner_allowlist_is_literal_and_covers_runner_cmdlets():
     names = set(re.findall(r"'([A-Z][a-z]+-[A-Za-z]+)'", rs.RUNNER))
-    for needed in ("Get-ExchangeServer", "New-ExchangeCertificate", "Set-AuthConfig", "New-AuthServer", "Get-Service",
-                   "Restart-Service", "Set-RunnerFileContent", "Enable-PushNotificationProxy", "Invoke-MonitoringProbe"):
+    for needed in (
+        "Get-ExchangeServer",
+        "New-ExchangeCertificate",
+        "Set-AuthConfig",
+        "New-AuthServer",
+        "Get-Service",
+        "Restart-Service",
+        "Set-RunnerFileContent",
+        "Enable-PushNotificationProxy",
+        "Invoke-MonitoringProbe",
+    ):
         assert needed in names
 
 

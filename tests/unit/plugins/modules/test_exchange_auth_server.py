@@ -26,8 +26,17 @@ def test_create_then_idempotent_then_absent(monkeypatch):
 
 
 def test_wrong_url_corrected(monkeypatch):
-    exchange = FakeExchange(auth_servers=[{"Name": "MicrosoftSts", "Type": "MicrosoftACS", "AuthMetadataUrl": "https://x",
-                                           "Enabled": True, "DomainName": []}])
+    exchange = FakeExchange(
+        auth_servers=[
+            {
+                "Name": "MicrosoftSts",
+                "Type": "MicrosoftACS",
+                "AuthMetadataUrl": "https://x",
+                "Enabled": True,
+                "DomainName": [],
+            }
+        ]
+    )
     out, _ = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange)
     assert out.result["changed"]
     call = next(c for c in exchange.calls if c["cmdlet"] == "Set-AuthServer")["parameters"]
@@ -35,8 +44,9 @@ def test_wrong_url_corrected(monkeypatch):
 
 
 def test_type_mismatch_reported_not_recreated(monkeypatch):
-    exchange = FakeExchange(auth_servers=[{"Name": "MicrosoftSts", "Type": "AzureAD", "AuthMetadataUrl": ACS,
-                                           "Enabled": True}])
+    exchange = FakeExchange(
+        auth_servers=[{"Name": "MicrosoftSts", "Type": "AzureAD", "AuthMetadataUrl": ACS, "Enabled": True}]
+    )
     before = exchange.snapshot()
     out, _ = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange)
     assert out.failed and "cannot be changed" in out.result["msg"] and exchange.snapshot() == before
@@ -45,8 +55,17 @@ def test_type_mismatch_reported_not_recreated(monkeypatch):
 def test_azure_ad_type_and_application_identifier(monkeypatch):
     exchange = FakeExchange()
     app = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-    out, _ = run_module(monkeypatch, mod, {"name": "EvoSTS", "type": "azure_ad", "tenant_domain": "contoso.onmicrosoft.com",
-                                           "application_identifier": app}, exchange)
+    out, _ = run_module(
+        monkeypatch,
+        mod,
+        {
+            "name": "EvoSTS",
+            "type": "azure_ad",
+            "tenant_domain": "contoso.onmicrosoft.com",
+            "application_identifier": app,
+        },
+        exchange,
+    )
     cmdlets = [(c["cmdlet"], c["parameters"]) for c in exchange.calls if not c["cmdlet"].startswith("Get-")]
     assert cmdlets[0][1]["Type"] == "AzureAD" and "federationmetadata" in cmdlets[0][1]["AuthMetadataUrl"]
     assert cmdlets[1] == ("Set-AuthServer", {"Identity": "EvoSTS", "ApplicationIdentifier": app})
@@ -55,8 +74,9 @@ def test_azure_ad_type_and_application_identifier(monkeypatch):
 def test_domain_name_refused_on_2013_before_any_write(monkeypatch):
     exchange = FakeExchange(version=(15, 0, 1497, 2), exsetup="15.0.1497.2")
     before = exchange.snapshot()
-    out, client = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com",
-                                                "domain_name": ["contoso.com"]}, exchange)
+    out, client = run_module(
+        monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com", "domain_name": ["contoso.com"]}, exchange
+    )
     msg = out.result["msg"]
     assert out.failed and "domain_name" in msg and "ex01.contoso.com" in msg and "15.0.1497.2" in msg
     assert "15.1.2106.2" in msg and exchange.snapshot() == before and len(client.batches) == 1
@@ -64,8 +84,12 @@ def test_domain_name_refused_on_2013_before_any_write(monkeypatch):
 
 def test_application_identifier_refused_on_2016_cu23_without_hu(monkeypatch):
     exchange = FakeExchange(version=(15, 1, 2507, 6), exsetup="15.1.2507.6")
-    out, _ = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com",
-                                           "application_identifier": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}, exchange)
+    out, _ = run_module(
+        monkeypatch,
+        mod,
+        {"tenant_domain": "contoso.onmicrosoft.com", "application_identifier": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"},
+        exchange,
+    )
     assert out.failed and "15.1.2507.55" in out.result["msg"]
 
 
@@ -77,12 +101,15 @@ def test_check_mode_predicts(monkeypatch):
     assert exchange.snapshot() == before
 
 
-@pytest.mark.parametrize("args,needle", [
-    ({"tenant_domain": "not a domain"}, "tenant_domain"),
-    ({}, "tenant_domain is required"),
-    ({"tenant_domain": "contoso.com", "auth_metadata_url": "http://insecure"}, "auth_metadata_url"),
-    ({"tenant_domain": "contoso.com", "application_identifier": "x'; Remove-Item"}, "application_identifier"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        ({"tenant_domain": "not a domain"}, "tenant_domain"),
+        ({}, "tenant_domain is required"),
+        ({"tenant_domain": "contoso.com", "auth_metadata_url": "http://insecure"}, "auth_metadata_url"),
+        ({"tenant_domain": "contoso.com", "application_identifier": "x'; Remove-Item"}, "application_identifier"),
+    ],
+)
 def test_bad_input_refused_before_connecting(monkeypatch, args, needle):
     out, _ = run_module(monkeypatch, mod, args)
     assert out.failed and needle in out.result["msg"]

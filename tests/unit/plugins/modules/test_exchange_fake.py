@@ -24,24 +24,42 @@ def iso(moment):
 def make_cert(name="Exchange S2S OAuth", days=365, key=2048, exportable=True, private=True, start_days=-1):
     der = os.urandom(64)
     return {
-        "Thumbprint": hashlib.sha1(der).hexdigest().upper(), "FriendlyName": name, "Subject": "CN=contoso.com",
-        "CertificateDomains": ["contoso.com"], "Services": "Federation", "PublicKeySize": key,
-        "NotBefore": iso(NOW + dt.timedelta(days=start_days)), "NotAfter": iso(NOW + dt.timedelta(days=days)),
-        "HasPrivateKey": private, "PrivateKeyExportable": exportable, "Status": "Valid", "IsSelfSigned": True,
+        "Thumbprint": hashlib.sha1(der).hexdigest().upper(),
+        "FriendlyName": name,
+        "Subject": "CN=contoso.com",
+        "CertificateDomains": ["contoso.com"],
+        "Services": "Federation",
+        "PublicKeySize": key,
+        "NotBefore": iso(NOW + dt.timedelta(days=start_days)),
+        "NotAfter": iso(NOW + dt.timedelta(days=days)),
+        "HasPrivateKey": private,
+        "PrivateKeyExportable": exportable,
+        "Status": "Valid",
+        "IsSelfSigned": True,
         "RawData": base64.b64encode(der).decode(),
     }
 
 
 class FakeExchange:
     def __init__(self, version=(15, 2, 1748, 10), exsetup="15.2.1748.24", certs=None, auth=None, auth_servers=None):
-        self.server = {"Name": "EX01", "Fqdn": "ex01.contoso.com", "Domain": "contoso.com", "Edition": "Standard",
-                       "AdminDisplayVersion": dict(zip(("Major", "Minor", "Build", "Revision"), version)),
-                       "ServerRole": "Mailbox", "Site": "contoso.com/Configuration/Sites/Default-First-Site-Name",
-                       "IsEdgeServer": False}
+        self.server = {
+            "Name": "EX01",
+            "Fqdn": "ex01.contoso.com",
+            "Domain": "contoso.com",
+            "Edition": "Standard",
+            "AdminDisplayVersion": dict(zip(("Major", "Minor", "Build", "Revision"), version)),
+            "ServerRole": "Mailbox",
+            "Site": "contoso.com/Configuration/Sites/Default-First-Site-Name",
+            "IsEdgeServer": False,
+        }
         self.exsetup = exsetup
         self.certs = certs or []
-        self.auth = auth or {"CurrentCertificateThumbprint": None, "NextCertificateThumbprint": None,
-                             "PreviousCertificateThumbprint": None, "NextCertificateEffectiveDate": None}
+        self.auth = auth or {
+            "CurrentCertificateThumbprint": None,
+            "NextCertificateThumbprint": None,
+            "PreviousCertificateThumbprint": None,
+            "NextCertificateEffectiveDate": None,
+        }
         self.auth_servers = auth_servers or []
         self.files = {}
         self.calls = []
@@ -91,10 +109,17 @@ class FakeExchange:
         if name == "Get-AuthServer":
             return self.auth_servers
         if name == "New-AuthServer":
-            row = {"Name": p["Name"], "Type": p.get("Type", "MicrosoftACS"), "AuthMetadataUrl": p["AuthMetadataUrl"],
-                   "Enabled": p.get("Enabled", True), "Realm": None, "IssuerIdentifier": None,
-                   "ApplicationIdentifier": None, "DomainName": p.get("DomainName", []),
-                   "IsDefaultAuthorizationEndpoint": False}
+            row = {
+                "Name": p["Name"],
+                "Type": p.get("Type", "MicrosoftACS"),
+                "AuthMetadataUrl": p["AuthMetadataUrl"],
+                "Enabled": p.get("Enabled", True),
+                "Realm": None,
+                "IssuerIdentifier": None,
+                "ApplicationIdentifier": None,
+                "DomainName": p.get("DomainName", []),
+                "IsDefaultAuthorizationEndpoint": False,
+            }
             self.auth_servers.append(row)
             return []
         if name == "Set-AuthServer":

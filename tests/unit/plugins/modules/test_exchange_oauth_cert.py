@@ -18,7 +18,10 @@ def test_creates_assigns_then_idempotent(monkeypatch):
     assert new["DomainName"] == ["contoso.com"]
     assert exchange.auth["CurrentCertificateThumbprint"] == r["thumbprint"] == r["auth_config"]["current"]
     assert r["certificate"] == exchange.certs[0]["RawData"] and exchange.files["C:\\Certs\\oauth.cer"]
-    assert r["diff"]["before"]["auth_config"]["current"] is None and r["diff"]["after"]["certificate"]["thumbprint"] == r["thumbprint"]
+    assert (
+        r["diff"]["before"]["auth_config"]["current"] is None
+        and r["diff"]["after"]["certificate"]["thumbprint"] == r["thumbprint"]
+    )
     assert client.batches[0] == ["Get-ExchangeServer", "Get-ExchangeCertificate", "Get-AuthConfig"]
 
     again, client = run_module(monkeypatch, mod, {"export_path": "C:\\Certs\\oauth.cer"}, exchange)
@@ -42,8 +45,15 @@ def test_check_mode_writes_nothing(monkeypatch):
 
 def test_reuses_valid_and_skips_bad_certificates(monkeypatch):
     good = make_cert(days=400)
-    exchange = FakeExchange(certs=[make_cert(days=-3), make_cert(key=1024), make_cert(exportable=False),
-                                   make_cert(name="Other", days=900), good])
+    exchange = FakeExchange(
+        certs=[
+            make_cert(days=-3),
+            make_cert(key=1024),
+            make_cert(exportable=False),
+            make_cert(name="Other", days=900),
+            good,
+        ]
+    )
     out, _ = run_module(monkeypatch, mod, {}, exchange)
     assert out.result["thumbprint"] == good["Thumbprint"] and not out.result["created"]
     assert exchange.auth["CurrentCertificateThumbprint"] == good["Thumbprint"]
@@ -52,7 +62,7 @@ def test_reuses_valid_and_skips_bad_certificates(monkeypatch):
 def test_adopt_thumbprint_normalised(monkeypatch):
     cert = make_cert(name="anything", days=300)
     exchange = FakeExchange(certs=[cert])
-    spaced = " ".join(cert["Thumbprint"][i:i + 2] for i in range(0, 40, 2)).lower()
+    spaced = " ".join(cert["Thumbprint"][i : i + 2] for i in range(0, 40, 2)).lower()
     out, _ = run_module(monkeypatch, mod, {"thumbprint": spaced}, exchange)
     assert out.result["thumbprint"] == cert["Thumbprint"] and out.result["action"] == "assigned"
 
@@ -60,16 +70,21 @@ def test_adopt_thumbprint_normalised(monkeypatch):
 def test_adopt_missing_thumbprint_fails_naming_server(monkeypatch):
     exchange = FakeExchange()
     out, _ = run_module(monkeypatch, mod, {"thumbprint": "A" * 40}, exchange)
-    assert out.failed and "ex01.contoso.com" in out.result["msg"] and "not in the certificate store" in out.result["msg"]
+    assert (
+        out.failed and "ex01.contoso.com" in out.result["msg"] and "not in the certificate store" in out.result["msg"]
+    )
 
 
-@pytest.mark.parametrize("args,needle", [
-    ({"key_size": 1024}, "key_size 1024"),
-    ({"thumbprint": "not-a-thumbprint"}, "thumbprint"),
-    ({"domain_name": "not a domain"}, "domain_name"),
-    ({"export_path": "relative\\path.cer"}, "export_path"),
-    ({"friendly_name": "  "}, "friendly_name"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        ({"key_size": 1024}, "key_size 1024"),
+        ({"thumbprint": "not-a-thumbprint"}, "thumbprint"),
+        ({"domain_name": "not a domain"}, "domain_name"),
+        ({"export_path": "relative\\path.cer"}, "export_path"),
+        ({"friendly_name": "  "}, "friendly_name"),
+    ],
+)
 def test_bad_input_refused_before_connecting(monkeypatch, args, needle):
     out, _ = run_module(monkeypatch, mod, args)
     assert out.failed and needle in out.result["msg"]
@@ -78,10 +93,15 @@ def test_bad_input_refused_before_connecting(monkeypatch, args, needle):
 
 def test_stages_next_certificate_inside_renewal_window(monkeypatch):
     current = make_cert(days=50)
-    exchange = FakeExchange(certs=[current], auth={"CurrentCertificateThumbprint": current["Thumbprint"],
-                                                  "NextCertificateThumbprint": None,
-                                                  "PreviousCertificateThumbprint": None,
-                                                  "NextCertificateEffectiveDate": None})
+    exchange = FakeExchange(
+        certs=[current],
+        auth={
+            "CurrentCertificateThumbprint": current["Thumbprint"],
+            "NextCertificateThumbprint": None,
+            "PreviousCertificateThumbprint": None,
+            "NextCertificateEffectiveDate": None,
+        },
+    )
     out, _ = run_module(monkeypatch, mod, {}, exchange)
     r = out.result
     assert r["action"] == "staged" and r["created"] and r["thumbprint"] == current["Thumbprint"]
@@ -93,14 +113,22 @@ def test_stages_next_certificate_inside_renewal_window(monkeypatch):
 
 def test_replaces_expired_current_now(monkeypatch):
     old = make_cert(days=-2)
-    exchange = FakeExchange(certs=[old], auth={"CurrentCertificateThumbprint": old["Thumbprint"],
-                                              "NextCertificateThumbprint": None,
-                                              "PreviousCertificateThumbprint": None,
-                                              "NextCertificateEffectiveDate": None})
+    exchange = FakeExchange(
+        certs=[old],
+        auth={
+            "CurrentCertificateThumbprint": old["Thumbprint"],
+            "NextCertificateThumbprint": None,
+            "PreviousCertificateThumbprint": None,
+            "NextCertificateEffectiveDate": None,
+        },
+    )
     out, _ = run_module(monkeypatch, mod, {}, exchange)
     sets = [c["parameters"] for c in exchange.calls if c["cmdlet"] == "Set-AuthConfig"]
-    assert [sorted(p) for p in sets] == [["Force", "NewCertificateEffectiveDate", "NewCertificateThumbprint"],
-                                         ["PublishCertificate"], ["ClearPreviousCertificate"]]
+    assert [sorted(p) for p in sets] == [
+        ["Force", "NewCertificateEffectiveDate", "NewCertificateThumbprint"],
+        ["PublishCertificate"],
+        ["ClearPreviousCertificate"],
+    ]
     assert out.result["action"] == "replaced" and exchange.auth["CurrentCertificateThumbprint"] != old["Thumbprint"]
     assert out.result["thumbprint"] == exchange.auth["CurrentCertificateThumbprint"]
 
