@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib.util
 import json
 import os
 import re
@@ -63,10 +64,22 @@ LOCAL_COMMANDS: dict[str, tuple[str, dict[str, tuple[str, bool]]]] = {
 RUNNER_BOUND = ("ErrorAction", "WarningAction")
 
 
-def _runner_texts() -> tuple[str, str]:
-    from ansible_collections.exchange.hybrid.plugins.module_utils._runner_script import BOOTSTRAP, RUNNER
+_TEXTS_CACHE: dict[str, Any] = {}
 
-    return BOOTSTRAP, RUNNER
+
+def _runner_texts() -> tuple[str, str]:
+    """``BOOTSTRAP`` and ``RUNNER`` as the collection on disk has them now (re-read when the file changes), so a
+    long-running simulator judges requests by the same texts a freshly started ansible-playbook sends."""
+    from ansible_collections.exchange.hybrid.plugins.module_utils import _runner_script
+
+    path = _runner_script.__file__
+    stamp = os.stat(path).st_mtime_ns
+    if _TEXTS_CACHE.get("stamp") != stamp:
+        spec = importlib.util.spec_from_file_location("_hybrid_sim_runner_script", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        _TEXTS_CACHE.update(stamp=stamp, texts=(module.BOOTSTRAP, module.RUNNER))
+    return _TEXTS_CACHE["texts"]
 
 
 def _runner_local_commands() -> list[str]:
