@@ -824,7 +824,7 @@ def resolve_call(cmdlet: str, parameters: dict[str, Any], version: Optional[Vers
     if not satisfied:
         gaps = {tuple(sorted(set(missing(s)))) for s in candidates}
         if len(candidates) == 1 or len(gaps) == 1:
-            names = [p for p in dict.fromkeys(missing(candidates[0]))]
+            names = list(dict.fromkeys(missing(candidates[0])))
             raise CatalogError(
                 "Cannot process command because of one or more missing mandatory parameters: %s." % " ".join(names),
                 "InvalidArgument",
