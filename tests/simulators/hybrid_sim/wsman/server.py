@@ -327,6 +327,7 @@ class WSManServer:
         """Run one SOAP request; returns (HTTP status, reply envelope). Raises _Drop for injected resets."""
         relates: str | None = None
         action = "?"
+        started = time.time()
         try:
             request = soap.parse_request(data)
             relates = request.message_id
@@ -368,7 +369,15 @@ class WSManServer:
             status, body = reply.status, reply.body
         with self._lock:
             self.requests.append(
-                {"action": action, "user": username, "status": status, "scheme": scheme, "encrypted": encrypted}
+                {
+                    "action": action,
+                    "user": username,
+                    "status": status,
+                    "scheme": scheme,
+                    "encrypted": encrypted,
+                    "time": started,
+                    "elapsed": time.time() - started,
+                }
             )
         return status, body
 
