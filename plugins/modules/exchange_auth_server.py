@@ -262,6 +262,9 @@ def main() -> None:
         connected = find_connected(servers, client) or {}
         adv = connected.get("AdminDisplayVersion")
         version = best_version(adv, exsetup)
+        if exsetup:
+            # The exact build is known: the client checks every write against the cmdlet catalog before sending.
+            client.server_version = version
         result["server_version"] = format_version(version)
         where = "%s (%s, %s build %s)" % (
             server,

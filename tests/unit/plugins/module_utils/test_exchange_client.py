@@ -316,3 +316,13 @@ def test_validate_calls_refuses_domain_name_on_2013():
             "ex2013",
         )
     assert "DomainName" in info.value.msg and "ex2013" in info.value.msg
+
+
+def test_known_server_version_refuses_calls_before_connecting():
+    client, _ = make_client({})
+    client.server_version = (15, 0, 1497, 2)
+    with pytest.raises(ex.ExchangeInputError) as info:
+        client.run(
+            [ex.call("Set-AuthServer", Identity="x", ApplicationIdentifier="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")]
+        )
+    assert "ApplicationIdentifier" in info.value.msg and FakeProtocol.instances == []

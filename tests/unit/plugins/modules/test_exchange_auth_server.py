@@ -113,3 +113,9 @@ def test_check_mode_predicts(monkeypatch):
 def test_bad_input_refused_before_connecting(monkeypatch, args, needle):
     out, _ = run_module(monkeypatch, mod, args)
     assert out.failed and needle in out.result["msg"]
+
+
+def test_exact_build_enables_catalog_check_of_writes(monkeypatch):
+    exchange = FakeExchange(version=(15, 2, 1748, 10), exsetup="15.2.1748.24")
+    out, client = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange)
+    assert not out.failed and out.result["server_version"] == "15.2.1748.24"
