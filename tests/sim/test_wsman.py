@@ -423,18 +423,27 @@ def test_receive_long_poll_times_out(server: WSManServer, pki: Any, recorder: Re
     recorder.release.clear()
     protocol = basic_protocol(server, pki, operation_timeout_sec=1, read_timeout_sec=5)
     before = len(server.requests)
+    def release_after_a_timed_out_receive() -> None:
+        # The handler finishes only once a Receive was answered with TimedOut (no timing assumptions).
+        while not recorder.release.is_set():
+            if any(r["action"] == "Receive" and r["status"] == 500 for r in server.requests[before:]):
+                recorder.release.set()
+            recorder.release.wait(0.05)
+
+    watcher = threading.Thread(target=release_after_a_timed_out_receive, daemon=True)
+    watcher.start()
     try:
-        threading.Timer(2.5, recorder.release.set).start()
         out, _err, rc = _run(protocol, "wait")
     finally:
         recorder.release.set()
+        watcher.join()
     assert rc == 0 and out.endswith(b"ok\r\n")
     statuses = [r["status"] for r in server.requests[before:] if r["action"] == "Receive"]
     assert 500 in statuses and statuses[-1] == 200
 
 
 def test_injected_slow_response_is_read_timeout(server: WSManServer, pki: Any) -> None:
-    server.inject("Create", "slow", seconds=3)
+    server.inject("Create", "slow", seconds=10)
     protocol = basic_protocol(server, pki, operation_timeout_sec=1, read_timeout_sec=2)
     with pytest.raises(requests.exceptions.ReadTimeout):
         protocol.open_shell()
