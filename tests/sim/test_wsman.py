@@ -37,6 +37,8 @@ class Recorder:
             return CommandResult(b"x" * 300_000 + b"END", clixml_progress_only(), 0)
         if script == "wait":
             self.release.wait(30)
+        if script == "raise":
+            raise RuntimeError("handler bug")
         if script.startswith("exit "):
             return CommandResult(b"", b"", int(script.split()[1]))
         return CommandResult(("user=%s;stdin=%d;" % (request.username, len(request.stdin))).encode() + b"ok\r\n")
@@ -525,6 +527,21 @@ def test_pypsrp_bad_password(server: WSManServer) -> None:
     with pytest.raises(AuthenticationError):
         with wsman, WinRS(wsman):
             pass
+
+
+def test_handler_exception_becomes_clixml_error(server: WSManServer, pki: Any) -> None:
+    result = https_session(server, pki).run_ps("raise")
+    assert result.status_code == 1
+    assert b"simulator handler failed: RuntimeError('handler bug')" in result.std_err
+
+
+def test_expired_shell_is_not_found(server: WSManServer, pki: Any) -> None:
+    protocol = basic_protocol(server, pki)
+    shell = protocol.open_shell()
+    assert server.close_all_shells() == 1  # what an idle timeout or a WinRM restart does
+    with pytest.raises(WSManFaultError) as info:
+        protocol.run_command(shell, "hostname")
+    assert info.value.wsman_fault_code == 2150858843
 
 
 # --- helpers under test ------------------------------------------------------------------------------------------
