@@ -348,3 +348,10 @@ def test_psrp_host_connection_options(simulation, run_playbook, tmp_path):
     run = run_playbook(simulation, INFO, inventory=inventory)
     assert run.ok, run
     assert run.result("t", "EX2019")["connected_server"] == "EX2019"
+
+
+def test_password_never_in_output_at_vvvv(simulation, run_playbook):
+    run = run_playbook(simulation, CONFIGURE, verbosity=4, diff=True)
+    assert run.ok, run
+    assert simulation.password not in run.stdout + run.stderr + json.dumps(run.tasks)
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.stdout
