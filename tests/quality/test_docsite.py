@@ -5,12 +5,12 @@
 Like the generated build.sh: `antsibull-docs sphinx-init`, `antsibull-docs collection`, then `sphinx-build -W`.
 Offline, Sphinx cannot download the intersphinx inventories of docs.ansible.com, so conf.py is pointed at a local
 inventory holding the Ansible labels antsibull-docs' templates link to and one label per ansible.builtin plugin
-(M(ansible.builtin.x) in our docs); any other unresolved reference still fails the build.
+(M(ansible.builtin.x) in our docs); any other unresolved reference still fails the build. Needs the theme
+sphinx-ansible-theme (requirements-dev.txt); antsibull-docs brings Sphinx itself.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -39,8 +39,7 @@ ANSIBLE_LABELS = {
     "list_of_collections": ("collections/index.html", "Collection Index"),
 }
 BUILTIN_PLUGIN_TYPES = ("module", "lookup", "filter", "test", "connection", "callback", "become", "inventory")
-# Playbooks the guides may name before they land (the guide says so where it names them).
-PENDING_PLAYBOOKS = {"audit_push_notifications"}
+PENDING_PLAYBOOKS: set[str] = set()  # playbooks the guides may name before they land
 
 
 def _tool(name: str) -> str:
@@ -69,16 +68,22 @@ def write_inventory(path: Path, labels: dict[str, tuple[str, str]]) -> None:
     path.write_bytes(header + zlib.compress(body.encode()))
 
 
-def ansible_labels(cwd: Path) -> dict[str, tuple[str, str]]:
+def ansible_labels() -> dict[str, tuple[str, str]]:
+    """ANSIBLE_LABELS plus the page label of every ansible.builtin plugin, found in ansible-core's package (module
+    and plugin files; filters and tests by their documentation files), as docs.ansible.com names them."""
+    import ansible
+
+    package = Path(ansible.__file__).parent
     labels = dict(ANSIBLE_LABELS)
     for plugin_type in BUILTIN_PLUGIN_TYPES:
-        proc = _run([_tool("ansible-doc"), "-t", plugin_type, "-l", "ansible.builtin", "--json"], cwd)
-        assert proc.returncode == 0, proc.stderr
-        for fqcn in json.loads(proc.stdout):
-            name = fqcn.split(".", 2)[2]
-            labels[f"ansible_collections.{fqcn}_{plugin_type}"] = (
-                f"collections/ansible/builtin/{name}_{plugin_type}.html",
-                f"{fqcn} {plugin_type}",
+        folder = package / "modules" if plugin_type == "module" else package / "plugins" / plugin_type
+        pattern = "*.yml" if plugin_type in ("filter", "test") else "*.py"
+        for path in folder.glob(pattern):
+            if path.stem == "__init__":
+                continue
+            labels[f"ansible_collections.ansible.builtin.{path.stem}_{plugin_type}"] = (
+                f"collections/ansible/builtin/{path.stem}_{plugin_type}.html",
+                f"ansible.builtin.{path.stem} {plugin_type}",
             )
     return labels
 
@@ -108,7 +113,7 @@ def docsite(tmp_path_factory) -> dict:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     inventory = dest / "ansible_devel.inv"
-    write_inventory(inventory, ansible_labels(dest))
+    write_inventory(inventory, ansible_labels())
     offline_conf(dest / "conf.py", inventory)
     (dest / "rst").mkdir(mode=0o700, exist_ok=True)
     proc = _run(
@@ -201,6 +206,16 @@ def test_guides_name_only_real_role_variables():
     named = set(re.findall(r"\bpush_notifications_[a-z0-9_]+", text))
     assert named, "the guides should show the role's main variables"
     assert sorted(named - options) == [], "variables the guides name but the role does not have"
+
+
+def test_guides_name_only_real_audit_variables():
+    audit = ROOT / "playbooks" / "audit_push_notifications.yml"
+    if not audit.is_file():
+        pytest.skip("playbooks/audit_push_notifications.yml not there yet")
+    play_vars = set(yaml.safe_load(audit.read_text(encoding="utf-8"))[0].get("vars", {}))
+    text = "\n".join(guide.read_text(encoding="utf-8") for guide in GUIDES)
+    named = set(re.findall(r"``(audit_[a-z0-9_]+)", text))
+    assert named and sorted(named - play_vars) == []
 
 
 def test_guides_name_only_real_playbooks():
