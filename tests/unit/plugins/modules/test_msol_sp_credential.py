@@ -108,6 +108,15 @@ def run_module(monkeypatch, fake, check=False, diff=False, **args):
     return constructed
 
 
+@pytest.fixture(autouse=True)
+def module_side(monkeypatch):
+    # Another test in the same worker may have loaded controller code, which sends module warnings to Display
+    # instead of the result; these tests read the result.
+    from ansible.module_utils import _internal
+
+    monkeypatch.setattr(_internal, "is_controller", False)
+
+
 @pytest.fixture
 def output(capsys):
     def read():
