@@ -143,8 +143,8 @@ def test_ee_definition_python_deps_cover_requirements_txt():
 def test_ee_definition_system_deps_select_the_optional_rpm_profiles():
     """The image enables what bindep.txt tags optional: run-time libraries untagged, build headers as compile."""
     system = parse_bindep("\n".join(_ee_definition()["dependencies"]["system"]))
-    ee_runtime = {name for name, _, profiles in system if not profiles}
-    ee_compile = {name for name, _, profiles in system if profiles == {"compile"}}
+    ee_runtime = {name for name, _platforms, profiles in system if not profiles}
+    ee_compile = {name for name, _platforms, profiles in system if profiles == {"compile"}}
     for name, platforms, profiles in parse_bindep((ROOT / "bindep.txt").read_text(encoding="utf-8")):
         if "rpm" not in platforms:
             continue
