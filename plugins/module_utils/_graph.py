@@ -170,8 +170,13 @@ def token_roles(token: str) -> list[str] | None:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, TypeError):
         return None
-    roles = payload.get("roles") if isinstance(payload, dict) else None
-    return list(roles) if isinstance(roles, list) else None
+    if not isinstance(payload, dict) or "scp" in payload:
+        return None  # not a JWT we can read, or a delegated token (user roles and scopes decide)
+    roles = payload.get("roles")
+    if isinstance(roles, list):
+        return list(roles)
+    # an app-only token without the claim: Entra omits it when no application permission is consented
+    return [] if ("appid" in payload or "azp" in payload) else None
 
 
 class _FileTokenCache:
@@ -456,10 +461,11 @@ class GraphClient:
             return
         missing = [name for name, accepted in needed.items() if not accepted.intersection(roles)]
         if missing:
+            consent = " The token carries no application permission at all: admin consent is missing." if not roles else ""
             raise GraphError(
                 f"Failed to {what}: the application '{self.params.get('client_id') or 'of the access token'}' lacks the "
-                f"Microsoft Graph application permission {' and '.join(missing)}. Add it to the app registration, "
-                "grant admin consent, then rerun (a new token is needed to see the change).",
+                f"Microsoft Graph application permission {' and '.join(missing)}.{consent} Add it to the app "
+                "registration, grant admin consent, then rerun (a new token is needed to see the change).",
                 status=403,
                 code="Authorization_RequestDenied",
             )

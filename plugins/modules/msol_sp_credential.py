@@ -254,6 +254,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._graph import (
     missing_libraries,
 )
 
+READ_APPS = {"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 WRITE_APPS = {"Application.ReadWrite.All", "Directory.ReadWrite.All"}
 WRITE_ASSIGNMENTS = {"AppRoleAssignment.ReadWrite.All"}
 NOTES = (
@@ -628,6 +629,9 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         client = GraphClient(params)
     except GraphError as error:
         raise Failure(error.msg) from None
+    # Any read permission lets the run start (check mode and no-op runs only read); it is named as the one the
+    # module needs for its writes.
+    client.require_permissions({"Application.ReadWrite.All": READ_APPS}, "read the keys in Entra ID")
     manager = KeyManager(module, client)
     result: dict[str, Any] = {"changed": False, "thumbprint": thumbprint, "key": None, "added": [], "removed": []}
     check = module.check_mode

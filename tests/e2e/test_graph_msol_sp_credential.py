@@ -312,3 +312,16 @@ def test_tenant_info_unknown_tenant(sim, run_playbook):
     msg = done.result("under test")["msg"]
     assert msg.startswith("Failed to find tenant 'fabrikam.onmicrosoft.com' in cloud 'global'")
     assert "AADSTS90002" in msg
+
+
+def test_no_consented_permission_is_explained(make_simulation, run_playbook, tmp_path, auth_cert):
+    simulation = make_simulation(servers=DEFAULT_SERVERS[-1:], entra_options={"permissions": []})
+    details = simulation.endpoints()["entra"]
+    graph = {"tenant": DEFAULT_TENANT_ID, "client_id": details["client_id"], "client_secret": details["client_secret"],
+             "base_url": details["base_url"], "ca_path": simulation.pki.ca_path}
+    done = run_playbook(simulation, play("msol_sp_credential", certificate=auth_cert.cert_pem), extra_vars={"graph": graph},
+                        env={"EXCHANGE_HYBRID_TOKEN_CACHE_DIR": str(tmp_path / "cache")})
+    assert not done.ok
+    msg = done.result("under test")["msg"]
+    assert "Application.ReadWrite.All" in msg and "admin consent is missing" in msg
+    assert simulation.entra.counters["graph_GET"] == 0

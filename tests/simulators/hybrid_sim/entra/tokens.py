@@ -192,11 +192,13 @@ def issue_token(state: dict[str, Any], base_url: str, tenant_name: str, body: by
         "appid": client_id,
         "idtyp": "app",
         "oid": client_id,
-        "roles": list(client.get("permissions", [])),
         "tid": tenant["tenant_id"],
         "uti": uuid.uuid4().hex,
         "ver": "1.0",
     }
+    if client.get("permissions"):
+        # like Entra, no "roles" claim at all when no application permission is consented
+        claims["roles"] = list(client["permissions"])
     token = jwt.encode(claims, state["entra"]["token_signing_key"], algorithm="HS256", headers={"typ": "JWT"})
     return {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "ext_expires_in": TOKEN_LIFETIME, "access_token": token}
 

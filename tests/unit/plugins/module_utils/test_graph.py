@@ -250,6 +250,16 @@ def test_token_roles_and_permission_precheck():
     token = f"e30.{payload}.sig"
     assert token_roles(token) == ["Application.ReadWrite.All"]
     assert token_roles("opaque") is None
+
+    def jwt_of(claims):
+        return "e30." + base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=") + ".sig"
+
+    assert token_roles(jwt_of({"appid": "x"})) == []  # app-only token, nothing consented
+    assert token_roles(jwt_of({"scp": "Directory.AccessAsUser.All", "roles": ["x"]})) is None  # delegated
+    client, _ = make_client([], access_token=jwt_of({"appid": "x", "tid": "t"}))
+    with pytest.raises(GraphError) as caught:
+        client.require_permissions({"Application.ReadWrite.All": {"Application.ReadWrite.All"}}, "update keys")
+    assert "admin consent is missing" in caught.value.msg
     client, _ = make_client([], access_token=token)
     client.require_permissions({"Application.ReadWrite.All": {"Application.ReadWrite.All"}}, "update keys")
     with pytest.raises(GraphError) as caught:
