@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import re
 import time
@@ -274,6 +275,10 @@ def connection_problem(params: dict) -> Optional[str]:
             return "transport certificate needs cert_pem and cert_key_pem (the client certificate and its key)"
     elif transport not in ("kerberos",) and not params.get("username"):
         return "username is required for transport %s (or set EXCHANGE_USERNAME)" % transport
+    for option in ("ca_path", "cert_pem", "cert_key_pem"):
+        path = params.get(option)
+        if path and not os.path.isfile(path):
+            return "%s %s does not exist or is not a file on the controller" % (option, path)
     operation_timeout = params.get("operation_timeout") or 20
     read_timeout = params.get("read_timeout") or 30
     if operation_timeout < 1 or read_timeout <= operation_timeout:
@@ -319,8 +324,6 @@ def protocol_arguments(params: dict) -> dict:
 
 
 def _environment_ca_bundle() -> Optional[str]:
-    import os
-
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
 
@@ -469,7 +472,8 @@ class ExchangeClient:
 
     def _scrub(self, text: str) -> str:
         password = self.params.get("password")
-        if password:
+        # Very short strings would mangle every message; real passwords are longer.
+        if password and len(str(password)) >= 6:
             text = text.replace(str(password), "********")
         return text
 

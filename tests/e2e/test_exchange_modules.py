@@ -11,6 +11,7 @@ import pytest
 
 from hybrid_sim.simulation import ServerSpec
 
+INFO = "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: t\n      exchange.hybrid.exchange_server_info:\n"
 ACS = "https://accounts.accesscontrol.windows.net/metadata/json/1/?realm=contoso.onmicrosoft.com"
 
 CONFIGURE = """
@@ -143,16 +144,27 @@ def test_wrong_password_clear_error_without_secret(simulation, run_playbook):
     assert "Wr0ng-canary-password" not in run.stdout + run.stderr + json.dumps(run.tasks)
 
 
-def test_untrusted_tls_certificate(simulation, run_playbook):
-    run = run_playbook(
+def test_ca_path_wins_over_requests_ca_bundle(simulation, run_playbook):
+    import certifi
+
+    # The environment trusts the simulator, the host's CA path does not: the CA path decides (refused).
+    refused = run_playbook(
         simulation,
-        "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: t\n      exchange.hybrid.exchange_server_info:\n",
-        extra_vars={"ansible_winrm_ca_trust_path": "/nonexistent-but-unused"},
-        env={"REQUESTS_CA_BUNDLE": None, "CURL_CA_BUNDLE": None},
+        INFO,
+        extra_vars={"ansible_winrm_ca_trust_path": certifi.where()},
+        env={"REQUESTS_CA_BUNDLE": simulation.ca_path, "CURL_CA_BUNDLE": None},
     )
-    msg = failure(run, "t", "EX2019")
-    # A missing CA file and an untrusted certificate both end in the TLS message that says how to fix it.
-    assert "ca_path" in msg or "TLS" in msg, msg
+    msg = failure(refused, "t", "EX2019")
+    assert "TLS certificate verification failed" in msg and "ca_path" in msg
+    # The environment points at an unrelated bundle, the CA path at the simulator's CA: accepted.
+    accepted = run_playbook(simulation, INFO, env={"REQUESTS_CA_BUNDLE": certifi.where(), "CURL_CA_BUNDLE": None})
+    assert accepted.ok, accepted
+
+
+def test_missing_ca_file_named_before_connecting(simulation, run_playbook):
+    run = run_playbook(simulation, INFO, extra_vars={"ansible_winrm_ca_trust_path": "/nonexistent/ca.pem"})
+    assert "ca_path /nonexistent/ca.pem does not exist" in failure(run, "t", "EX2019")
+    assert simulation.calls() == []
 
 
 def test_untrusted_tls_without_ca_path(simulation, run_playbook):
@@ -269,7 +281,6 @@ def test_20kb_request(simulation, run_playbook):
     assert [c["parameters"]["Name"] for c in simulation.calls() if c["cmdlet"] == "New-AuthServer"] == [big]
 
 
-INFO = "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: t\n      exchange.hybrid.exchange_server_info:\n"
 
 
 @pytest.mark.parametrize("kind", ["shell_quota", "operation_quota"])

@@ -20,7 +20,7 @@ PARAMS = {
     "password": PASSWORD,
     "transport": "ntlm",
     "validate_certs": True,
-    "ca_path": "/tmp/ca.pem",
+    "ca_path": __file__,
     "cert_pem": None,
     "cert_key_pem": None,
     "message_encryption": "auto",
@@ -125,7 +125,7 @@ def test_protocol_arguments_tls_and_ca_path(monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/unrelated.pem")
     args = ex.protocol_arguments(PARAMS)
     assert args["endpoint"] == "https://ex01.contoso.com:5986/wsman"
-    assert args["ca_trust_path"] == "/tmp/ca.pem" and args["server_cert_validation"] == "validate"
+    assert args["ca_trust_path"] == __file__ and args["server_cert_validation"] == "validate"
     args = ex.protocol_arguments(dict(PARAMS, ca_path=None))
     assert args["ca_trust_path"] == "/etc/unrelated.pem"
     args = ex.protocol_arguments(dict(PARAMS, validate_certs=False))
@@ -139,6 +139,7 @@ def test_basic_over_http_refused_naming_option():
     assert "allow_unencrypted_basic" in problem
     assert ex.connection_problem(dict(PARAMS, transport="basic", scheme="http", allow_unencrypted_basic=True)) is None
     assert "read_timeout" in ex.connection_problem(dict(PARAMS, operation_timeout=30, read_timeout=30))
+    assert "ca_path /nonexistent.pem does not exist" in ex.connection_problem(dict(PARAMS, ca_path="/nonexistent.pem"))
 
 
 @pytest.mark.parametrize("op", ["run_command", "send", "receive"])
