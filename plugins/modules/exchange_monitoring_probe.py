@@ -68,7 +68,7 @@ seealso:
     description: Microsoft's cmdlet reference.
     link: https://learn.microsoft.com/powershell/module/exchangepowershell/invoke-monitoringprobe
 author:
-  - exchange.hybrid contributors
+  - exchange.hybrid contributors (@exchange-hybrid)
 extends_documentation_fragment:
   - exchange.hybrid.exchange_connection
   - exchange.hybrid.attributes

@@ -77,7 +77,7 @@ seealso:
     description: Microsoft's cmdlet reference.
     link: https://learn.microsoft.com/powershell/module/exchangepowershell/new-settingoverride
 author:
-  - exchange.hybrid contributors
+  - exchange.hybrid contributors (@exchange-hybrid)
 extends_documentation_fragment:
   - exchange.hybrid.exchange_connection
   - exchange.hybrid.attributes

@@ -54,7 +54,7 @@ seealso:
     description: Microsoft's procedure (Exchange 2013 documentation).
     link: https://learn.microsoft.com/previous-versions/exchange-server/exchange-150/dn511017(v=exchg.150)
 author:
-  - exchange.hybrid contributors
+  - exchange.hybrid contributors (@exchange-hybrid)
 extends_documentation_fragment:
   - exchange.hybrid.exchange_connection
   - exchange.hybrid.attributes

@@ -130,7 +130,7 @@ def test_failed_is_final_and_fails_the_task(clock, capsys):
     assert result["failed"] is True
     assert result["result_type"] == "Failed"
     assert "wrong AuthMetadataUrl" in result["msg"]
-    polls_after_ready = [b for b in server.cmdlets()[2:]]
+    polls_after_ready = server.cmdlets()[2:]
     assert len(polls_after_ready) <= 3  # stops at the first real answer
 
 
