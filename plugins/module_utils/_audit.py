@@ -189,8 +189,8 @@ def _push_proxy(raw: dict, tenant: Optional[str]) -> tuple[list[dict], dict]:
         return [finding("push_proxy", "failure", "Push proxy for another organization",
                         "The proxy sends for %r, not %s." % (before.get("organization"), tenant),
                         "Run %s to point it at %s." % (CONFIGURE, tenant))], facts
-    return [finding("push_proxy", "ok", "Push proxy enabled", "For %s via %s." % (before.get("organization"),
-                                                                                   before.get("uri")))], facts
+    detail = "For %s via %s." % (before.get("organization"), before.get("uri"))
+    return [finding("push_proxy", "ok", "Push proxy enabled", detail)], facts
 
 
 def _entra(raw: dict, cert: dict) -> tuple[list[dict], dict]:
@@ -269,8 +269,8 @@ def _server_row(facts: dict, host: Optional[str], cert_result: Any, current: Opt
     findings = []
     if facts.get("meets_push_minimum") is False:
         findings.append(finding("build", "failure", "Below Exchange 2013 CU3",
-                                "Build %s; push notifications need %s or later." % (facts.get("version"),
-                                                                                  MINIMUM_BUILD),
+                                "Build %s; push notifications need %s or later."
+                                % (facts.get("version"), MINIMUM_BUILD),
                                 "Install a current cumulative update."))
     elif facts.get("meets_push_minimum"):
         findings.append(finding("build", "ok", "Build %s" % (facts.get("effective_version") or facts.get("version"))))

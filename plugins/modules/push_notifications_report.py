@@ -54,7 +54,7 @@ attributes:
     details:
       - The reports are regenerated on every run.
 author:
-  - exchange.hybrid contributors
+  - exchange.hybrid contributors (@exchange-hybrid)
 """
 
 EXAMPLES = r"""
