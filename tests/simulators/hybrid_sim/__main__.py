@@ -66,6 +66,7 @@ def _build(args: argparse.Namespace) -> Any:
         allow_unencrypted=args.allow_unencrypted,
         latency_rtt=args.latency_rtt,
         latency_process=args.latency_process,
+        latency_graph=args.latency_graph,
         max_shells_per_user=args.max_shells,
         handler_factory=_echo_factory if args.handler == "echo" else None,
         entra=not args.no_entra,
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--tenant", default="contoso.onmicrosoft.com", help="tenant domain")
     up.add_argument("--latency-rtt", type=float, default=0.0, help="seconds added to every HTTP request")
     up.add_argument("--latency-process", type=float, default=0.0, help="seconds added to every command (process start)")
+    up.add_argument("--latency-graph", type=float, default=0.0, help="seconds added to every Entra/Graph request")
     up.add_argument(
         "--health-ready-delay",
         type=float,

@@ -108,6 +108,7 @@ class Simulation:
         allow_unencrypted: bool = False,
         latency_rtt: float = 0.0,
         latency_process: float = 0.0,
+        latency_graph: float = 0.0,
         max_shells_per_user: int = 30,
         handler_factory: Callable[[StateStore, str], Handler] | None = None,
         entra: bool = True,
@@ -127,6 +128,7 @@ class Simulation:
         self.allow_unencrypted = allow_unencrypted
         self.latency_rtt = latency_rtt
         self.latency_process = latency_process
+        self.latency_graph = latency_graph
         self.max_shells_per_user = max_shells_per_user
         self.handler_factory = handler_factory
         self.with_entra = entra
@@ -170,7 +172,7 @@ class Simulation:
             if self.with_entra:
                 from .entra import EntraServer  # pylint: disable=import-outside-toplevel
 
-                running.entra = EntraServer(self.store, self.pki)
+                running.entra = EntraServer(self.store, self.pki, latency=self.latency_graph)
                 running.entra.start()
             self._write_files()
         except BaseException:
@@ -321,6 +323,7 @@ class Simulation:
             "servers": servers,
             "latency_rtt": self.latency_rtt,
             "latency_process": self.latency_process,
+            "latency_graph": self.latency_graph,
             "allow_unencrypted": self.allow_unencrypted,
             "entra": self._entra_details(),
         }

@@ -19,6 +19,7 @@ import json
 import re
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,8 +59,10 @@ class Fault:
 class EntraServer:
     """``EntraServer(store, pki, host="127.0.0.1", port=0)``; ``start()``, ``stop()``, ``base_url``, ``port``."""
 
-    def __init__(self, store, pki, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, store, pki, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
         self.store = store
+        # Seconds slept before answering each request (benchmarks: Graph round trip).
+        self.latency = latency
         self.pki = pki
         self.host = host
         self._requested_port = port
@@ -69,6 +72,8 @@ class EntraServer:
         self.faults: list[Fault] = []
         self.counters: collections.Counter[str] = collections.Counter()
         self.log: list[dict[str, Any]] = []
+        # Every request with its kind (token, openid, graph) and start time, like WSManServer.requests (benchmarks).
+        self.requests: list[dict[str, Any]] = []
 
     # --- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> "EntraServer":
@@ -140,6 +145,7 @@ class EntraServer:
         with self._lock:
             self.counters.clear()
             self.log.clear()
+            self.requests.clear()
 
 
 def _graph_error(status: int, code: str, message: str, request_id: str, client_request_id: str | None) -> dict[str, Any]:
@@ -210,6 +216,11 @@ class _Handler(BaseHTTPRequestHandler):
         is_graph = path.startswith("/v1.0/") or path == "/v1.0"
         token_match = re.match(r"^/([^/]+)/oauth2/v2\.0/token$", path)
         oidc_match = re.match(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration$", path)
+        kind = "token" if token_match else "openid" if oidc_match else "graph" if is_graph else "other"
+        with sim._lock:
+            sim.requests.append({"method": method, "kind": kind, "path": path, "time": time.time()})
+        if sim.latency:
+            time.sleep(sim.latency)
         if token_match and method == "POST":
             sim.count("token_requests")
         elif oidc_match:
