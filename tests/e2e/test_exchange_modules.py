@@ -281,8 +281,6 @@ def test_20kb_request(simulation, run_playbook):
     assert [c["parameters"]["Name"] for c in simulation.calls() if c["cmdlet"] == "New-AuthServer"] == [big]
 
 
-
-
 @pytest.mark.parametrize("kind", ["shell_quota", "operation_quota"])
 def test_quota_faults_retried(simulation, run_playbook, kind):
     simulation.inject("EX2019", "Create", kind, count=2)
@@ -366,3 +364,69 @@ def test_password_never_in_output_at_vvvv(simulation, run_playbook):
     assert run.ok, run
     assert simulation.password not in run.stdout + run.stderr + json.dumps(run.tasks)
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.stdout
+
+
+CERT_ONLY = (
+    "- hosts: EX2019\n  gather_facts: false\n  tasks:\n    - name: cert\n      exchange.hybrid.exchange_oauth_cert:\n"
+)
+
+
+def _move_clock(sim, days):
+    with sim.store.transaction() as state:
+        state["clock_offset_seconds"] = int(days * 86400)
+
+
+def test_renewal_follows_the_servers_clock(simulation, run_playbook):
+    first = run_playbook(simulation, CERT_ONLY)
+    assert first.ok, first
+    cert = first.result("cert", "EX2019")
+    left = cert["days_remaining"]
+
+    _move_clock(simulation, left - 70)  # 70 days before expiry: nothing to do
+    calm = run_playbook(simulation, CERT_ONLY)
+    assert calm.ok and calm.changed == 0, calm
+
+    _move_clock(simulation, left - 50)  # 50 days before expiry: a next certificate is staged
+    staged = run_playbook(simulation, CERT_ONLY).result("cert", "EX2019")
+    assert staged["action"] == "staged" and staged["thumbprint"] == cert["thumbprint"]
+    assert staged["next_certificate"]["thumbprint"] == staged["auth_config"]["next"]
+    assert run_playbook(simulation, CERT_ONLY).changed == 0
+
+    _move_clock(simulation, left + 40)  # long after expiry: whatever is current gets replaced now if expired
+    late = run_playbook(simulation, CERT_ONLY)
+    assert late.ok, late
+    final = late.result("cert", "EX2019")
+    assert final["days_remaining"] > 60 and final["thumbprint"] == auth_current(simulation)
+
+
+def test_expired_current_certificate_replaced_now(simulation, run_playbook):
+    first = run_playbook(simulation, CERT_ONLY)
+    old = first.result("cert", "EX2019")
+    _move_clock(simulation, old["days_remaining"] + 10)
+    run = run_playbook(simulation, CERT_ONLY)
+    assert run.ok, run
+    result = run.result("cert", "EX2019")
+    assert result["action"] == "replaced" and result["thumbprint"] != old["thumbprint"]
+    assert result["thumbprint"] == auth_current(simulation) and result["days_remaining"] > 60
+    sets = [sorted(c["parameters"]) for c in simulation.calls() if c["cmdlet"] == "Set-AuthConfig"][-3:]
+    assert sets == [
+        ["Force", "NewCertificateEffectiveDate", "NewCertificateThumbprint"],
+        ["PublishCertificate"],
+        ["ClearPreviousCertificate"],
+    ]
+    assert run_playbook(simulation, CERT_ONLY).changed == 0
+
+
+def test_server_info_reads_hotfix_level_of_each_connected_server(simulation, run_playbook):
+    run = run_playbook(
+        simulation,
+        "- hosts: exchange\n  gather_facts: false\n  tasks:\n    - name: t\n      exchange.hybrid.exchange_server_info:\n",
+    )
+    assert run.ok, run
+    expected = {"EX2013": (False, "15.0.1497.2"), "EX2016": (True, "15.1.2507.55"), "EX2019": (True, "15.2.1748.24")}
+    for host, (hybrid, exsetup) in expected.items():
+        result = run.result("t", host)
+        me = next(s for s in result["servers"] if s["connected"])
+        assert me["name"] == host and me["exsetup_version"] == exsetup and me["supports_hybrid_application"] is hybrid
+        assert me["supports_hybrid_application_known"] and me["meets_push_minimum"]
+        assert result["organization"]["name"] == "Contoso" and result["all_meet_push_minimum"]
