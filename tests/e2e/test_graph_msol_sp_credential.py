@@ -325,3 +325,34 @@ def test_no_consented_permission_is_explained(make_simulation, run_playbook, tmp
     msg = done.result("under test")["msg"]
     assert "Application.ReadWrite.All" in msg and "admin consent is missing" in msg
     assert simulation.entra.counters["graph_GET"] == 0
+
+
+def test_expired_token_answer_gets_one_fresh_token(sim, run_playbook, auth_cert):
+    first = run(run_playbook, sim, play("tenant_info"))
+    assert first.ok, first
+    sim.entra.inject("GET", r"/v1\.0/organization", status=401, count=1)
+    again = run(run_playbook, sim, play("tenant_info"))
+    assert again.ok, again
+    assert sim.entra.counters["token_requests"] == 2
+
+
+ENV_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: under test
+      exchange.hybrid.tenant_info:
+        authority_host: "{{ graph.base_url }}"
+        graph_endpoint: "{{ graph.base_url }}"
+        ca_path: "{{ graph.ca_path }}"
+"""
+
+
+def test_credentials_from_azure_environment_variables(sim, run_playbook):
+    graph = sim.graph_vars["graph"]
+    env = {"AZURE_TENANT_ID": DEFAULT_TENANT_ID, "AZURE_CLIENT_ID": graph["client_id"], "AZURE_CLIENT_SECRET": graph["client_secret"]}
+    done = run(run_playbook, sim, ENV_PLAY, env=env, verbosity=3)
+    assert done.ok, done
+    assert done.result("under test")["tenant_id"] == DEFAULT_TENANT_ID
+    assert done.result("under test")["default_domain"] == "contoso.com"
+    assert graph["client_secret"] not in done.stdout + done.stderr
