@@ -311,7 +311,11 @@ class GraphClient:
         if isinstance(error, requests.exceptions.Timeout):
             return f"{host} did not answer in time"
         reason = str(error)
-        reason = reason.split("(Caused by ", 1)[-1].rstrip(")") if "Caused by" in reason else reason
+        errno = re.search(r"\[Errno -?\d+\] [^'\")]+", reason)
+        if errno:
+            reason = errno.group(0)
+        elif "Caused by" in reason:
+            reason = reason.split("(Caused by ", 1)[-1].rstrip(")")
         return f"could not connect to {host}: {reason}"
 
     # --- login -------------------------------------------------------------------------------------------------
@@ -334,6 +338,12 @@ class GraphClient:
 
     def _token_error(self, body: dict[str, Any], what: str, status: int | None = None) -> GraphError:
         codes = body.get("error_codes") or []
+        if not isinstance(body.get("error"), str) and status is not None:
+            return GraphError(
+                f"Failed to {what}: HTTP {status} without an Entra error answer (is {self.login_url} a Microsoft "
+                "login host? check cloud and authority_host)",
+                status=status,
+            )
         description = str(body.get("error_description") or body.get("error") or "no answer")
         # keep the AADSTS sentence, drop trace/correlation ids and timestamps
         description = re.split(r"\s*(?:\r?\n|Trace ID:)", description, maxsplit=1)[0].strip()

@@ -427,3 +427,14 @@ def test_token_endpoint_unavailable_gives_up(entra):
     assert sleeps == [5.0, 10.0]
     assert "temporarily_unavailable" in caught.value.msg and "retry later" in caught.value.msg
     assert entra.counters["token_requests"] == 3
+
+
+def test_connection_refused_and_non_entra_answers_are_explained(entra):
+    closed = dict(entra.params, authority_host="https://127.0.0.1:1", graph_endpoint="https://127.0.0.1:1")
+    with pytest.raises(GraphConnectionError) as caught:
+        GraphClient(dict(closed, client_id=None, client_secret=None)).openid_configuration()
+    assert "could not connect to 127.0.0.1:1: [Errno 111] Connection refused" in caught.value.msg
+    odd = dict(entra.params, authority_host=entra.base_url + "/v1.0")
+    with pytest.raises(GraphError) as caught:
+        GraphClient(odd).openid_configuration()
+    assert "without an Entra error answer" in caught.value.msg
