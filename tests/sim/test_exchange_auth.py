@@ -349,13 +349,22 @@ def test_new_auth_server_evosts_and_explicit_type(org):
     assert derived["Type"] == "AzureAD"
 
 
-def test_auth_server_duplicates_and_unknown_tenants_are_refused(org):
+def test_auth_server_duplicates_are_refused_and_unknown_tenants_get_no_realm(org):
     org.ok([call("New-AuthServer", Name="MicrosoftSts", AuthMetadataUrl=ACS_URL)])
     error = org.fail([call("New-AuthServer", Name="microsoftsts", AuthMetadataUrl=ACS_URL)])
     assert "already exists" in error["message"] and "CN=microsoftsts,CN=Auth Servers" in error["message"]
-    error = org.fail([call("New-AuthServer", Name="Other", AuthMetadataUrl=ACS_URL.replace("contoso", "fabrikam"))])
-    assert "(400) Bad Request" in error["message"]
-    assert [s["Name"] for s in org.state()["exchange"]["auth_servers"]] == ["MicrosoftSts"]
+    other = org.ok(
+        [
+            call(
+                "New-AuthServer",
+                ["Type", "Realm"],
+                Name="Other",
+                AuthMetadataUrl=ACS_URL.replace("contoso", "fabrikam"),
+            )
+        ]
+    )[0][0]
+    assert other == {"Type": "MicrosoftACS", "Realm": ""}  # a tenant the simulated Entra does not know
+    assert [s["Name"] for s in org.state()["exchange"]["auth_servers"]] == ["MicrosoftSts", "Other"]
 
 
 def test_set_and_remove_auth_server(org):

@@ -153,9 +153,10 @@ def test_probe_names_a_wrong_auth_server_url(configured):
         ]
     )
     assert configured.probe()["ResultType"] == "Succeeded"  # contoso.com is a verified domain of the tenant
-    with configured.edit() as state:
-        state["exchange"]["auth_servers"][0]["AuthMetadataUrl"] = ACS_URL.replace("json/1/", "json/2/")
-    failed(configured.probe(), "no enabled MicrosoftACS AuthServer", "MicrosoftSts", ACS_URL)
+    configured.ok(
+        [call("Set-AuthServer", Identity="MicrosoftSts", AuthMetadataUrl=ACS_URL.replace("contoso", "fabrikam"))]
+    )
+    failed(configured.probe(), "no enabled MicrosoftACS AuthServer", "MicrosoftSts", "fabrikam", ACS_URL)
 
 
 def test_probe_names_a_disabled_auth_server(configured):

@@ -494,15 +494,10 @@ def auth_metadata(ctx: Context, url: str) -> dict[str, Any]:
             "NotSpecified",
             "AuthMetadataClientException",
         )
+    # Realm = the tenant id when the simulated Entra knows the tenant (by id or domain); a tenant it does not know
+    # (another organization's) still answers, so the object is created with an empty realm and the probe names it.
     tenant_id = entra.resolve_tenant(ctx.state, named)
     if tenant_id is None:
-        if entra.tenants(ctx.state):
-            raise CmdletError(
-                "Couldn't retrieve the authorization metadata from '%s': the remote server returned an error: "
-                "(400) Bad Request." % url,
-                "NotSpecified",
-                "AuthMetadataClientException",
-            )
         tenant_id = named if named and entra.is_guid(named) else ""
     base = "%s://%s" % (parsed.scheme, parsed.netloc)
     if kind == "MicrosoftACS":
