@@ -32,10 +32,12 @@ options:
       - Certificate credential of O(client_id) for a signed client assertion instead of a secret.
       - A PEM file holding the private key and the certificate, or a PFX (PKCS#12) file.
       - Takes precedence over O(client_secret).
+      - If not set, the environment variable E(AZURE_CLIENT_CERTIFICATE_PATH) is used.
     type: path
   client_certificate_password:
     description:
       - Password of the PFX file or of the encrypted PEM private key in O(client_certificate_path).
+      - If not set, the environment variable E(AZURE_CLIENT_CERTIFICATE_PASSWORD) is used.
     type: str
   access_token:
     description:
@@ -50,6 +52,7 @@ options:
         C(login.microsoftonline.us) and C(graph.microsoft.us); V(usgovernment_l5) (DoD)
         C(login.microsoftonline.us) and C(dod-graph.microsoft.us); V(china) (21Vianet)
         C(login.partner.microsoftonline.cn) and C(microsoftgraph.chinacloudapi.cn).
+      - If not set, the environment variable E(EXCHANGE_HYBRID_CLOUD) is used.
     type: str
     choices: [global, usgovernment_l4, usgovernment_l5, china]
     default: global

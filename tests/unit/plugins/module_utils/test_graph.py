@@ -92,7 +92,14 @@ def test_argument_spec_is_exactly_the_documented_one():
     secrets = {name for name, spec in GRAPH_ARGUMENT_SPEC.items() if spec.get("no_log")}
     assert secrets == {"client_secret", "client_certificate_password", "access_token"}
     envs = {name: spec["fallback"][1] for name, spec in GRAPH_ARGUMENT_SPEC.items() if "fallback" in spec}
-    assert envs == {"tenant": ["AZURE_TENANT_ID"], "client_id": ["AZURE_CLIENT_ID"], "client_secret": ["AZURE_CLIENT_SECRET"]}
+    assert envs == {
+        "tenant": ["AZURE_TENANT_ID"],
+        "client_id": ["AZURE_CLIENT_ID"],
+        "client_secret": ["AZURE_CLIENT_SECRET"],
+        "client_certificate_path": ["AZURE_CLIENT_CERTIFICATE_PATH"],
+        "client_certificate_password": ["AZURE_CLIENT_CERTIFICATE_PASSWORD"],
+        "cloud": ["EXCHANGE_HYBRID_CLOUD"],
+    }
     assert GRAPH_ARGUMENT_SPEC["cloud"]["choices"] == ["global", "usgovernment_l4", "usgovernment_l5", "china"]
 
 
