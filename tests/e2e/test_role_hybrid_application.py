@@ -44,6 +44,15 @@ def test_hybrid_path_converges_probe_succeeds_rerun_unchanged(make_simulation, r
     assert second.ok, second
     assert second.changed == 0, second
 
+    # absent on this path: our override and our key on the application go; the application and evoSTS stay.
+    absent = run_playbook(sim, CONFIGURE, extra_vars=dict(hybrid, push_notifications_state="absent"))
+    assert absent.ok, absent
+    exchange = sim.read_state()["exchange"]
+    assert not [o for o in exchange["setting_overrides"] if o["Name"] == "EnableExchangeHybrid3PAppFeature"]
+    assert [s["Name"] for s in exchange["auth_servers"] if s.get("Type") == "AzureAD"] == [e["Name"] for e in evosts]
+    [app] = _applications(sim)
+    assert not app.get("keyCredentials")
+
 
 def test_hybrid_path_check_mode_writes_nothing(make_simulation, run_playbook):
     sim = make_simulation(servers=SUPPORTED)

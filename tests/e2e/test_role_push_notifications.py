@@ -152,12 +152,15 @@ def test_each_missing_piece_fails_verify_by_name_and_configure_repairs_it(simula
 
 def test_verification_waits_for_the_health_service_not_120_seconds(make_simulation, run_playbook):
     sim = make_simulation(exchange_options={"health_ready_delay_seconds": 20})
-    run = run_playbook(sim, CONFIGURE, extra_vars=role_vars())
+    run = run_playbook(sim, CONFIGURE, extra_vars=role_vars(probe_servers="all"))
     assert run.ok, run
-    [probe] = probe_results(run)
-    assert probe["result_type"] == "Succeeded"
-    assert probe["restarted"] is True
-    assert 20 <= probe["waited_seconds"] < 60, probe
+    probes = probe_results(run)
+    # Every mailbox server of the play probes itself, each after its own health service restart.
+    assert sorted(p["target_server"] for p in probes) == ["ex2013.contoso.com", "ex2016.contoso.com", "ex2019.contoso.com"]
+    for probe in probes:
+        assert probe["result_type"] == "Succeeded"
+        assert probe["restarted"] is True
+        assert 20 <= probe["waited_seconds"] < 60, probe
 
 
 def test_disabled_then_absent_roll_back_and_keep_what_is_not_ours(simulation, run_playbook):
