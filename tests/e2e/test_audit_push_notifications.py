@@ -195,3 +195,21 @@ def test_two_organizations_in_one_inventory(make_simulation, run_playbook):
     assert orgs["Fabrikam"]["primary_host"] in ("EXB1", "EXB2")
     assert {s["name"] for s in orgs["Fabrikam"]["servers"]} == {"EXB1", "EXB2"}
     assert report["summary"]["organizations"] == 2 and report["summary"]["servers"] == 3
+
+
+def test_dedicated_application_target(make_simulation, run_playbook):
+    """With push_notifications_entra_target=hybrid_application the key is looked for on the dedicated application."""
+    servers = [s for s in DEFAULT_SERVERS if s.name != "EX2013"]  # the hybrid path needs the April 2025 HU
+    sim = make_simulation(servers=servers)
+    configure = run_playbook(sim, CONFIGURE, extra_vars=role_vars(entra_target="hybrid_application",
+                                                                   restart_health_service=False))
+    assert configure.ok, configure
+    before = state_bytes(sim)
+    run, report = audit(sim, run_playbook, push_notifications_entra_target="hybrid_application")
+    assert run.ok, run
+    assert state_bytes(sim) == before
+    org = report["organizations"][0]
+    assert org["entra"]["target"] == "hybrid_application"
+    assert org["entra"]["target_name"].startswith("ExchangeServerApp-")
+    assert org["entra"]["current_key"]["thumbprint"] == org["auth_certificate"]["thumbprint"]
+    assert report["summary"]["status"] == "ok", findings(report, "failure")

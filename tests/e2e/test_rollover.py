@@ -14,12 +14,13 @@ import os
 from hybrid_sim.state import now as sim_now
 from hybrid_sim.state import parse_iso
 
-from test_role_support import CONFIGURE, role_vars, shared_sp
+from test_audit_push_notifications import audit
+from test_role_support import CONFIGURE, role_vars, shared_sp, state_bytes
 
 ROLE_TASKS = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "push_notifications", "tasks")
 
-# The role's own tasks import rollover.yml once the lead wires it into oauth.yml; until then the playbook below runs
-# it right after the role, which is what that import does.
+# The role uploads the staged certificate's key itself (oauth.yml); rollover.yml (removing the expired previous key)
+# runs from the role once it is imported there; until then the playbook below runs it right after the role.
 WITH_ROLLOVER = """\
 - name: Configure push notifications, then the rollover tasks
   hosts: exchange
@@ -115,11 +116,21 @@ def test_rollover_70_days_50_days_effective_date_and_old_expiry(simulation, run_
     keys = entra_thumbprints(sim)
     assert staged in keys and first in keys  # both valid during the rollover
     assert assert_signing_key_in_entra(sim) == first
-    assert run.result("Step 3 - rollover - the next certificate's key on the shared service principal, before its "
-                      "effective date")["changed"]
+    assert [t for t in run.tasks if "next certificate's key" in t["task"] and t["status"] == "changed"]
     # Rerun: staged already, key already there.
     run = configure(sim, run_playbook, verify=False)
     assert run.changed == 0, run
+    # The audit sees the staged certificate and its key: nothing to warn about, and it writes nothing.
+    before = state_bytes(sim)
+    run, report = audit(sim, run_playbook)
+    assert run.ok, run
+    assert state_bytes(sim) == before
+    org = report["organizations"][0]
+    assert org["next_certificate"]["thumbprint"] == staged
+    assert org["entra"]["next_key"]["thumbprint"] == staged
+    assert report["summary"]["status"] == "ok", [f for f in org["findings"] if f["severity"] != "ok"]
+    assert [f["severity"] for f in org["findings"] if f["check"] in ("auth_certificate", "entra_next_key")] == [
+        "ok", "ok"]
 
     # After the effective date Exchange signs with the staged certificate; its key was already uploaded.
     move_clock_to(sim, effective + dt.timedelta(days=1))
