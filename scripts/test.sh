@@ -26,8 +26,8 @@ gate() {
 }
 
 gate_pytest() {
-  # -n 2: tests are isolated (simulators bind port 0, state in tmp dirs).
-  python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" tests
+  # -n 2: tests are isolated (simulators bind port 0, state in tmp dirs). --durations shows where the time goes.
+  python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --durations=10 tests
   local rc=$?
   if [ "$rc" -eq 5 ]; then
     echo "pytest collected no tests: a broken test tree, treated as a failure"
