@@ -23,6 +23,8 @@ def test_demo_converges_reruns_unchanged_and_prints_the_probe_result(tmp_path):
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-8000:]
     assert "changed=0 on the second run" in output
-    assert re.search(r"PushNotificationsEnterpriseConnectivityProbe on ex2013\.contoso\.com: ResultType Succeeded", output)
+    assert re.search(
+        r"PushNotificationsEnterpriseConnectivityProbe on ex2013\.contoso\.com: ResultType Succeeded", output
+    )
     # The simulators were stopped and their directory removed (trap EXIT).
     assert not [name for name in os.listdir(tmp_path) if name.startswith("exchange-hybrid-demo.")]

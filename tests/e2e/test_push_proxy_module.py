@@ -6,22 +6,18 @@ import textwrap
 
 
 def _play(tasks: str, hosts: str = "EX2019") -> str:
-    return textwrap.dedent(
-        """\
+    return textwrap.dedent("""\
         - hosts: {hosts}
           gather_facts: false
           tasks:
-        """
-    ).format(hosts=hosts) + textwrap.indent(textwrap.dedent(tasks), "    ")
+        """).format(hosts=hosts) + textwrap.indent(textwrap.dedent(tasks), "    ")
 
 
-ENABLE = _play(
-    """\
+ENABLE = _play("""\
     - name: proxy
       exchange.hybrid.push_proxy:
         organization: "{{ hybrid_tenant_domain }}"
-    """
-)
+    """)
 
 
 def _state_bytes(sim) -> bytes:
@@ -52,13 +48,11 @@ def test_push_proxy_converges_and_check_mode_writes_nothing(simulation, run_play
 
     disable = run_playbook(
         simulation,
-        _play(
-            """\
+        _play("""\
             - name: proxy
               exchange.hybrid.push_proxy:
                 state: disabled
-            """
-        ),
+            """),
     )
     assert disable.ok, disable
     assert disable.result("proxy")["enabled"] is False
@@ -68,8 +62,7 @@ def test_push_proxy_converges_and_check_mode_writes_nothing(simulation, run_play
 
 
 def test_setting_override_converges_and_removes_only_its_own(simulation, run_playbook):
-    play = _play(
-        """\
+    play = _play("""\
         - name: override
           exchange.hybrid.exchange_setting_override:
             name: EnableExchangeHybrid3PAppFeature
@@ -77,8 +70,7 @@ def test_setting_override_converges_and_removes_only_its_own(simulation, run_pla
             section: ExchangeOnpremAsThirdPartyAppId
             parameters: [Enabled=true]
             reason: e2e
-        """
-    )
+        """)
     first = run_playbook(simulation, play, diff=True)
     assert first.ok, first
     result = first.result("override")
@@ -86,14 +78,12 @@ def test_setting_override_converges_and_removes_only_its_own(simulation, run_pla
     assert sorted(result["refreshed_servers"]) == ["EX2013", "EX2016", "EX2019"]
     assert run_playbook(simulation, play).changed == 0
 
-    absent = _play(
-        """\
+    absent = _play("""\
         - name: override
           exchange.hybrid.exchange_setting_override:
             name: EnableExchangeHybrid3PAppFeature
             state: absent
-        """
-    )
+        """)
     removed = run_playbook(simulation, absent)
     assert removed.ok, removed
     assert removed.result("override")["action"] == "removed"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from hybrid_sim.entra.seed import DEFAULT_CLIENT_SECRET
 from hybrid_sim.simulation import DEFAULT_SERVERS, ServerSpec
 
 from test_role_support import (
@@ -35,7 +36,9 @@ def test_fresh_organization_converges_probe_succeeds_rerun_changes_nothing(simul
     assert first.ok, first
     for task in STEP_TASKS:
         assert len(_changed(first, task)) == 1, task  # organization-wide: once, not per host
-    assert _changed(first, "Step 3 - the certificate's key on the shared Exchange Online service principal, once, on the controller")
+    assert _changed(
+        first, "Step 3 - the certificate's key on the shared Exchange Online service principal, once, on the controller"
+    )
     probes = probe_results(first)
     assert [p["result_type"] for p in probes] == ["Succeeded"]
     assert set(foreign) < set(sp_key_ids(simulation))  # ours added, the others kept
@@ -44,6 +47,17 @@ def test_fresh_organization_converges_probe_succeeds_rerun_changes_nothing(simul
     assert second.ok, second
     assert second.changed == 0, second
     assert [p["result_type"] for p in probe_results(second)] == ["Succeeded"]
+    for run in (first, second):
+        assert simulation.password not in run.stdout + run.stderr
+        assert DEFAULT_CLIENT_SECRET not in run.stdout + run.stderr
+
+    # Tags per step: only step 4's proxy task (plus step 2, which every run needs) runs.
+    tagged = run_playbook(simulation, CONFIGURE, extra_vars=role_vars(), args=["--tags", "proxy"])
+    assert tagged.ok, tagged
+    ran = {t["task"].split(" : ")[-1] for t in tagged.tasks if t["status"] != "skipped"}
+    assert "Step 4 - the push notification proxy, once" in ran
+    assert not [name for name in ran if name.startswith(("Step 1", "Step 3"))], ran
+    assert not probe_results(tagged)
 
 
 def test_check_mode_on_a_fresh_organization_reports_every_step_and_writes_nothing(simulation, run_playbook):
@@ -156,7 +170,11 @@ def test_verification_waits_for_the_health_service_not_120_seconds(make_simulati
     assert run.ok, run
     probes = probe_results(run)
     # Every mailbox server of the play probes itself, each after its own health service restart.
-    assert sorted(p["target_server"] for p in probes) == ["ex2013.contoso.com", "ex2016.contoso.com", "ex2019.contoso.com"]
+    assert sorted(p["target_server"] for p in probes) == [
+        "ex2013.contoso.com",
+        "ex2016.contoso.com",
+        "ex2019.contoso.com",
+    ]
     for probe in probes:
         assert probe["result_type"] == "Succeeded"
         assert probe["restarted"] is True

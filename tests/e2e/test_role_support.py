@@ -50,8 +50,11 @@ def auth_servers(sim) -> list[dict[str, Any]]:
 
 
 def probe_results(run) -> list[dict[str, Any]]:
-    return [t["result"] for t in run.results("Step 4 - prove it with the push notification monitoring probe")
-            if t["status"] not in ("skipped",)]
+    return [
+        t["result"]
+        for t in run.results("Step 4 - prove it with the push notification monitoring probe")
+        if t["status"] not in ("skipped",)
+    ]
 
 
 def org_snapshot(sim) -> str:
