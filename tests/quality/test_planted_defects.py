@@ -120,3 +120,20 @@ def test_ci_run_is_exactly_the_readme_test_command() -> None:
     assert "./scripts/test.sh" in readme
     # Only the interpreter line, strict mode and changing to the repository root besides the command itself.
     assert all(c in ("set -euo pipefail", 'cd "$(dirname "$0")/.."', "./scripts/test.sh") for c in commands), commands
+
+
+def test_sanity_copy_holds_the_shipped_tree_only(tmp_path: Path) -> None:
+    copy = collection_tools.copy_collection(ROOT, tmp_path)
+    assert copy == tmp_path / "ansible_collections" / "exchange" / "hybrid"
+    assert (copy / "galaxy.yml").is_file() and (copy / "meta" / "runtime.yml").is_file()
+    assert (copy / "tests" / "quality" / "ps_static_check.py").is_file()
+    assert not (copy / ".venv").exists() and not (copy / ".git").exists()
+    assert not list(copy.rglob("__pycache__"))
+
+
+def test_get_pip_standin_matches_installed_ansible_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = collection_tools.ensure_get_pip_standin()
+    version = collection_tools.ansible_test_pip_version()
+    assert path == tmp_path / ".ansible" / "test" / "cache" / f"get_pip_{version.replace('.', '_')}.py"
+    assert "ensurepip" in path.read_text(encoding="utf-8")
