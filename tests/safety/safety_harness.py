@@ -238,11 +238,11 @@ def _since(sim: Any, marks: dict, outcome: Outcome) -> None:
     if not marks:
         return
     for name, server in sim.servers.items():
-        outcome.winrm_requests.extend(server.requests[marks["winrm"][name]:])
-        outcome.commands.extend(getattr(server.handler, "seen", [])[marks["seen"][name]:])
+        outcome.winrm_requests.extend(server.requests[marks["winrm"][name] :])
+        outcome.commands.extend(getattr(server.handler, "seen", [])[marks["seen"][name] :])
     if sim.entra is not None:
-        outcome.graph_requests.extend(sim.entra.log[marks["graph"]:])
-    outcome.calls.extend(sim.calls()[marks["calls"]:])
+        outcome.graph_requests.extend(sim.entra.log[marks["graph"] :])
+    outcome.calls.extend(sim.calls()[marks["calls"] :])
 
 
 # ---------------------------------------------------------------- secrets

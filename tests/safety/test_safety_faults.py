@@ -29,8 +29,13 @@ def fixture_slept(monkeypatch):
 
 # ---------------------------------------------------------------- WinRM
 
-OVERRIDE = {"component": "Global", "section": "ExchangeOnpremAsThirdPartyAppId", "parameters": ["Enabled=true"],
-            "reason": "safety faults", "refresh_variant_configuration": False}
+OVERRIDE = {
+    "component": "Global",
+    "section": "ExchangeOnpremAsThirdPartyAppId",
+    "parameters": ["Enabled=true"],
+    "reason": "safety faults",
+    "refresh_variant_configuration": False,
+}
 
 
 def overrides(sim) -> list:
@@ -64,7 +69,12 @@ WINRM_FAULTS = [
     ("connection reset at Receive", "Receive", "reset", 1, None, ["reset", "Receive"]),
     ("connection reset at Signal", "Signal", "reset", 1, True, []),
     pytest.param(
-        "connection reset at Delete", "Delete", "reset", 1, True, [],
+        "connection reset at Delete",
+        "Delete",
+        "reset",
+        1,
+        True,
+        [],
         marks=pytest.mark.xfail(
             strict=True,
             reason="known bug: a reset during Delete leaves the shell open on the server: ExchangeClient._execute "
@@ -77,7 +87,9 @@ WINRM_FAULTS = [
 
 
 @pytest.mark.parametrize(
-    "name,action,kind,count,expect_ok,words", WINRM_FAULTS, ids=[f[0] if isinstance(f, tuple) else f.id for f in WINRM_FAULTS]
+    "name,action,kind,count,expect_ok,words",
+    WINRM_FAULTS,
+    ids=[f[0] if isinstance(f, tuple) else f.id for f in WINRM_FAULTS],
 )
 def test_winrm_fault(make_sim, cases, slept, name, action, kind, count, expect_ok, words):
     sim = make_sim(servers=[__import__("hybrid_sim.simulation", fromlist=["x"]).DEFAULT_SERVERS[2]])
@@ -187,22 +199,66 @@ def sp_keys(sim) -> list:
 
 GRAPH_FAULTS = [
     # (case, method, path regex, status, count, retry_after, action, expect ok?, words)
-    ("401 expired token on read (token refreshed once)", "GET", r"keyCredentials|servicePrincipals/", 401, 1, None,
-     "respond", True, []),
+    (
+        "401 expired token on read (token refreshed once)",
+        "GET",
+        r"keyCredentials|servicePrincipals/",
+        401,
+        1,
+        None,
+        "respond",
+        True,
+        [],
+    ),
     ("401 that persists", "GET", r"servicePrincipals", 401, 5, None, "respond", False, ["token was rejected"]),
-    ("403 on PATCH names the permission", "PATCH", r"servicePrincipals", 403, 1, None, "respond", False,
-     ["Application.ReadWrite.All"]),
-    ("404 on the service principal", "GET", r"servicePrincipals/", 404, 1, None, "respond", False,
-     ["Request_ResourceNotFound"]),
+    (
+        "403 on PATCH names the permission",
+        "PATCH",
+        r"servicePrincipals",
+        403,
+        1,
+        None,
+        "respond",
+        False,
+        ["Application.ReadWrite.All"],
+    ),
+    (
+        "404 on the service principal",
+        "GET",
+        r"servicePrincipals/",
+        404,
+        1,
+        None,
+        "respond",
+        False,
+        ["Request_ResourceNotFound"],
+    ),
     ("429 once (Retry-After honoured)", "PATCH", r"servicePrincipals", 429, 1, 2, "respond", True, []),
-    ("429 storm (bounded wait, then a clear failure)", "*", r"servicePrincipals", 429, 500, 30, "respond", False,
-     ["TooManyRequests", "gave up"]),
+    (
+        "429 storm (bounded wait, then a clear failure)",
+        "*",
+        r"servicePrincipals",
+        429,
+        500,
+        30,
+        "respond",
+        False,
+        ["TooManyRequests", "gave up"],
+    ),
     ("500 on PATCH", "PATCH", r"servicePrincipals", 500, 1, None, "respond", False, ["generalException"]),
     ("503 on reads (retried)", "GET", r"servicePrincipals", 503, 2, None, "respond", True, []),
-    ("connection dropped before PATCH applied", "PATCH", r"servicePrincipals", None, 1, None, "drop_before", False,
-     ["not known whether the change was applied"]),
-    ("connection dropped after PATCH applied", "PATCH", r"servicePrincipals", None, 1, None, "drop_after", None,
-     []),
+    (
+        "connection dropped before PATCH applied",
+        "PATCH",
+        r"servicePrincipals",
+        None,
+        1,
+        None,
+        "drop_before",
+        False,
+        ["not known whether the change was applied"],
+    ),
+    ("connection dropped after PATCH applied", "PATCH", r"servicePrincipals", None, 1, None, "drop_after", None, []),
     ("token endpoint down", "POST", r"oauth2/v2.0/token", 503, 50, None, "respond", False, ["token", "temporarily"]),
 ]
 
@@ -210,8 +266,22 @@ GRAPH_FAULTS = [
 @pytest.mark.parametrize(
     "name,method,path,status,count,retry_after,action,expect_ok,words", GRAPH_FAULTS, ids=[f[0] for f in GRAPH_FAULTS]
 )
-def test_graph_fault(shared_sim, cases, slept, tmp_path, monkeypatch, name, method, path, status, count, retry_after,
-                     action, expect_ok, words):
+def test_graph_fault(
+    shared_sim,
+    cases,
+    slept,
+    tmp_path,
+    monkeypatch,
+    name,
+    method,
+    path,
+    status,
+    count,
+    retry_after,
+    action,
+    expect_ok,
+    words,
+):
     from hybrid_sim.entra import make_certificate
 
     cache = tmp_path / "cache"

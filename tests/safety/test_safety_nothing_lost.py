@@ -40,13 +40,27 @@ def fixture_world(tmp_path_factory):
     ours = [make_certificate("Exchange Auth %d" % i, key_index=0) for i in range(OURS)]
     app = drive(
         msol_sp_credential,
-        graph_args(sim, certificate=ours[0].base64_der, target="hybrid_application", create_application=True,
-                   application_display_name="SafetyHybridApp"),
+        graph_args(
+            sim,
+            certificate=ours[0].base64_der,
+            target="hybrid_application",
+            create_application=True,
+            application_display_name="SafetyHybridApp",
+        ),
         sim,
     )
     assert not app.failed, app
-    drive(msol_sp_credential, graph_args(sim, certificate=ours[0].base64_der, target="hybrid_application",
-                                          application_display_name="SafetyHybridApp", state="absent"), sim)
+    drive(
+        msol_sp_credential,
+        graph_args(
+            sim,
+            certificate=ours[0].base64_der,
+            target="hybrid_application",
+            application_display_name="SafetyHybridApp",
+            state="absent",
+        ),
+        sim,
+    )
     sim.safety = {"ours": ours, "snapshot": sim.read_state()}
     yield sim
     sim.stop()
@@ -87,8 +101,13 @@ def _inject(sim, fault):
     if fault.startswith("drop"):
         sim.entra.inject("PATCH", r"servicePrincipals|applications", action=fault)
     else:
-        sim.entra.inject("PATCH", r"servicePrincipals|applications", status=int(fault), count=1 if fault != "500" else 1,
-                         retry_after=1 if fault == "429" else None)
+        sim.entra.inject(
+            "PATCH",
+            r"servicePrincipals|applications",
+            status=int(fault),
+            count=1 if fault != "500" else 1,
+            retry_after=1 if fault == "429" else None,
+        )
 
 
 step = st.tuples(
@@ -161,7 +180,9 @@ def run_scenario(sim, data, check_each=None):
         keys = _keys(sim, target)
         now_ours = {t for t in keys if t in ours_thumbs}
         # 1. no foreign key lost, key data intact; expired foreign ones only by prune
-        for thumb, data_key in list(foreign_live.items()) + [(t, k) for t, k in original.items() if t not in ours_thumbs]:
+        for thumb, data_key in list(foreign_live.items()) + [
+            (t, k) for t, k in original.items() if t not in ours_thumbs
+        ]:
             if thumb in foreign_expired:
                 continue
             assert thumb in keys, "foreign key %s lost after %s (fault %s)" % (thumb[:8], op, fault)
@@ -179,7 +200,11 @@ def run_scenario(sim, data, check_each=None):
         else:
             for thumb, present in expected.items():
                 assert (thumb in now_ours) == present, "our key %s: present=%s, expected %s after %s" % (
-                    thumb[:8], thumb in now_ours, present, op)
+                    thumb[:8],
+                    thumb in now_ours,
+                    present,
+                    op,
+                )
         # 3. the signing certificate's key is in Entra
         assert ours[signing].thumbprint in keys and keys[ours[signing].thumbprint].get("key"), "signing key missing"
         if check_each:
@@ -205,8 +230,15 @@ def test_nothing_lost_property(world, cases, no_sleep):
     with cases.case("hypothesis: random add/rerun/absent/prune/rollover/fault sequences (30 examples)"):
         prop()
     for data in examples[:30]:
-        cases._record("example: %s, %d foreign, %s" % (data["target"], len(data["foreign"]),  # pylint: disable=protected-access
-                                                      "/".join("%s%s" % (o, "+" + f if f else "") for o, _i, f in data["steps"])), True)
+        cases._record(
+            "example: %s, %d foreign, %s"
+            % (
+                data["target"],
+                len(data["foreign"]),  # pylint: disable=protected-access
+                "/".join("%s%s" % (o, "+" + f if f else "") for o, _i, f in data["steps"]),
+            ),
+            True,
+        )
 
 
 def test_planted_key_dropping_client_is_caught(world, cases, no_sleep):

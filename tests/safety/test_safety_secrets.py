@@ -73,7 +73,9 @@ def key_canaries(key_pem: str) -> list[str]:
 
 
 def all_canaries(sim) -> list[str]:
-    return [PASSWORD, CLIENT_SECRET, CERT_PASSWORD, ACCESS_TOKEN, WRONG_PASSWORD] + key_canaries(sim.safety["leaked_key"])
+    return [PASSWORD, CLIENT_SECRET, CERT_PASSWORD, ACCESS_TOKEN, WRONG_PASSWORD] + key_canaries(
+        sim.safety["leaked_key"]
+    )
 
 
 def leaks(outcome, canaries) -> list[str]:
@@ -82,7 +84,9 @@ def leaks(outcome, canaries) -> list[str]:
         "stderr and logging": outcome.stderr,
         "calls.jsonl": json.dumps(outcome.calls),
         "Graph simulator log": json.dumps(outcome.graph_requests, default=str),
-        "WinRM stdin/command line": "".join(c.command_line + c.stdin.decode("ascii", "replace") for c in outcome.commands),
+        "WinRM stdin/command line": "".join(
+            c.command_line + c.stdin.decode("ascii", "replace") for c in outcome.commands
+        ),
     }
     return ["%s in %s" % (c[:12], name) for name, text in channels.items() for c in canaries if c in text]
 
@@ -116,31 +120,75 @@ def module_runs(sim):
     return [
         ("exchange_server_info", exchange_server_info, _winrm(sim)),
         ("exchange_server_info wrong password (401)", exchange_server_info, _winrm(sim, password=WRONG_PASSWORD)),
-        ("exchange_server_info basic over http refused", exchange_server_info,
-         _winrm(sim, transport="basic", scheme="http", port=sim.server("EX2019").http_port)),
+        (
+            "exchange_server_info basic over http refused",
+            exchange_server_info,
+            _winrm(sim, transport="basic", scheme="http", port=sim.server("EX2019").http_port),
+        ),
         ("exchange_oauth_cert", exchange_oauth_cert, _winrm(sim)),
         ("exchange_auth_server", exchange_auth_server, _winrm(sim, tenant_domain="contoso.onmicrosoft.com")),
         ("push_proxy", push_proxy, _winrm(sim, organization="contoso.onmicrosoft.com")),
-        ("exchange_setting_override", exchange_setting_override,
-         _winrm(sim, name="S", component="Global", section="ExchangeOnpremAsThirdPartyAppId", parameters=["Enabled=true"],
-                reason="safety")),
-        ("exchange_monitoring_probe", exchange_monitoring_probe,
-         _winrm(sim, restart_health_service=False, timeout=1, poll_interval=1, fail_on_failure=True)),
+        (
+            "exchange_setting_override",
+            exchange_setting_override,
+            _winrm(
+                sim,
+                name="S",
+                component="Global",
+                section="ExchangeOnpremAsThirdPartyAppId",
+                parameters=["Enabled=true"],
+                reason="safety",
+            ),
+        ),
+        (
+            "exchange_monitoring_probe",
+            exchange_monitoring_probe,
+            _winrm(sim, restart_health_service=False, timeout=1, poll_interval=1, fail_on_failure=True),
+        ),
         ("tenant_info client_secret", tenant_info, graph_args(sim, client_secret=CLIENT_SECRET)),
         ("tenant_info wrong client_secret", tenant_info, graph_args(sim, client_secret=CLIENT_SECRET + "x")),
-        ("tenant_info client certificate with password", tenant_info,
-         dict(graph_args(sim, client_certificate_path=sim.safety["client_pem"], client_certificate_password=CERT_PASSWORD),
-              client_secret=None)),
-        ("tenant_info wrong client_certificate_password", tenant_info,
-         dict(graph_args(sim, client_certificate_path=sim.safety["client_pem"],
-                         client_certificate_password=CERT_PASSWORD + "x"), client_secret=None)),
-        ("msol_sp_credential client_secret", msol_sp_credential, graph_args(sim, client_secret=CLIENT_SECRET, certificate=cert)),
-        ("msol_sp_credential access_token (rejected)", msol_sp_credential,
-         dict(graph_args(sim, access_token=ACCESS_TOKEN, certificate=cert), client_secret=None, client_id=None)),
-        ("msol_sp_credential private key as certificate", msol_sp_credential,
-         graph_args(sim, client_secret=CLIENT_SECRET, certificate=sim.safety["leaked_key"])),
-        ("msol_sp_credential private key (one line) as certificate", msol_sp_credential,
-         graph_args(sim, client_secret=CLIENT_SECRET, certificate="".join(key_canaries(sim.safety["leaked_key"])))),
+        (
+            "tenant_info client certificate with password",
+            tenant_info,
+            dict(
+                graph_args(
+                    sim, client_certificate_path=sim.safety["client_pem"], client_certificate_password=CERT_PASSWORD
+                ),
+                client_secret=None,
+            ),
+        ),
+        (
+            "tenant_info wrong client_certificate_password",
+            tenant_info,
+            dict(
+                graph_args(
+                    sim,
+                    client_certificate_path=sim.safety["client_pem"],
+                    client_certificate_password=CERT_PASSWORD + "x",
+                ),
+                client_secret=None,
+            ),
+        ),
+        (
+            "msol_sp_credential client_secret",
+            msol_sp_credential,
+            graph_args(sim, client_secret=CLIENT_SECRET, certificate=cert),
+        ),
+        (
+            "msol_sp_credential access_token (rejected)",
+            msol_sp_credential,
+            dict(graph_args(sim, access_token=ACCESS_TOKEN, certificate=cert), client_secret=None, client_id=None),
+        ),
+        (
+            "msol_sp_credential private key as certificate",
+            msol_sp_credential,
+            graph_args(sim, client_secret=CLIENT_SECRET, certificate=sim.safety["leaked_key"]),
+        ),
+        (
+            "msol_sp_credential private key (one line) as certificate",
+            msol_sp_credential,
+            graph_args(sim, client_secret=CLIENT_SECRET, certificate="".join(key_canaries(sim.safety["leaked_key"]))),
+        ),
     ]
 
 
@@ -282,7 +330,8 @@ def test_no_canary_through_ansible_playbook_vvvv(canary_sim, run_playbook, cases
         # the playbook and extra-vars files hold the canaries because the test wrote them there
         mine = {"playbook-", "extra-vars-"}
         found = [
-            p for p in files_containing(work, canaries) + files_containing(str(tmp_path), canaries)
+            p
+            for p in files_containing(work, canaries) + files_containing(str(tmp_path), canaries)
             if not any(os.path.basename(p).startswith(m) for m in mine)
         ]
         assert not found, found

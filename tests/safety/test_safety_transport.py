@@ -57,7 +57,9 @@ def test_ca_path_wins_over_requests_ca_bundle(shared_sim, cases, monkeypatch):
 def test_basic_over_http(shared_sim, cases):
     http = shared_sim.server("EX2019").http_port
     with cases.case("Basic over http refused before connecting, naming the opt-in"):
-        outcome = drive(exchange_server_info, winrm_args(shared_sim, transport="basic", scheme="http", port=http), shared_sim)
+        outcome = drive(
+            exchange_server_info, winrm_args(shared_sim, transport="basic", scheme="http", port=http), shared_sim
+        )
         assert outcome.failed and not outcome.winrm_requests, outcome
         assert "allow_unencrypted_basic" in outcome.msg and "readable" in outcome.msg, outcome.msg
     with cases.case("Basic over http attempted only with allow_unencrypted_basic (the service then decides)"):
@@ -79,7 +81,9 @@ def test_ntlm_over_http_is_encrypted(shared_sim, cases):
         assert soap and all(r["encrypted"] and r["scheme"] == "http" for r in soap), outcome.winrm_requests
     with cases.case("NTLM over http with message_encryption never: refused by the service, no plaintext success"):
         outcome = drive(
-            exchange_server_info, winrm_args(shared_sim, scheme="http", port=http, message_encryption="never"), shared_sim
+            exchange_server_info,
+            winrm_args(shared_sim, scheme="http", port=http, message_encryption="never"),
+            shared_sim,
         )
         assert outcome.failed and not outcome.calls, outcome
 

@@ -42,7 +42,9 @@ def secret_in_token_cache() -> Iterator[None]:
         _CURRENT["secret"] = self.params.get("client_secret")
         return original_credential(self)
 
-    with mock.patch.object(_graph._FileTokenCache, "_save", _save), mock.patch.object(  # pylint: disable=protected-access
+    with mock.patch.object(
+        _graph._FileTokenCache, "_save", _save
+    ), mock.patch.object(  # pylint: disable=protected-access
         _graph.GraphClient, "_credential", _credential
     ):
         yield
