@@ -636,7 +636,11 @@ def check_collection(root: Path) -> tuple[list[Finding], list[PowerShellText]]:
     for item in texts:
         findings.extend(check_text(item.text, item.name, catalog, ascii_only=item.ascii_only))
     if runner_module is not None:
-        line = encoded_command_line(runner_module.BOOTSTRAP)
+        # The command line the client really sends, when the module builds it; else the documented one.
+        builder = getattr(runner_module, "command_line", None)
+        line = builder() if callable(builder) else encoded_command_line(runner_module.BOOTSTRAP)
+        if "-EncodedCommand" not in line:
+            findings.append(Finding("plugins/module_utils/_runner_script.py:command_line", 1, 1, "no -EncodedCommand"))
         if len(line) > CMD_LINE_BUDGET:
             findings.append(
                 Finding(
@@ -671,6 +675,10 @@ def main(argv: list[str]) -> int:
         print(finding)
     names = ", ".join(t.name for t in texts) or "none"
     status = "FAILED" if findings else "ok"
+    bootstrap = next((t.text for t in texts if t.name.endswith(":BOOTSTRAP")), None)
+    if bootstrap is not None:
+        print(f"ps_static_check: -EncodedCommand command line {len(encoded_command_line(bootstrap))} characters "
+              f"(budget {CMD_LINE_BUDGET}, cmd.exe limit {CMD_LINE_LIMIT})")
     print(f"ps_static_check: {len(texts)} PowerShell text(s) checked ({names}): {len(findings)} finding(s), {status}")
     return 1 if findings else 0
 
