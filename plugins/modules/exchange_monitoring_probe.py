@@ -247,13 +247,13 @@ def main() -> None:
         attempts=0,
     )
     if module.check_mode:
-        target = params["target_server"] or "the connected server"
+        target = f"-Server {params['target_server']}" if params["target_server"] else "for the connected server"
         steps = (
             [f"restart {HEALTH_SERVICE} and wait up to {params['timeout']} s for it"]
             if params["restart_health_service"]
             else []
         )
-        steps.append(f"run Invoke-MonitoringProbe {identity} -Server {target}")
+        steps.append(f"run Invoke-MonitoringProbe {identity} {target}")
         result.update(changed=params["restart_health_service"], msg="Check mode: would " + ", then ".join(steps))
         module.exit_json(**result)
 
