@@ -119,16 +119,19 @@ def capture_commands(sim: Any) -> None:
     for server in sim.servers.values():
         if getattr(server.handler, "_safety_wrapped", False):
             continue
-        original = server.handler
-        seen: list[Any] = []
+        server.handler = _recording(server.handler)
 
-        def handler(request: Any, _original: Callable = original, _seen: list = seen) -> Any:
-            _seen.append(request)
-            return _original(request)
 
-        handler._safety_wrapped = True  # type: ignore[attr-defined]
-        handler.seen = seen  # type: ignore[attr-defined]
-        server.handler = handler
+def _recording(original: Callable) -> Callable:
+    seen: list[Any] = []
+
+    def handler(request: Any) -> Any:
+        seen.append(request)
+        return original(request)
+
+    handler._safety_wrapped = True  # type: ignore[attr-defined]
+    handler.seen = seen  # type: ignore[attr-defined]
+    return handler
 
 
 def winrm_args(sim: Any, server: str = "EX2019", **overrides: Any) -> dict:

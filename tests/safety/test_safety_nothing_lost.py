@@ -133,7 +133,7 @@ def run_scenario(sim, data, check_each=None):
     state = copy.deepcopy(state)
     objects = _objects(state)
     foreign = [_foreign(i + 1, expired) for i, expired in enumerate(data["foreign"])]
-    objects[target]["keyCredentials"] = [k for k in objects[target]["keyCredentials"]] + foreign
+    objects[target]["keyCredentials"] = list(objects[target]["keyCredentials"]) + foreign
     sim.store.write(state)
     sim.entra.clear_faults()
     foreign_live = {k["customKeyIdentifier"]: k["key"] for k, exp in zip(foreign, data["foreign"]) if not exp}
@@ -144,15 +144,16 @@ def run_scenario(sim, data, check_each=None):
     signing = 0
     assert not drive(msol_sp_credential, _args(sim, target, ours[0]), sim).failed
     expected = {ours[0].thumbprint: True}
-    last = None
+    last_op, last_cert = None, None
+    pruned: set = set()
     for op, index, fault in data["steps"]:
         cert = ours[index]
+        if op == "rerun":
+            if last_op is None:
+                continue
+            op, cert = last_op, last_cert
         _inject(sim, fault)
         before = {t for t in _keys(sim, target) if t in ours_thumbs}
-        if op == "rerun":
-            if last is None:
-                continue
-            op, cert = last
         if op == "rollover":
             outcome = drive(msol_sp_credential, _args(sim, target, cert), sim)
             sim.entra.clear_faults()
@@ -176,7 +177,7 @@ def run_scenario(sim, data, check_each=None):
             intended = (before | {cert.thumbprint}) if present else (before - {cert.thumbprint})
             if not outcome.failed:
                 expected[cert.thumbprint] = present
-            last = (op if op != "rerun" else "add", cert)
+            last_op, last_cert = op, cert
         keys = _keys(sim, target)
         now_ours = {t for t in keys if t in ours_thumbs}
         # 1. no foreign key lost, key data intact; expired foreign ones only by prune
@@ -188,10 +189,11 @@ def run_scenario(sim, data, check_each=None):
             assert thumb in keys, "foreign key %s lost after %s (fault %s)" % (thumb[:8], op, fault)
             assert keys[thumb].get("key") == data_key, "foreign key %s lost its key data" % thumb[:8]
         for thumb, data_key in foreign_expired.items():
-            if op != "prune" or outcome.failed:
-                pass
             if thumb in keys:
-                assert keys[thumb].get("key") == data_key
+                assert keys[thumb].get("key") == data_key, "expired foreign key %s lost its key data" % thumb[:8]
+            elif thumb not in pruned:
+                assert op == "prune", "expired foreign key %s removed by %s (only prune_expired may)" % (thumb[:8], op)
+                pruned.add(thumb)
         # 2. ours exactly as it should be
         if outcome.failed:
             assert now_ours in (before, intended), "after a failed %s: %s, neither before nor intended" % (op, now_ours)
