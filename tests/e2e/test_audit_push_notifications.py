@@ -14,6 +14,12 @@ from hybrid_sim.state import parse_iso
 from test_role_support import CONFIGURE, role_vars, state_bytes
 
 AUDIT = "exchange.hybrid.audit_push_notifications"
+PLAYBOOK = os.path.join(os.path.dirname(__file__), "..", "..", "playbooks", "audit_push_notifications.yml")
+# The only tasks allowed out of check mode: the report (controller files) and the probe (a read, when asked).
+LEAVE_CHECK_MODE = {
+    "Audit - write the JSON and HTML reports on the controller",
+    "Audit - run the push notification probe (audit_run_probe), without restarting the health service",
+}
 
 
 def audit(sim, run_playbook, check=False, **extra):
@@ -65,6 +71,23 @@ def set_clock_days_before_expiry(sim, days):
         cert = next(c for s in ex["servers"].values() for c in s["certificates"] if c["Thumbprint"] == thumb)
         target = parse_iso(cert["NotAfter"]) - dt.timedelta(days=days, hours=1)
         state["clock_offset_seconds"] = int((target - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+def test_playbook_forces_check_mode_on_every_task_that_touches_exchange_or_entra():
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    with open(PLAYBOOK, encoding="utf-8") as handle:
+        plays = yaml.safe_load(handle)
+    for play in plays:
+        assert play.get("check_mode") is True, play.get("name")
+        for task in play["tasks"]:
+            if "check_mode" in task:
+                assert task["name"] in LEAVE_CHECK_MODE and task["check_mode"] is False, task["name"]
+            assert "block" not in task and "include_tasks" not in str(task), task["name"]  # nothing hidden
+        assert {t["name"] for t in play["tasks"] if t.get("check_mode") is False} == LEAVE_CHECK_MODE
+        probe = next(t for t in play["tasks"] if "exchange.hybrid.exchange_monitoring_probe" in t)
+        assert probe["exchange.hybrid.exchange_monitoring_probe"]["restart_health_service"] is False
+        assert "audit_run_probe" in probe["when"]
 
 
 def test_healthy_organization_all_ok_and_nothing_written(simulation, run_playbook):
