@@ -224,8 +224,8 @@ def test_dedicated_application_target(make_simulation, run_playbook):
     """With push_notifications_entra_target=hybrid_application the key is looked for on the dedicated application."""
     servers = [s for s in DEFAULT_SERVERS if s.name != "EX2013"]  # the hybrid path needs the April 2025 HU
     sim = make_simulation(servers=servers)
-    configure = run_playbook(sim, CONFIGURE, extra_vars=role_vars(entra_target="hybrid_application",
-                                                                   restart_health_service=False))
+    hybrid = role_vars(entra_target="hybrid_application", restart_health_service=False)
+    configure = run_playbook(sim, CONFIGURE, extra_vars=hybrid)
     assert configure.ok, configure
     before = state_bytes(sim)
     run, report = audit(sim, run_playbook, push_notifications_entra_target="hybrid_application")
