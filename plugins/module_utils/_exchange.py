@@ -77,6 +77,9 @@ QUOTA_MAX_SHELLS = 0x803381A5
 QUOTA_MAX_OPERATIONS = 0x803381A6
 QUOTA_FAULTS = (QUOTA_MAX_SHELLS, QUOTA_MAX_OPERATIONS)
 MAX_ATTEMPTS = 5
+CLOSE_SHELL_ATTEMPTS = 3
+# Longest user name Windows accepts for an account (UPN) is 1024 characters; NTLM carries lengths as 16-bit.
+MAX_USERNAME_LENGTH = 1024
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 15.0
 # Send standard input in pieces well below the default MaxEnvelopeSize (150-500 KB after base64).
@@ -275,6 +278,12 @@ def connection_problem(params: dict) -> Optional[str]:
             return "transport certificate needs cert_pem and cert_key_pem (the client certificate and its key)"
     elif transport not in ("kerberos",) and not params.get("username"):
         return "username is required for transport %s (or set EXCHANGE_USERNAME)" % transport
+    username = params.get("username") or ""
+    if len(username) > MAX_USERNAME_LENGTH or any(c in username for c in "\r\n\0"):
+        return (
+            "username must be a Windows account name (DOMAIN\\user or user@domain): at most %d characters, "
+            "without line breaks or NUL" % MAX_USERNAME_LENGTH
+        )
     for option in ("ca_path", "cert_pem", "cert_key_pem"):
         path = params.get(option)
         if path and not os.path.isfile(path):
@@ -425,12 +434,26 @@ class ExchangeClient:
             raise _AttemptFailed(exc, stage, executed)
         finally:
             if shell_id is not None:
-                try:
-                    protocol.close_shell(shell_id)
-                except Exception as exc:
-                    self.warnings.append(
-                        "could not close the WinRM shell on %s: %s" % (self.server, self._scrub(str(exc))[:300])
-                    )
+                self._close_shell(protocol, shell_id)
+
+    def _close_shell(self, protocol: Any, shell_id: str) -> None:
+        # A shell left open counts against the user's MaxShellsPerUser quota on the server, so a Delete that
+        # failed on a dropped connection is tried again on a new one before giving up.
+        for attempt in range(1, CLOSE_SHELL_ATTEMPTS + 1):
+            try:
+                protocol.close_shell(shell_id)
+                return
+            except Exception as exc:
+                retry = self._is_transient(exc) or (
+                    requests_exceptions is not None and isinstance(exc, requests_exceptions.Timeout)
+                )
+                if attempt < CLOSE_SHELL_ATTEMPTS and retry:
+                    self._sleep(self._backoff(attempt))
+                    continue
+                self.warnings.append(
+                    "could not close the WinRM shell on %s: %s" % (self.server, self._scrub(str(exc))[:300])
+                )
+                return
 
     # -- errors
 

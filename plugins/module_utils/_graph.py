@@ -312,7 +312,7 @@ class GraphClient:
 
     def _connection_message(self, url: str, error: Exception) -> str:
         host = urlsplit(url).netloc
-        if isinstance(error, requests.exceptions.SSLError):
+        if isinstance(error, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(error):
             return (
                 f"the TLS certificate of {host} could not be verified ({type(error).__name__}). Set ca_path to the CA "
                 "bundle that issued it (validate_certs: false only for tests)"

@@ -64,6 +64,7 @@ options:
     description:
       - Display name of the dedicated hybrid application. Only with O(target=hybrid_application).
       - Defaults to C(ExchangeServerApp-<exchange_organization_guid>), the name Microsoft's script uses.
+      - At most 256 characters.
     type: str
   exchange_organization_guid:
     description:
@@ -81,8 +82,8 @@ options:
     default: false
   display_name:
     description:
-      - Display name given to the key when it is added (Graph keeps at most 90 characters). Defaults to the
-        certificate's subject. An existing key's display name is not changed.
+      - Display name given to the key when it is added, at most 90 characters (Graph's limit). Defaults to the
+        certificate's subject (shortened to 90 characters). An existing key's display name is not changed.
     type: str
   prune_expired:
     description:
@@ -295,6 +296,10 @@ def summary(entry: dict[str, Any]) -> dict[str, Any]:
         "type": entry.get("type"),
         "usage": entry.get("usage"),
     }
+
+
+MAX_KEY_DISPLAY_NAME = 90
+MAX_APP_DISPLAY_NAME = 256
 
 
 def odata_quote(value: str) -> str:
@@ -513,7 +518,7 @@ class KeyManager:
         name = self.params["display_name"] or cert.subject or f"Exchange Server Auth Certificate {cert.thumbprint}"
         return {
             "customKeyIdentifier": cert.thumbprint,
-            "displayName": name[:90],
+            "displayName": name[:MAX_KEY_DISPLAY_NAME],
             "endDateTime": iso(cert.not_after),
             "key": cert.base64,
             "keyId": str(uuid.uuid4()),
@@ -624,6 +629,17 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         raise Failure("exchange_organization_guid must be a GUID, as (Get-OrganizationConfig).Guid shows it.")
     if params["application_id"] and not GUID.match(params["application_id"]):
         raise Failure("application_id must be the application (client) id, a GUID.")
+    # Refuse rather than let Graph shorten the name: a later run could then never match the key or application.
+    if params["display_name"] is not None and len(params["display_name"]) > MAX_KEY_DISPLAY_NAME:
+        raise Failure(
+            f"display_name has {len(params['display_name'])} characters; Graph keeps at most {MAX_KEY_DISPLAY_NAME} "
+            "for a key credential's display name. Give a shorter display_name."
+        )
+    if params["application_display_name"] is not None and len(params["application_display_name"]) > MAX_APP_DISPLAY_NAME:
+        raise Failure(
+            f"application_display_name has {len(params['application_display_name'])} characters; an Entra "
+            f"application's display name has at most {MAX_APP_DISPLAY_NAME}. Give a shorter application_display_name."
+        )
 
     try:
         client = GraphClient(params)

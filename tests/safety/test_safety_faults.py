@@ -68,21 +68,7 @@ WINRM_FAULTS = [
     ("connection reset at Send", "Send", "reset", 1, None, ["reset", "Send"]),
     ("connection reset at Receive", "Receive", "reset", 1, None, ["reset", "Receive"]),
     ("connection reset at Signal", "Signal", "reset", 1, True, []),
-    pytest.param(
-        "connection reset at Delete",
-        "Delete",
-        "reset",
-        1,
-        True,
-        [],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="known bug: a reset during Delete leaves the shell open on the server: ExchangeClient._execute "
-            "(plugins/module_utils/_exchange.py, the `finally: protocol.close_shell(shell_id)`) tries once and only "
-            "warns; it should retry close_shell (once or twice, on a connection error/timeout) before warning",
-        ),
-        id="connection reset at Delete",
-    ),
+    ("connection reset at Delete", "Delete", "reset", 1, True, []),
 ]
 
 

@@ -302,16 +302,10 @@ def test_graph_option_hostile_values(shared_sim, cases, module, option, base, ki
 
 
 OVERRIDE = {"name": "Planted", "component": "Global", "section": "S", "parameters": ["Enabled=true"]}
-KNOWN_BUGS = {("application_display_name", "100 KB"), ("display_name", "100 KB"), ("username", "100 KB")}
+KNOWN_BUGS: set[tuple[str, str]] = set()  # (option, corpus label) pairs with an open bug; none now
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a username longer than NTLM can carry fails inside pyspnego ('unexpected error ... ushort "
-    "format requires 0 <= number <= 65535') instead of being refused before connecting naming username: "
-    "_exchange.connection_problem should refuse a username over 1024 characters (or with CR/LF/NUL)",
-)
-def test_known_bug_long_username(shared_sim, cases):
+def test_long_username_refused(shared_sim, cases):
     from ansible_collections.exchange.hybrid.plugins.modules import exchange_server_info
 
     with cases.case("connection username: 100 KB"):
@@ -320,12 +314,7 @@ def test_known_bug_long_username(shared_sim, cases):
         assert "username" in outcome.msg, outcome.msg[:200]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: msol_sp_credential cuts display_name to 90 characters (plugins/modules/msol_sp_credential.py, "
-    "'displayName': name[:90]) instead of refusing a longer value before connecting, naming display_name",
-)
-def test_known_bug_long_display_name_cut_silently(shared_sim, cases):
+def test_long_display_name_refused(shared_sim, cases):
     from hybrid_sim.entra import make_certificate
 
     with cases.case("msol_sp_credential display_name: 100 KB"):
@@ -334,14 +323,7 @@ def test_known_bug_long_display_name_cut_silently(shared_sim, cases):
         check_value(msol_sp_credential, "display_name", sent, drive(msol_sp_credential, args, shared_sim), graph=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: msol_sp_credential sends a 100 KB application_display_name in a $filter URL instead of "
-    "refusing it before connecting, and _graph.GraphClient._connection_message reports the server closing the "
-    "over-long request as 'the TLS certificate ... could not be verified' (any SSLError is taken for a verification "
-    "failure)",
-)
-def test_known_bug_long_application_display_name(shared_sim, cases):
+def test_long_application_display_name_refused(shared_sim, cases):
     from hybrid_sim.entra import make_certificate
 
     with cases.case("msol_sp_credential application_display_name: 100 KB"):
