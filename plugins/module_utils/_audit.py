@@ -141,34 +141,38 @@ def _certificate(org: dict, raw: dict, warning_days: int) -> tuple[list[dict], d
     return findings, facts
 
 
-def _auth_server(raw: dict) -> tuple[list[dict], dict]:
-    result = raw.get("auth_server")
+def _auth_server(raw: dict, key: str = "auth_server", label: str = "AuthServer") -> tuple[list[dict], dict]:
+    """The ACS AuthServer of the documented procedure (``auth_server``), or the evoSTS AuthServer of the dedicated
+    application (``evosts_auth_server``)."""
+    result = raw.get(key)
     if not _ran(result):
         return [], {}
     if _failed(result, "auth_server"):
-        return [finding("auth_server", "failure", "AuthServer not read", _message(result),
+        return [finding(key, "failure", "%s not read" % label, _message(result),
                         "Check the connection and run the audit again.")], {}
     before = _before(result)
     expected = result.get("auth_metadata_url")
     facts = {"expected_auth_metadata_url": expected, "found": isinstance(before, dict)}
     if not isinstance(before, dict):
-        return [finding("auth_server", "failure", "AuthServer missing",
+        return [finding(key, "failure", "%s missing" % label,
                         "No AuthServer trusts the tenant's token issuer (%s)." % expected,
                         "Run %s (step 3 creates it)." % CONFIGURE)], facts
-    facts.update({key: before.get(key) for key in ("name", "type", "auth_metadata_url", "enabled", "realm")})
+    facts.update({k: before.get(k) for k in ("name", "type", "auth_metadata_url", "enabled", "realm",
+                                             "application_identifier")})
     if before.get("enabled") is False:
-        return [finding("auth_server", "failure", "AuthServer disabled",
+        return [finding(key, "failure", "%s disabled" % label,
                         "AuthServer %s is disabled." % before.get("name"), "Run %s to enable it." % CONFIGURE)], facts
     if expected and str(before.get("auth_metadata_url") or "").rstrip("/").lower() != str(expected).rstrip("/").lower():
-        return [finding("auth_server", "failure", "AuthServer metadata URL wrong",
+        return [finding(key, "failure", "%s metadata URL wrong" % label,
                         "AuthServer %s reads %s; expected %s." % (before.get("name"), before.get("auth_metadata_url"),
                                                                   expected),
                         "Run %s to correct it." % CONFIGURE)], facts
     if result.get("changed"):
-        return [finding("auth_server", "warning", "AuthServer differs",
-                        "AuthServer %s differs from the configuration the role would apply." % before.get("name"),
+        return [finding(key, "warning", "%s differs" % label,
+                        "AuthServer %s differs from the configuration the role would apply (application identifier "
+                        "or domains)." % before.get("name"),
                         "Run %s --check --diff to see the difference." % CONFIGURE)], facts
-    return [finding("auth_server", "ok", "AuthServer in place",
+    return [finding(key, "ok", "%s in place" % label,
                     "%s trusts %s." % (before.get("name"), before.get("auth_metadata_url")))], facts
 
 
@@ -356,6 +360,8 @@ def build_report(hosts: list[dict], warning_days: int = 60, run_probe: bool = Fa
         findings = list(cert_findings)
         server_findings, auth_server = _auth_server(group["raw"])
         findings += server_findings
+        evosts_findings, evosts = _auth_server(group["raw"], "evosts_auth_server", "evoSTS AuthServer")
+        findings += evosts_findings
         entra_findings, entra = _entra(group["raw"], cert)
         findings += entra_findings
         proxy_findings, proxy = _push_proxy(group["raw"], group["tenant_domain"])
@@ -380,8 +386,8 @@ def build_report(hosts: list[dict], warning_days: int = 60, run_probe: bool = Fa
         for found in by_name.values():  # a host whose server the primary did not list
             rows.append(_server_row(found["facts"], found["entry"].get("host"), found["entry"].get("certificate"),
                                     current))
-        details = {"auth_certificate": cert, "auth_server": auth_server, "entra": entra, "push_proxy": proxy,
-                   "probe": probe}
+        details = {"auth_certificate": cert, "auth_server": auth_server, "evosts_auth_server": evosts,
+                   "entra": entra, "push_proxy": proxy, "probe": probe}
         organizations.append(_organization(group, findings, rows, details, warning_days))
 
     every = [f for o in organizations for f in o["findings"]] + [
@@ -419,6 +425,7 @@ def _organization(group: dict, findings: list[dict], rows: list[dict], details: 
         "auth_config": details.get("auth_certificate", {}).get("auth_config"),
         "predicted_certificate_action": details.get("auth_certificate", {}).get("predicted_action"),
         "auth_server": details.get("auth_server") or None,
+        "evosts_auth_server": details.get("evosts_auth_server") or None,
         "entra": details.get("entra") or None,
         "push_proxy": details.get("push_proxy") or None,
         "probe": details.get("probe"),

@@ -235,4 +235,6 @@ def test_dedicated_application_target(make_simulation, run_playbook):
     assert org["entra"]["target"] == "hybrid_application"
     assert org["entra"]["target_name"].startswith("ExchangeServerApp-")
     assert org["entra"]["current_key"]["thumbprint"] == org["auth_certificate"]["thumbprint"]
+    assert (None, "evosts_auth_server", "ok") in findings(report)
+    assert org["evosts_auth_server"]["type"] == "AzureAD"
     assert report["summary"]["status"] == "ok", findings(report, "failure")

@@ -105,8 +105,8 @@ def test_report_keys_are_stable():
                                       "servers_by_status"}
     assert set(report["organizations"][0]) == {
         "name", "guid", "tenant_domain", "entra_target", "primary_host", "status", "counts", "auth_certificate",
-        "next_certificate", "auth_config", "predicted_certificate_action", "auth_server", "entra", "push_proxy",
-        "probe", "findings", "servers"}
+        "next_certificate", "auth_config", "predicted_certificate_action", "auth_server", "evosts_auth_server",
+        "entra", "push_proxy", "probe", "findings", "servers"}
     assert set(report["organizations"][0]["servers"][0]) == {
         "name", "host", "fqdn", "product", "version", "effective_version", "roles", "site", "meets_push_minimum",
         "auth_certificate", "status", "findings"}
@@ -249,3 +249,16 @@ def test_html_escapes_every_value():
     page = _audit.render_html(report)
     assert "<script" not in page
     assert "&lt;script&gt;" in page
+
+
+def test_evosts_auth_server_of_the_dedicated_application():
+    org = org_results()
+    org["evosts_auth_server"] = {"changed": True, "auth_metadata_url": URL, "auth_server": {},
+                                 "diff": {"before": {"name": "EvoSTS", "type": "AzureAD", "auth_metadata_url": URL,
+                                                     "enabled": True, "application_identifier": "old-app"}}}
+    report = _audit.build_report(hosts(org=org))
+    finding = by_check(report)[(None, "evosts_auth_server")]
+    assert finding["severity"] == "warning" and "evoSTS AuthServer differs" == finding["title"]
+    assert report["organizations"][0]["evosts_auth_server"]["application_identifier"] == "old-app"
+    org["evosts_auth_server"]["diff"]["before"] = None
+    assert severities(_audit.build_report(hosts(org=org)))[(None, "evosts_auth_server")] == "failure"
