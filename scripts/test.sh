@@ -36,13 +36,24 @@ gate_pytest() {
   return "$rc"
 }
 
-gate_sanity() {
-  # ansible-test needs the real ansible_collections/<ns>/<name> path: run it on a copy of the tracked tree
-  # (plus untracked, not ignored files), with the offline pip bootstrap in its cache.
+# ansible-test needs the real ansible_collections/<ns>/<name> path: it runs on a copy of the tracked tree (plus
+# untracked, not ignored files). Its sanity venvs (cached in ~/.ansible/test/venv) are built here, as part of the
+# set-up, from the package registry, with a local stand-in for the pip bootstrap it would otherwise download.
+prepare_sanity() {
+  local start=$SECONDS log="$WORK/prime-venvs.log"
   python "$TOOLS" get-pip-standin >/dev/null || return 1
-  local copy
-  copy="$(python "$TOOLS" copy "$ROOT" "$WORK/sanity")" || return 1
-  (cd "$copy" && ansible-test sanity --local --python 3.11 --color no)
+  SANITY_COPY="$(python "$TOOLS" copy "$ROOT" "$WORK/sanity")" || return 1
+  if ! (cd "$SANITY_COPY" && ansible-test sanity --local --python 3.11 --color no --prime-venvs) >"$log" 2>&1; then
+    grep -v 'WARNING: Location' "$log" | tail -n 30
+    echo "set-up: preparing the ansible-test sanity venvs failed"
+    return 1
+  fi
+  echo "set-up: ansible-test sanity venvs ready ($((SECONDS - start))s)"
+}
+
+gate_sanity() {
+  [ -n "${SANITY_COPY:-}" ] || return 1
+  (cd "$SANITY_COPY" && ansible-test sanity --local --python 3.11 --color no)
 }
 
 gate_lint() {
@@ -62,6 +73,9 @@ gate_powershell() {
 gate_build() {
   python "$TOOLS" build-check "$ROOT" "$WORK/build"
 }
+
+SANITY_COPY=""
+prepare_sanity || FAILED=1
 
 gate "pytest (unit, e2e, quality)" gate_pytest
 gate "ansible-test sanity" gate_sanity

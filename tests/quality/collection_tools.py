@@ -25,14 +25,20 @@ NAMESPACE = "exchange"
 NAME = "hybrid"
 
 # ansible-test bootstraps pip in its sanity venvs by downloading get-pip.py from ci-files.testing.ansible.com,
-# which is unreachable here. It first looks in its cache; this stand-in uses the interpreter's bundled pip and
-# then installs the requested pip version from the package registry.
+# which is unreachable here. It first looks in its cache; this stand-in installs the requested pip from the package
+# registry with the project's own pip (pip --python: no pip needed in the target venv), or with ensurepip when the
+# project venv is gone.
 GET_PIP_STANDIN = '''\
 """Stand-in for get-pip.py written by exchange.hybrid's test command (tests/quality/collection_tools.py)."""
+import os
 import subprocess
 import sys
 
+PROJECT_PYTHON = %r
 args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+if os.path.exists(PROJECT_PYTHON):
+    if subprocess.call([PROJECT_PYTHON, "-m", "pip", "--python", sys.executable, "install"] + args) == 0:
+        sys.exit(0)
 subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"])
 subprocess.check_call([sys.executable, "-m", "pip", "install"] + args)
 '''
@@ -53,8 +59,9 @@ def ensure_get_pip_standin() -> Path:
     version = ansible_test_pip_version()
     path = Path(os.path.expanduser(f"~/.ansible/test/cache/get_pip_{version.replace('.', '_')}.py"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text(encoding="utf-8") != GET_PIP_STANDIN:
-        path.write_text(GET_PIP_STANDIN, encoding="utf-8")
+    content = GET_PIP_STANDIN % sys.executable
+    if not path.exists() or path.read_text(encoding="utf-8") != content:
+        path.write_text(content, encoding="utf-8")
     return path
 
 
