@@ -108,7 +108,6 @@ diff:
   sample: {"before": {"enabled": false}, "after": {"enabled": true}}
 """
 
-import re
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
@@ -119,11 +118,11 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
     client_for,
     exchange_module,
     fail_from_error,
+    is_domain_name,
 )
 
 PROXY_APP_NAME = "OnPrem-Proxy"
 APP_PROPERTIES = ["Name", "Identity", "DisplayName", "Enabled", "Organization", "Uri"]
-DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
 
 
 def _same_text(left: str | None, right: str | None) -> bool:
@@ -172,7 +171,7 @@ def needs_change(before: dict, after: dict) -> bool:
 def validate(module: AnsibleModule) -> None:
     organization = module.params["organization"]
     uri = module.params["uri"]
-    if organization is not None and not DOMAIN_RE.match(organization):
+    if organization is not None and not is_domain_name(organization):
         module.fail_json(
             msg=f"organization must be the tenant's domain name, such as contoso.onmicrosoft.com; got {organization!r}"
         )
