@@ -1,0 +1,836 @@
+# Copyright: (c) 2026, exchange.hybrid contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark harness: the collection against the simulators with a latency model (see bench/README.md).
+
+python bench/run.py [--out bench/results.json] [--variant shell-per-call] [--latency-off] ...
+
+Runs real ansible-playbook against simulated organizations started in this process (so it can read their request
+logs), prints a table, writes results.json (schema: bench/schema.json) and exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCHEMA_PATH = os.path.join(HERE, "schema.json")
+SCHEMA_VERSION = 1
+
+WINRM_MODULES = {
+    "exchange_server_info",
+    "exchange_oauth_cert",
+    "exchange_auth_server",
+    "exchange_setting_override",
+    "exchange_monitoring_probe",
+    "push_proxy",
+}
+GRAPH_MODULES = {"msol_sp_credential", "tenant_info"}
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+# The documented procedure: four Exchange Management Shell sessions (new certificate, Set-AuthConfig x2 with the
+# service restart, New-AuthServer, Enable-PushNotificationProxy) and one MSOnline session, every one of them writing.
+MANUAL_PROCEDURE = {"exchange_management_shell_sessions": 4, "msonline_sessions": 1, "total": 5, "mutating": 5}
+DOCUMENTED_FIXED_WAIT = 120.0
+VARIANTS = ("baseline", "shell-per-call")
+DEFAULT_SERVERS = (
+    "EX2013=Version 15.0 (Build 1497.2)",
+    "EX2016=15.1.2507.6/15.1.2507.55",
+    "EX2019=15.2.1748.10/15.2.1748.24",
+)
+FLEET_VERSION = "15.2.1748.10/15.2.1748.24"
+
+# The simulators write their own variable names into the inventory; the role reads push_notifications_*.
+ROLE_VARS = {
+    "push_notifications_tenant_domain": "{{ hybrid_tenant_domain }}",
+    "push_notifications_graph_tenant": "{{ hybrid_tenant_id }}",
+    "push_notifications_graph_client_id": "{{ hybrid_graph_client_id }}",
+    "push_notifications_graph_client_secret": "{{ hybrid_graph_client_secret }}",
+    "push_notifications_graph_authority_host": "{{ hybrid_graph_base_url }}",
+    "push_notifications_graph_endpoint": "{{ hybrid_graph_base_url }}",
+    "push_notifications_graph_ca_path": "{{ exchange_sim_ca_path }}",
+}
+
+
+def short_action(action: str) -> str:
+    return action.rsplit(".", 1)[-1]
+
+
+# ------------------------------------------------------------------------------------------ measuring a playbook
+
+
+def _children(pid: int) -> list[int]:
+    """pid and every descendant, from /proc (Linux)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, []))
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open("/proc/%d/status" % pid, encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class RssSampler(threading.Thread):
+    """Peak summed RSS of a process tree and peak process count, sampled every ``interval`` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak_kib = 0
+        self.peak_processes = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            tree = _children(self.pid)
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in tree))
+            self.peak_processes = max(self.peak_processes, len(tree))
+            self.done.wait(self.interval)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: str) -> None:
+        self.args = args
+        self.work = work
+        self.runs: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.counter = 0
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
+            ANSIBLE_CALLBACKS_ENABLED="bench_timeline",
+            ANSIBLE_DEPRECATION_WARNINGS="false",
+            ANSIBLE_RETRY_FILES_ENABLED="false",
+            ANSIBLE_NOCOLOR="1",
+        )
+        env.pop("EXCHANGE_HYBRID_BENCH_VARIANT", None)
+        if self.args.variant != "baseline":
+            env["EXCHANGE_HYBRID_BENCH_VARIANT"] = self.args.variant
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.join(HERE, "variants"), env.get("PYTHONPATH")) if p)
+        return env
+
+    def playbook(
+        self, sim: Any, label: str, playbook: str, forks: int, extra: dict[str, Any] | None = None, limit: str = ""
+    ) -> dict:
+        self.counter += 1
+        stem = os.path.join(self.work, "%02d-%s" % (self.counter, label))
+        timeline = stem + ".timeline.jsonl"
+        vars_path = stem + ".vars.yml"
+        variables = dict(ROLE_VARS)
+        variables.update(extra or {})
+        variables["audit_report_dir"] = self.work
+        with open(vars_path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(variables, handle)
+        env = self.env()
+        env["BENCH_TIMELINE"] = timeline
+        # A cold token cache per play: every play pays its own token, as a fresh AWX job does.
+        env["EXCHANGE_HYBRID_TOKEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="tokens-", dir=self.work)
+        calls_before = len(sim.calls())
+        command = ["ansible-playbook", "-i", sim.inventory_path, "-e", "@" + vars_path, "-f", str(forks), playbook]
+        if limit:
+            command[1:1] = ["--limit", limit]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # This process runs the simulators: its CPU is what the simulated servers cost, not the controller.
+        before_self = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.time()
+        with open(stem + ".log", "wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.work)
+            sampler = RssSampler(process.pid)
+            sampler.start()
+            returncode = process.wait()
+            sampler.done.set()
+            sampler.join()
+        ended = time.time()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        after_self = resource.getrusage(resource.RUSAGE_SELF)
+        events = []
+        if os.path.exists(timeline):
+            with open(timeline, encoding="utf-8") as handle:
+                events = [json.loads(line) for line in handle if line.strip()]
+        run = {
+            "label": label,
+            "playbook": playbook,
+            "hosts": len(limit.split(",")) if limit else len(sim.specs),
+            "forks": forks,
+            "returncode": returncode,
+            "wall_seconds": round(ended - started, 3),
+            "controller_cpu_seconds": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3),
+            "simulator_cpu_seconds": round(
+                (after_self.ru_utime - before_self.ru_utime) + (after_self.ru_stime - before_self.ru_stime), 3
+            ),
+            "peak_rss_mib": round(sampler.peak_kib / 1024.0, 1),
+            "peak_processes": sampler.peak_processes,
+            "stats": next((e["hosts"] for e in reversed(events) if e["event"] == "stats"), {}),
+            "log": stem + ".log",
+        }
+        run["peak_rss_mib_per_host"] = round(run["peak_rss_mib"] / max(1, run["hosts"]), 1)
+        run["changed"] = sum(h.get("changed", 0) for h in run["stats"].values())
+        run["failed"] = sum(h.get("failures", 0) + h.get("unreachable", 0) for h in run["stats"].values())
+        if returncode != 0 or run["failed"]:
+            self.errors.append(
+                "%s: ansible-playbook %s exited %d (log: %s)" % (label, playbook, returncode, run["log"])
+            )
+        self.runs.append(run)
+        # Kept out of results.json; the figures below are computed from them.
+        run["_window"] = (started, ended)
+        run["_events"] = events
+        run["_calls"] = sim.calls()[calls_before:]
+        return run
+
+
+# ------------------------------------------------------------------------------------------ attributing requests
+
+
+def task_windows(run: dict) -> list[dict[str, Any]]:
+    """Tasks in start order with [start, end) windows; the linear strategy runs one task at a time."""
+    started, ended = run["_window"]
+    tasks = [e for e in run["_events"] if e["event"] == "task_start"]
+    windows = []
+    for position, task in enumerate(tasks):
+        end = tasks[position + 1]["time"] if position + 1 < len(tasks) else ended
+        results = [e for e in run["_events"] if e["event"] == "result" and e["task_id"] == task["task_id"]]
+        starts = {
+            e["host"]: e["time"]
+            for e in run["_events"]
+            if e["event"] == "host_start" and e["task_id"] == task["task_id"]
+        }
+        windows.append(
+            {
+                "id": task["task_id"],
+                "name": task["name"],
+                "module": short_action(task["action"]),
+                "start": task["time"],
+                "end": end,
+                "results": results,
+                "host_starts": starts,
+            }
+        )
+    if windows:
+        windows[0]["start"] = min(windows[0]["start"], started)
+    return windows
+
+
+def _in(window: dict, moment: float) -> bool:
+    return window["start"] <= moment < window["end"]
+
+
+def wsman_requests(sim: Any, run: dict) -> dict[str, list[dict[str, Any]]]:
+    started, ended = run["_window"]
+    return {
+        name: [r for r in list(server.requests) if started <= r["time"] <= ended]
+        for name, server in sim.servers.items()
+    }
+
+
+def graph_requests(sim: Any, run: dict) -> list[dict[str, Any]]:
+    started, ended = run["_window"]
+    return [r for r in list(sim.entra.requests) if started <= r["time"] <= ended] if sim.entra else []
+
+
+def processes_by_task(sim: Any, run: dict) -> list[dict[str, Any]]:
+    """Remote PowerShell processes (WS-Man Command operations) per module task and server."""
+    requests = wsman_requests(sim, run)
+    rows = []
+    for window in task_windows(run):
+        per_server = {}
+        for server, entries in requests.items():
+            count = sum(1 for r in entries if r["action"] == "Command" and _in(window, r["time"]))
+            if count:
+                per_server[server] = count
+        ran = [r for r in window["results"] if r["status"] != "skipped"]
+        if window["module"] not in WINRM_MODULES and not per_server:
+            continue
+        if not ran and not per_server:
+            continue
+        rows.append(
+            {
+                "task": window["name"],
+                "module": window["module"],
+                "hosts_run": len(ran),
+                "processes_per_server": per_server,
+                "max_per_server": max(per_server.values(), default=0),
+                "total": sum(per_server.values()),
+            }
+        )
+    return rows
+
+
+def mutating_cmdlets(run: dict) -> int:
+    return sum(1 for c in run["_calls"] if not str(c.get("cmdlet", "")).startswith("Get-"))
+
+
+def process_summary(sim: Any, run: dict) -> dict[str, Any]:
+    tasks = processes_by_task(sim, run)
+    per_server: dict[str, int] = {}
+    for row in tasks:
+        for server, count in row["processes_per_server"].items():
+            per_server[server] = per_server.get(server, 0) + count
+    return {
+        "run": run["label"],
+        "changed": run["changed"],
+        "mutating_cmdlets": mutating_cmdlets(run),
+        "tasks": tasks,
+        "per_server_total": dict(sorted(per_server.items())),
+        "total": sum(per_server.values()),
+        "max_per_task_per_server": max((row["max_per_server"] for row in tasks), default=0),
+    }
+
+
+def graph_summary(sim: Any, run: dict) -> dict[str, Any]:
+    requests = graph_requests(sim, run)
+    modules = []
+    for window in task_windows(run):
+        if window["module"] not in GRAPH_MODULES:
+            continue
+        ran = [r for r in window["results"] if r["status"] != "skipped"]
+        if not ran:
+            continue
+        inside = [r for r in requests if _in(window, r["time"])]
+        graph = [r for r in inside if r["kind"] == "graph"]
+        runs = len(ran)
+        modules.append(
+            {
+                "task": window["name"],
+                "module": window["module"],
+                "module_runs": runs,
+                "changed": any(r.get("changed") for r in ran),
+                "token_requests": sum(1 for r in inside if r["kind"] == "token"),
+                "gets_per_run": round(sum(1 for r in graph if r["method"] == "GET") / runs, 2),
+                "patches_per_run": round(sum(1 for r in graph if r["method"] == "PATCH") / runs, 2),
+                "writes_per_run": round(sum(1 for r in graph if r["method"] in WRITE_METHODS) / runs, 2),
+            }
+        )
+    return {
+        "run": run["label"],
+        "token_requests": sum(1 for r in requests if r["kind"] == "token"),
+        "graph_requests": sum(1 for r in requests if r["kind"] == "graph"),
+        "modules": modules,
+    }
+
+
+# ------------------------------------------------------------------------------------------ phases
+
+
+def simulation(args: argparse.Namespace, directory: str, servers: list[str], latency: bool) -> Any:
+    from hybrid_sim.simulation import Simulation, parse_server_argument  # pylint: disable=import-outside-toplevel
+
+    return Simulation(
+        directory,
+        servers=[parse_server_argument(text) for text in servers],
+        latency_rtt=args.latency_rtt if latency else 0.0,
+        latency_process=args.latency_process if latency else 0.0,
+        latency_graph=args.latency_graph if latency else 0.0,
+        max_shells_per_user=max(30, 2 * args.forks),
+        exchange_options={"health_ready_delay_seconds": args.health_ready_delay if latency else 0.0},
+    )
+
+
+def overhead_figure(sim: Any, run: dict) -> dict[str, Any]:
+    """Per module task and host: wall time on the controller minus the time the simulators spent answering."""
+    requests = wsman_requests(sim, run)
+    graph = graph_requests(sim, run)
+    samples: dict[str, list[float]] = {}
+    for window in task_windows(run):
+        if window["module"] not in WINRM_MODULES | GRAPH_MODULES:
+            continue
+        for result in window["results"]:
+            if result["status"] == "skipped" or result["host"] not in window["host_starts"]:
+                continue
+            begin, end = window["host_starts"][result["host"]], result["time"]
+            server_busy = sum(
+                r["elapsed"] for entries in requests.values() for r in entries if begin <= r["time"] < end
+            )
+            samples.setdefault(window["module"], []).append(max(0.0, (end - begin) - server_busy))
+    per_module = {
+        module: {
+            "runs": len(values),
+            "median_seconds": round(statistics.median(values), 3),
+            "max_seconds": round(max(values), 3),
+        }
+        for module, values in sorted(samples.items())
+    }
+    every = [value for values in samples.values() for value in values]
+    return {
+        "run": run["label"],
+        "latency_model": "off",
+        "per_module": per_module,
+        "median_seconds_per_module_task": round(statistics.median(every), 3) if every else None,
+        "graph_requests_in_run": len(graph),
+    }
+
+
+def phase_organization(bench: Bench, figures: dict[str, Any]) -> None:
+    args = bench.args
+    directory = os.path.join(bench.work, "org")
+    with simulation(args, directory, args.server or list(DEFAULT_SERVERS), latency=not args.latency_off) as sim:
+        no_verify = {"push_notifications_verify": False}
+        converge = bench.playbook(
+            sim, "converge", "exchange.hybrid.configure_push_notifications", args.forks, no_verify
+        )
+        rerun = bench.playbook(sim, "rerun", "exchange.hybrid.configure_push_notifications", args.forks, no_verify)
+        figures["processes"] = {
+            "servers": len(sim.specs),
+            "converge": process_summary(sim, converge),
+            "rerun": process_summary(sim, rerun),
+            "manual_procedure": dict(MANUAL_PROCEDURE),
+        }
+        graph = [graph_summary(sim, converge), graph_summary(sim, rerun)]
+        if "verify" in args.phases:
+            verify = bench.playbook(sim, "verify", "exchange.hybrid.verify_push_notifications", args.forks)
+            figures["verification"] = verification_figure(
+                sim, verify, 0.0 if args.latency_off else args.health_ready_delay
+            )
+            graph.append(graph_summary(sim, verify))
+        figures["graph"] = {"plays": graph}
+        if args.latency_off:
+            figures["overhead"] = overhead_figure(sim, rerun)
+        elif "overhead" in args.phases:
+            latency_off(sim)
+            quiet = bench.playbook(
+                sim, "overhead-rerun", "exchange.hybrid.configure_push_notifications", args.forks, no_verify
+            )
+            figures["overhead"] = overhead_figure(sim, quiet)
+
+
+def verification_figure(sim: Any, run: dict, readiness: float) -> dict[str, Any]:
+    state = sim.read_state()
+    probe = None
+    for window in task_windows(run):
+        if window["module"] == "exchange_monitoring_probe":
+            done = [r for r in window["results"] if r["status"] != "skipped"]
+            if done:
+                probe = (window, done[0])
+    figure: dict[str, Any] = {
+        "health_ready_delay_seconds": readiness,
+        "documented_fixed_wait_seconds": DOCUMENTED_FIXED_WAIT,
+        "module_waited_seconds": None,
+        "restart_to_result_seconds": None,
+        "probe_processes": None,
+        "result_type": None,
+        "server": None,
+    }
+    if probe is None:
+        return figure
+    window, result = probe
+    figure.update(module_waited_seconds=result.get("waited_seconds"), result_type=result.get("result_type"))
+    requests = wsman_requests(sim, run)
+    servers = state["exchange"]["servers"]
+    for name, server in servers.items() if isinstance(servers, dict) else ((s["name"], s) for s in servers):
+        service = (server.get("services") or {}).get("MSExchangeHM") or {}
+        inside = [r for r in requests.get(name, []) if _in(window, r["time"])]
+        if "ready_at" not in service or not inside:
+            continue
+        restarted = float(service["ready_at"]) - readiness
+        if not window["start"] <= restarted <= window["end"]:
+            continue
+        answered = max(r["time"] + r["elapsed"] for r in inside if r["action"] == "Receive")
+        figure.update(
+            server=name,
+            restart_to_result_seconds=round(answered - restarted, 2),
+            probe_processes=sum(1 for r in inside if r["action"] == "Command"),
+        )
+    return figure
+
+
+def phase_fleet(bench: Bench, figures: dict[str, Any]) -> None:
+    """One organization of the largest size, configured once; the audit over its first 1, 10, 50 servers."""
+    args = bench.args
+    sizes = []
+    largest_size = max(args.fleet_sizes)
+    directory = os.path.join(bench.work, "fleet")
+    servers = ["EX%03d=%s" % (number, FLEET_VERSION) for number in range(1, largest_size + 1)]
+    with simulation(args, directory, servers, latency=not args.latency_off) as sim:
+        no_verify = {"push_notifications_verify": False}
+        bench.playbook(sim, "fleet-configure", "exchange.hybrid.configure_push_notifications", args.forks, no_verify)
+        for size in args.fleet_sizes:
+            limit = ",".join(spec.name for spec in sim.specs[:size])
+            audit = bench.playbook(
+                sim, "fleet-%d-audit" % size, "exchange.hybrid.audit_push_notifications", args.forks, limit=limit
+            )
+            processes = process_summary(sim, audit)
+            sizes.append(
+                {
+                    "servers": size,
+                    "wall_seconds": audit["wall_seconds"],
+                    "controller_cpu_seconds": audit["controller_cpu_seconds"],
+                    "controller_cpu_seconds_per_host": round(audit["controller_cpu_seconds"] / size, 3),
+                    "simulator_cpu_seconds": audit["simulator_cpu_seconds"],
+                    "peak_rss_mib": audit["peak_rss_mib"],
+                    "peak_rss_mib_per_host": audit["peak_rss_mib_per_host"],
+                    "peak_processes": audit["peak_processes"],
+                    "remote_processes": processes["total"],
+                    "mutating_cmdlets": processes["mutating_cmdlets"],
+                }
+            )
+            figures.setdefault("graph", {"plays": []})["plays"].append(graph_summary(sim, audit))
+    smallest = min(sizes, key=lambda entry: entry["servers"]) if sizes else None
+    largest = max(sizes, key=lambda entry: entry["servers"]) if sizes else None
+    figures["fleet_audit"] = {
+        "forks": args.forks,
+        "organization_servers": largest_size,
+        "sizes": sizes,
+        "ratio_largest_to_smallest": (
+            round(largest["wall_seconds"] / smallest["wall_seconds"], 2) if sizes and smallest["wall_seconds"] else None
+        ),
+    }
+
+
+def latency_off(sim: Any) -> None:
+    """Turn a running simulation's latency model off (figure 5 reuses the converged organization)."""
+    for server in sim.servers.values():
+        server.latency_rtt = 0.0
+        server.latency_process = 0.0
+    if sim.entra is not None:
+        sim.entra.latency = 0.0
+
+
+# ------------------------------------------------------------------------------------------ targets and output
+
+
+def targets(figures: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    found = []
+    processes = figures.get("processes")
+    if processes:
+        worst = processes["rerun"]["max_per_task_per_server"]
+        found.append(
+            {
+                "id": 1,
+                "name": "no-op rerun: PowerShell processes per module task per server",
+                "value": worst,
+                "limit": 1,
+                "met": worst <= 1,
+            }
+        )
+    verification = figures.get("verification")
+    if verification:
+        value = verification["restart_to_result_seconds"]
+        limit = verification["health_ready_delay_seconds"] + 5.0
+        found.append(
+            {
+                "id": 2,
+                "name": "verification: seconds from health service restart to probe result",
+                "value": value,
+                "limit": limit,
+                "met": value is not None and value <= limit and verification["result_type"] == "Succeeded",
+            }
+        )
+    fleet = figures.get("fleet_audit")
+    if fleet and len(fleet["sizes"]) > 1:
+        value = fleet["ratio_largest_to_smallest"]
+        found.append(
+            {
+                "id": 3,
+                "name": "fleet audit: wall time of %d servers / 1 server" % max(s["servers"] for s in fleet["sizes"]),
+                "value": value,
+                "limit": 2.5,
+                "met": value is not None and value <= 2.5,
+            }
+        )
+    graph = figures.get("graph")
+    if graph and graph["plays"]:
+        tokens = max(play["token_requests"] for play in graph["plays"])
+        found.append(
+            {"id": 4, "name": "Graph: token requests per play", "value": tokens, "limit": 1, "met": tokens <= 1}
+        )
+        rerun = [play for play in graph["plays"] if play["run"] == "rerun"]
+        writes = sum(m["writes_per_run"] for play in rerun for m in play["modules"])
+        found.append(
+            {
+                "id": 4,
+                "name": "Graph: writes per module run on a no-op rerun",
+                "value": writes,
+                "limit": 0,
+                "met": bool(rerun) and writes == 0,
+            }
+        )
+    return found
+
+
+def machine() -> dict[str, Any]:
+    try:
+        from ansible import release  # pylint: disable=import-outside-toplevel
+
+        ansible_version = release.__version__
+    except ImportError:
+        ansible_version = None
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "ansible_core": ansible_version,
+    }
+
+
+def public(run: dict) -> dict:
+    return {key: value for key, value in run.items() if not key.startswith("_")}
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = []
+    figures = results["figures"]
+    model = results["latency_model"]
+    lines.append(
+        "exchange.hybrid benchmark (variant %s; latency model: rtt %.3f s, process %.1f s, readiness %.0f s, graph %.3f s)"
+        % (
+            results["variant"],
+            model["rtt_seconds"],
+            model["process_seconds"],
+            model["health_ready_seconds"],
+            model["graph_seconds"],
+        )
+    )
+    machine_info = results["machine"]
+    lines.append(
+        "machine: %s CPUs, Python %s, ansible-core %s, %s"
+        % (machine_info["cpu_count"], machine_info["python"], machine_info["ansible_core"], machine_info["platform"])
+    )
+    processes = figures.get("processes")
+    if processes:
+        lines.append("")
+        lines.append("1. Remote PowerShell processes (%d servers)" % processes["servers"])
+        lines.append(
+            "   %-70s %9s %9s" % ("module task: processes, all servers (max on one server)", "converge", "rerun")
+        )
+        rerun = {row["task"]: row for row in processes["rerun"]["tasks"]}
+        names = [row["task"] for row in processes["converge"]["tasks"]] + [
+            row["task"]
+            for row in processes["rerun"]["tasks"]
+            if row["task"] not in {r["task"] for r in processes["converge"]["tasks"]}
+        ]
+        converge = {row["task"]: row for row in processes["converge"]["tasks"]}
+        for name in names:
+            lines.append(
+                "   %-70s %9s %9s" % (name.split(" : ", 1)[-1][:70], _cell(converge.get(name)), _cell(rerun.get(name)))
+            )
+        lines.append(
+            "   %-70s %9d %9d" % ("total (all servers)", processes["converge"]["total"], processes["rerun"]["total"])
+        )
+        lines.append(
+            "   %-70s %9d %9d"
+            % (
+                "mutating cmdlets executed",
+                processes["converge"]["mutating_cmdlets"],
+                processes["rerun"]["mutating_cmdlets"],
+            )
+        )
+        manual = processes["manual_procedure"]
+        lines.append(
+            "   documented manual procedure: %d Exchange Management Shell + %d MSOnline sessions = %d, all mutating"
+            % (manual["exchange_management_shell_sessions"], manual["msonline_sessions"], manual["total"])
+        )
+    verification = figures.get("verification")
+    if verification:
+        lines.append("")
+        lines.append(
+            "2. Verification: restart -> probe result %s s (module waited %s s, %s PowerShell processes, %s); "
+            "readiness %.0f s; documented fixed wait %.0f s"
+            % (
+                verification["restart_to_result_seconds"],
+                verification["module_waited_seconds"],
+                verification["probe_processes"],
+                verification["result_type"],
+                verification["health_ready_delay_seconds"],
+                verification["documented_fixed_wait_seconds"],
+            )
+        )
+    fleet = figures.get("fleet_audit")
+    if fleet:
+        lines.append("")
+        lines.append("3. Fleet audit (forks %d)" % fleet["forks"])
+        lines.append(
+            "   %7s %9s %10s %14s %11s %14s %10s"
+            % ("servers", "wall s", "ctrl CPU s", "CPU s / host", "peak MiB", "MiB / host", "processes")
+        )
+        for size in fleet["sizes"]:
+            lines.append(
+                "   %7d %9.1f %10.1f %14.2f %11.1f %14.1f %10d"
+                % (
+                    size["servers"],
+                    size["wall_seconds"],
+                    size["controller_cpu_seconds"],
+                    size["controller_cpu_seconds_per_host"],
+                    size["peak_rss_mib"],
+                    size["peak_rss_mib_per_host"],
+                    size["remote_processes"],
+                )
+            )
+        lines.append("   ratio largest/smallest: %s" % fleet["ratio_largest_to_smallest"])
+    graph = figures.get("graph")
+    if graph:
+        lines.append("")
+        lines.append("4. Graph")
+        lines.append("   %-22s %6s   %s" % ("play", "tokens", "per module run: GET / PATCH / writes"))
+        for play in graph["plays"]:
+            detail = "; ".join(
+                "%s %s/%s/%s" % (m["module"], m["gets_per_run"], m["patches_per_run"], m["writes_per_run"])
+                for m in play["modules"]
+            )
+            lines.append("   %-22s %6d   %s" % (play["run"], play["token_requests"], detail or "-"))
+    overhead = figures.get("overhead")
+    if overhead:
+        lines.append("")
+        lines.append(
+            "5. Controller overhead per module task (latency off): median %s s"
+            % overhead["median_seconds_per_module_task"]
+        )
+        for module, values in overhead["per_module"].items():
+            lines.append(
+                "   %-28s median %.3f s  max %.3f s  (%d runs)"
+                % (module, values["median_seconds"], values["max_seconds"], values["runs"])
+            )
+    lines.append("")
+    lines.append("Targets")
+    for target in results["targets"]:
+        lines.append(
+            "   [%s] %d. %s: %s (limit %s)"
+            % ("met " if target["met"] else "MISS", target["id"], target["name"], target["value"], target["limit"])
+        )
+    for error in results["errors"]:
+        lines.append("   error: %s" % error)
+    lines.append("   all targets met: %s" % results["all_targets_met"])
+    return "\n".join(lines)
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "-"
+    return "%d (%d)" % (row["total"], row["max_per_server"])
+
+
+def validate(results: dict[str, Any]) -> None:
+    import jsonschema  # pylint: disable=import-outside-toplevel
+
+    with open(SCHEMA_PATH, encoding="utf-8") as handle:
+        jsonschema.validate(results, json.load(handle))
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--out", default=os.path.join(HERE, "results.json"), help="results file (default bench/results.json)"
+    )
+    parser.add_argument(
+        "--variant", choices=VARIANTS, default="baseline", help="shell-per-call: the planted slow client"
+    )
+    parser.add_argument("--latency-rtt", type=float, default=0.030, help="seconds per WS-Man request (default 0.030)")
+    parser.add_argument(
+        "--latency-process", type=float, default=3.0, help="seconds per PowerShell process + snap-in (3)"
+    )
+    parser.add_argument(
+        "--health-ready-delay", type=float, default=45.0, help="health service readiness after restart (45)"
+    )
+    parser.add_argument("--latency-graph", type=float, default=0.080, help="seconds per Graph request (default 0.080)")
+    parser.add_argument("--latency-off", action="store_true", help="no latency model anywhere (tests)")
+    parser.add_argument("--server", action="append", metavar="NAME=VERSION", help="organization for figures 1, 2, 4")
+    parser.add_argument("--fleet-sizes", default="1,10,50", help="servers per fleet audit (default 1,10,50)")
+    parser.add_argument("--forks", type=int, default=25, help="ansible forks (default 25)")
+    parser.add_argument(
+        "--phases",
+        default="organization,verify,fleet,overhead",
+        help="comma-separated: organization (figures 1, 4), verify (2), fleet (3), overhead (5)",
+    )
+    parser.add_argument("--keep", metavar="DIR", help="keep logs and simulator state in DIR")
+    args = parser.parse_args(argv)
+    args.fleet_sizes = sorted({int(size) for size in args.fleet_sizes.split(",") if size.strip()})
+    args.phases = [phase.strip() for phase in args.phases.split(",") if phase.strip()]
+    unknown = set(args.phases) - {"organization", "verify", "fleet", "overhead"}
+    if unknown:
+        parser.error("--phases: unknown %s" % ", ".join(sorted(unknown)))
+    for phase in ("verify", "overhead"):
+        if phase in args.phases and "organization" not in args.phases:
+            parser.error("--phases: %s needs organization (it reuses the converged organization)" % phase)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    figures: dict[str, Any] = {}
+    began = time.time()
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        work = tempfile.mkdtemp(prefix="bench-", dir=args.keep)
+    else:
+        work = tempfile.mkdtemp(prefix="exchange-hybrid-bench-")
+    bench = Bench(args, work)
+    try:
+        if "organization" in args.phases:
+            phase_organization(bench, figures)
+        if "fleet" in args.phases:
+            phase_fleet(bench, figures)
+    finally:
+        # Logs stay when something failed, so the error lines below point at files that exist.
+        if not args.keep and not bench.errors:
+            shutil.rmtree(work, ignore_errors=True)
+    found = targets(figures, args)
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration_seconds": round(time.time() - began, 1),
+        "variant": args.variant,
+        "machine": machine(),
+        "latency_model": {
+            "enabled": not args.latency_off,
+            "rtt_seconds": 0.0 if args.latency_off else args.latency_rtt,
+            "process_seconds": 0.0 if args.latency_off else args.latency_process,
+            "health_ready_seconds": 0.0 if args.latency_off else args.health_ready_delay,
+            "graph_seconds": 0.0 if args.latency_off else args.latency_graph,
+        },
+        "forks": args.forks,
+        "figures": figures,
+        "targets": found,
+        "all_targets_met": bool(found) and all(t["met"] for t in found) and not bench.errors,
+        "runs": [public(run) for run in bench.runs],
+        "errors": bench.errors,
+    }
+    if not args.keep and not bench.errors:
+        for run in results["runs"]:
+            run.pop("log", None)
+    validate(results)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=1, sort_keys=False)
+        handle.write("\n")
+    print(table(results))
+    print("\nresults: %s" % args.out)
+    return 0 if results["all_targets_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

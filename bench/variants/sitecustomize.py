@@ -1,0 +1,63 @@
+# Copyright: (c) 2026, exchange.hybrid contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planted benchmark variant: only bench/run.py puts this directory on PYTHONPATH (``--variant shell-per-call``).
+
+With EXCHANGE_HYBRID_BENCH_VARIANT=shell-per-call, every module process that imports the collection's WinRM client
+gets an ``ExchangeClient.run`` that opens one shell and one PowerShell process per cmdlet call instead of one per
+batch: the design the benchmark's first target exists to catch. Nothing changes without the variable.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import os
+import sys
+
+TARGET = "ansible_collections.exchange.hybrid.plugins.module_utils._exchange"
+VARIANT = os.environ.get("EXCHANGE_HYBRID_BENCH_VARIANT", "")
+
+
+def _patch(module):
+    client = getattr(module, "ExchangeClient", None)
+    if client is None or getattr(client, "_bench_variant", None):
+        return
+    batch_run = client.run
+
+    def run_one_call_per_shell(self, calls):
+        outputs = []
+        for entry in calls:
+            outputs.extend(batch_run(self, [entry]))
+        return outputs
+
+    client.run = run_one_call_per_shell
+    client._bench_variant = VARIANT  # pylint: disable=protected-access
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module):
+        self.inner.exec_module(module)
+        _patch(module)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname != TARGET:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _Loader(spec.loader)
+                return spec
+        return None
+
+
+if VARIANT == "shell-per-call":
+    sys.meta_path.insert(0, _Finder())
