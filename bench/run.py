@@ -197,6 +197,7 @@ class Bench:
             ),
             "peak_rss_mib": round(sampler.peak_kib / 1024.0, 1),
             "peak_processes": sampler.peak_processes,
+            "load_average_after": [round(value, 2) for value in os.getloadavg()],
             "stats": next((e["hosts"] for e in reversed(events) if e["event"] == "stats"), {}),
             "log": stem + ".log",
         }
@@ -497,6 +498,11 @@ def phase_fleet(bench: Bench, figures: dict[str, Any]) -> None:
                     "peak_processes": audit["peak_processes"],
                     "remote_processes": processes["total"],
                     "mutating_cmdlets": processes["mutating_cmdlets"],
+                    "load_average_after": audit["load_average_after"],
+                    "tasks": [
+                        {"task": w["name"], "module": w["module"], "seconds": round(w["end"] - w["start"], 2)}
+                        for w in task_windows(audit)
+                    ],
                 }
             )
             figures.setdefault("graph", {"plays": []})["plays"].append(graph_summary(sim, audit))
@@ -591,6 +597,7 @@ def machine() -> dict[str, Any]:
     except ImportError:
         ansible_version = None
     return {
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -618,8 +625,15 @@ def table(results: dict[str, Any]) -> str:
     )
     machine_info = results["machine"]
     lines.append(
-        "machine: %s CPUs, Python %s, ansible-core %s, %s"
-        % (machine_info["cpu_count"], machine_info["python"], machine_info["ansible_core"], machine_info["platform"])
+        "machine: %s CPUs, Python %s, ansible-core %s, %s; load average %s at start, %s at end"
+        % (
+            machine_info["cpu_count"],
+            machine_info["python"],
+            machine_info["ansible_core"],
+            machine_info["platform"],
+            "/".join("%.1f" % value for value in machine_info["load_average"]),
+            "/".join("%.1f" % value for value in machine_info["load_average_end"]),
+        )
     )
     processes = figures.get("processes")
     if processes:
@@ -692,6 +706,12 @@ def table(results: dict[str, Any]) -> str:
                 )
             )
         lines.append("   ratio largest/smallest: %s" % fleet["ratio_largest_to_smallest"])
+        if len(fleet["sizes"]) > 1:
+            first, last = fleet["sizes"][0], fleet["sizes"][-1]
+            lines.append("   audit task seconds: %d servers vs %d" % (last["servers"], first["servers"]))
+            small = {task["task"]: task["seconds"] for task in first["tasks"]}
+            for task in last["tasks"]:
+                lines.append("     %7.1f %7s  %s" % (task["seconds"], small.get(task["task"], "-"), task["task"][:80]))
     graph = figures.get("graph")
     if graph:
         lines.append("")
@@ -783,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     figures: dict[str, Any] = {}
     began = time.time()
+    # Other work on the machine skews every wall time: the load averages at start and end are reported.
+    machine_info = machine()
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
         work = tempfile.mkdtemp(prefix="bench-", dir=args.keep)
@@ -798,13 +820,14 @@ def main(argv: list[str] | None = None) -> int:
         # Logs stay when something failed, so the error lines below point at files that exist.
         if not args.keep and not bench.errors:
             shutil.rmtree(work, ignore_errors=True)
+    machine_info["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     found = targets(figures, args)
     results = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_seconds": round(time.time() - began, 1),
         "variant": args.variant,
-        "machine": machine(),
+        "machine": machine_info,
         "latency_model": {
             "enabled": not args.latency_off,
             "rtt_seconds": 0.0 if args.latency_off else args.latency_rtt,
