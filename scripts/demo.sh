@@ -19,8 +19,8 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say "Starting the simulated Exchange organization and Microsoft 365 tenant on 127.0.0.1"
 python -m hybrid_sim up --dir "$SIM_DIR" --detach \
   --server "EX2013=Version 15.0 (Build 1497.2)" \
-  --server "EX2016=15.1.2507.55" \
-  --server "EX2019=15.2.1748.24" >/dev/null
+  --server "EX2016=15.1.2507.6/15.1.2507.55" \
+  --server "EX2019=15.2.1748.10/15.2.1748.24" >/dev/null
 python -m hybrid_sim status --dir "$SIM_DIR" >/dev/null
 echo "Exchange servers: EX2013 (2013 CU23), EX2016 (2016 CU23 Apr25HU), EX2019 (2019 CU15 Apr25HU); inventory: $SIM_DIR/inventory.yml"
 
