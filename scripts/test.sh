@@ -25,15 +25,40 @@ gate() {
   printf -- '----- %s: %s (%ss)\n' "$name" "$status" "$((SECONDS - start))"
 }
 
-gate_pytest() {
-  # -n 2: tests are isolated (simulators bind port 0, state in tmp dirs). --durations shows where the time goes.
-  python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --durations=10 tests
-  local rc=$?
+# The audit report is checked in a real browser (Debian's chromium); install it when missing.
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  echo "set-up: installing Debian's chromium for the audit report's browser test"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium; } \
+    >"$WORK/apt.log" 2>&1 || { tail -n 20 "$WORK/apt.log"; echo "set-up: could not install chromium"; return 1; }
+}
+
+# pytest's closing counts, kept for the last line of the run.
+PYTEST_COUNTS=()
+
+run_pytest() {
+  local log="$WORK/pytest-$#-$RANDOM.log" rc
+  python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  PYTEST_COUNTS+=("$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$log" | tail -n 1)")
   if [ "$rc" -eq 5 ]; then
     echo "pytest collected no tests: a broken test tree, treated as a failure"
     return 1
   fi
   return "$rc"
+}
+
+gate_pytest() {
+  # -n 2: tests are isolated (simulators bind port 0, state in tmp dirs). --durations shows where the time goes.
+  run_pytest --durations=10 --ignore=tests/safety tests
+}
+
+gate_safety() {
+  # Its own run: the suite's summary table (case family, cases tried, held) is printed by tests/safety/conftest.py,
+  # which pytest-xdist only loads on the controller when the folder is named on the command line.
+  run_pytest tests/safety
 }
 
 # ansible-test needs the real ansible_collections/<ns>/<name> path: it runs on a copy of the tracked tree (plus
@@ -76,8 +101,10 @@ gate_build() {
 
 SANITY_COPY=""
 prepare_sanity || FAILED=1
+ensure_chromium || FAILED=1
 
-gate "pytest (unit, e2e, quality)" gate_pytest
+gate "pytest (unit, sim, e2e, quality)" gate_pytest
+gate "safety suite" gate_safety
 gate "ansible-test sanity" gate_sanity
 gate "ansible-lint --profile production" gate_lint
 gate "antsibull-changelog + antsibull-docs" gate_changelog_docs
@@ -86,8 +113,16 @@ gate "galaxy build + ansible-doc" gate_build
 
 printf '\n===== summary =====\n'
 printf '%s\n' "${SUMMARY[@]}"
+# One closing line with pytest's totals over both runs, in the plain "N passed, N failed" form.
+passed=0 failed=0
+for counts in "${PYTEST_COUNTS[@]}"; do
+  p=$(grep -oE '[0-9]+ passed' <<<"$counts" | grep -oE '[0-9]+'); passed=$((passed + ${p:-0}))
+  for f in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$counts" | grep -oE '^[0-9]+'); do failed=$((failed + f)); done
+done
 if [ "$FAILED" -ne 0 ]; then
   echo "test command: FAILED"
+  echo "pytest: $passed passed, $failed failed"
   exit 1
 fi
 echo "test command: all gates passed"
+echo "pytest: $passed passed, $failed failed"
