@@ -135,7 +135,7 @@ def normalise_key_credentials(entries: Any) -> list[dict[str, Any]]:
         if kind not in ("AsymmetricX509Cert", "Symmetric", "X509CertAndPassword"):
             # simulator wording
             raise bad_request(
-                f'The value for the property "type" in one of your credentials is invalid. Acceptable values are '
+                'The value for the property "type" in one of your credentials is invalid. Acceptable values are '
                 "AsymmetricX509Cert, Symmetric, X509CertAndPassword.",
                 "BadRequest",
             )

@@ -205,7 +205,7 @@ def _thumb_of(params: dict[str, Any]) -> Optional[str]:
     if params.get("Thumbprint") is not None:
         return str(params["Thumbprint"]).strip().upper()
     if params.get("Identity") is not None:
-        return str(params["Identity"]).split("\\")[-1].strip().upper()
+        return str(params["Identity"]).rsplit("\\", maxsplit=1)[-1].strip().upper()
     return None
 
 
@@ -295,7 +295,7 @@ def new_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[dict[
                 "ArgumentException",
             )
     try:
-        der, _, _, _ = certs.make_certificate(ctx.now, str(subject), domains, key_size, ski)
+        der = certs.make_certificate(ctx.now, str(subject), domains, key_size, ski)[0]
     except certs.SubjectError:
         raise CmdletError("The subject name '%s' isn't valid." % subject, "InvalidArgument", "ArgumentException")
     except ValueError as exc:  # e.g. a domain name the certificate library refuses
@@ -628,7 +628,7 @@ def disable_push_notification_proxy(ctx: Context, params: dict[str, Any]) -> lis
 def _override_parameters(value: Any) -> list[str]:
     items = _strings(value)
     for item in items:
-        key, sep, _ = item.partition("=")
+        key, sep, _value = item.partition("=")
         if not sep or not key.strip():
             raise CmdletError(
                 "The parameter '%s' isn't valid. Use the syntax <name>=<value>." % item,

@@ -142,7 +142,7 @@ def _bind_local(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
                 "InvalidArgument",
                 "NamedParameterNotFound,%s" % type_name,
             )
-    missing = [p for p, (_, mandatory) in spec.items() if mandatory and p not in bound]
+    missing = [p for p, (_type_name, mandatory) in spec.items() if mandatory and p not in bound]
     if missing:
         raise CmdletError(
             "Cannot process command because of one or more missing mandatory parameters: %s." % " ".join(missing),

@@ -114,9 +114,9 @@ def initial_exchange_state(
     server_map: dict[str, dict[str, Any]] = {}
     for spec in specs:
         entry = server_entry(spec, ad_domain, org_dn)
-        der, _, _, _ = certs.make_certificate(
+        der = certs.make_certificate(
             now, "CN=%s" % entry["name"], [entry["name"], entry["fqdn"]], reuse_key="server:%d" % len(server_map)
-        )
+        )[0]
         entry["certificates"].append(
             certs.store_entry(der, entry["fqdn"], "Microsoft Exchange", "IMAP, POP, IIS, SMTP", True, False)
         )
@@ -141,7 +141,7 @@ def initial_exchange_state(
     if auth_certificate:
         # Setup's Auth certificate (subject CN=Microsoft Exchange Server Auth Certificate, Services SMTP), deployed
         # to every server by the AuthAdmin servicelet.
-        der, _, _, _ = certs.make_certificate(now, AUTH_CERTIFICATE_SUBJECT, [], reuse_key="auth")
+        der = certs.make_certificate(now, AUTH_CERTIFICATE_SUBJECT, [], reuse_key="auth")[0]
         for entry in server_map.values():
             entry["certificates"].append(
                 certs.store_entry(der, entry["fqdn"], "Microsoft Exchange Server Auth Certificate", "SMTP", True, True)
