@@ -52,7 +52,7 @@ def test_expiry():
 @pytest.mark.parametrize(
     "value",
     [
-        pytest.param(lambda: _key_pem(), id="pkcs8-pem"),
+        pytest.param(_key_pem, id="pkcs8-pem"),
         pytest.param(lambda: CERT.cert_pem + _key_pem(), id="cert-and-key-pem"),
         pytest.param(
             lambda: base64.b64encode(

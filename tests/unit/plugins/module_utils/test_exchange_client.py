@@ -109,7 +109,7 @@ def quota_fault(code=ex.QUOTA_MAX_SHELLS):
 
 def test_run_sends_fixed_texts_and_returns_outputs():
     out = [{"cmdlet": "Get-ExchangeServer", "output": [{"Name": "EX01"}]}]
-    client, _ = make_client({"stdout": envelope(out)})
+    client, _sleeps = make_client({"stdout": envelope(out)})
     calls = [ex.call("Get-ExchangeServer", ["Name"])]
     assert client.run(calls) == [[{"Name": "EX01"}]]
     proto = FakeProtocol.instances[0]
@@ -144,7 +144,7 @@ def test_basic_over_http_refused_naming_option():
 
 @pytest.mark.parametrize("op", ["run_command", "send", "receive"])
 def test_shell_closed_when_a_step_raises(op):
-    client, _ = make_client({op: ValueError("boom " + PASSWORD)})
+    client, _sleeps = make_client({op: ValueError("boom " + PASSWORD)})
     with pytest.raises(ex.ExchangeConnectionError) as info:
         client.run([ex.call("Set-AuthConfig", CertificateThumbprint="A" * 40, Force=True)])
     proto = FakeProtocol.instances[0]
@@ -185,7 +185,7 @@ def test_read_batch_resent_after_reset():
 
 
 def test_401_message_names_user_and_server_without_secret():
-    client, _ = make_client({"open_shell": InvalidCredentialsError("the specified credentials were rejected")})
+    client, _sleeps = make_client({"open_shell": InvalidCredentialsError("the specified credentials were rejected")})
     with pytest.raises(ex.ExchangeConnectionError) as info:
         client.run([ex.call("Get-AuthConfig")])
     msg = info.value.msg
@@ -195,7 +195,7 @@ def test_401_message_names_user_and_server_without_secret():
 
 def test_tls_failure_says_how_to_fix():
     err = requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
-    client, _ = make_client({"open_shell": err})
+    client, _sleeps = make_client({"open_shell": err})
     with pytest.raises(ex.ExchangeConnectionError) as info:
         client.run([ex.call("Get-AuthConfig")])
     assert "ca_path" in info.value.msg and "validate_certs" in info.value.msg
@@ -221,7 +221,7 @@ def test_wsman_fault_reason_reported():
         2150858843,
         None,
     )
-    client, _ = make_client({"run_command": fault})
+    client, _sleeps = make_client({"run_command": fault})
     with pytest.raises(ex.ExchangeConnectionError) as info:
         client.run([ex.call("Get-AuthConfig")])
     assert "cannot process the request" in info.value.msg and "Command" in info.value.msg
@@ -242,7 +242,7 @@ def test_snapin_error_kind():
         "category": "InvalidArgument",
         "fully_qualified_error_id": "AddPSSnapInRead",
     }
-    client, _ = make_client({"stdout": envelope(ok=False, error=err), "rc": 1})
+    client, _sleeps = make_client({"stdout": envelope(ok=False, error=err), "rc": 1})
     with pytest.raises(ex.ExchangeCommandError) as info:
         client.run([ex.call("Get-AuthConfig")])
     assert "the Exchange cmdlets are not available on ex01.contoso.com" in info.value.msg
@@ -258,7 +258,7 @@ def test_cmdlet_error_structured():
         "category": "InvalidArgument",
         "fully_qualified_error_id": "X,Microsoft.Exchange.SetAuthConfig",
     }
-    client, _ = make_client({"stdout": envelope([{"cmdlet": "Get-AuthConfig", "output": []}], ok=False, error=err)})
+    client, _sleeps = make_client({"stdout": envelope([{"cmdlet": "Get-AuthConfig", "output": []}], ok=False, error=err)})
     with pytest.raises(ex.ExchangeCommandError) as info:
         client.run([ex.call("Get-AuthConfig"), ex.call("Set-AuthConfig", CertificateThumbprint="x")])
     e = info.value
@@ -268,23 +268,23 @@ def test_cmdlet_error_structured():
 
 def test_envelope_found_after_stray_host_output():
     stdout = b"WARNING: something\r\n" + envelope([{"cmdlet": "Get-AuthConfig", "output": [{"A": 1}]}])
-    client, _ = make_client({"stdout": stdout})
+    client, _sleeps = make_client({"stdout": stdout})
     assert client.run([ex.call("Get-AuthConfig", ["A"])]) == [[{"A": 1}]]
 
 
 def test_no_envelope_reports_stderr():
-    client, _ = make_client({"stdout": b"", "rc": 1})
+    client, _sleeps = make_client({"stdout": b"", "rc": 1})
     with pytest.raises(ex.ExchangeCommandError) as info:
         client.run([ex.call("Get-AuthConfig")])
     assert "returned no result" in info.value.msg
 
 
 def test_large_request_is_chunked():
-    client, _ = make_client({})
+    client, _sleeps = make_client({})
     client.run([ex.call("Set-AuthServer", Identity="x" * 150000)])
     proto = FakeProtocol.instances[0]
     sends = [entry for entry in proto.log if isinstance(entry, tuple)]
-    assert len(sends) > 1 and sends[-1] == ("send", True) and all(not end for _, end in sends[:-1])
+    assert len(sends) > 1 and sends[-1] == ("send", True) and all(not end for _op, end in sends[:-1])
     assert json.loads(rs.split_stdin(proto.stdin)[1])["calls"][0]["parameters"]["Identity"] == "x" * 150000
 
 
@@ -320,7 +320,7 @@ def test_validate_calls_refuses_domain_name_on_2013():
 
 
 def test_known_server_version_refuses_calls_before_connecting():
-    client, _ = make_client({})
+    client, _sleeps = make_client({})
     client.server_version = (15, 0, 1497, 2)
     with pytest.raises(ex.ExchangeInputError) as info:
         client.run(

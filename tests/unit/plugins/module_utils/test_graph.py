@@ -134,7 +134,7 @@ def test_bad_options_are_named(params, fragment):
 
 
 def test_cloud_hosts():
-    client, _ = make_client([], cloud="usgovernment_l5")
+    client, _sleeps = make_client([], cloud="usgovernment_l5")
     assert client.login_url == "https://login.microsoftonline.us"
     assert client.graph_url == "https://dod-graph.microsoft.us"
     assert client.url("servicePrincipals") == "https://dod-graph.microsoft.us/v1.0/servicePrincipals"
@@ -199,7 +199,7 @@ def test_get_retries_connection_errors_but_patch_does_not():
 
 def test_401_refreshes_the_token_once(monkeypatch):
     expired = graph_error(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
-    client, _ = make_client([expired, FakeResponse(200, {"ok": 1})], access_token=None, client_id="c", client_secret="s")
+    client, _sleeps = make_client([expired, FakeResponse(200, {"ok": 1})], access_token=None, client_id="c", client_secret="s")
     client._token = "old"
     refreshed = []
 
@@ -221,14 +221,14 @@ def test_401_refreshes_the_token_once(monkeypatch):
 
 
 def test_given_access_token_is_not_refreshed():
-    client, _ = make_client([graph_error(401, "InvalidAuthenticationToken", "expired")])
+    client, _sleeps = make_client([graph_error(401, "InvalidAuthenticationToken", "expired")])
     with pytest.raises(GraphError):
         client.get("organization", "read the organization")
     assert len(client._session.calls) == 1
 
 
 def test_403_names_the_permission():
-    client, _ = make_client([graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")])
+    client, _sleeps = make_client([graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")])
     with pytest.raises(GraphError) as caught:
         client.request("POST", "servicePrincipals/1/appRoleAssignments", "grant admin consent", body={}, permission="AppRoleAssignment.ReadWrite.All")
     assert caught.value.msg == (
@@ -240,14 +240,14 @@ def test_403_names_the_permission():
 
 
 def test_paging_follows_next_link_on_the_same_host():
-    client, _ = make_client(
+    client, _sleeps = make_client(
         [
             FakeResponse(200, {"value": [1], "@odata.nextLink": "https://graph.microsoft.com/v1.0/x?$skiptoken=1"}),
             FakeResponse(200, {"value": [2]}),
         ]
     )
     assert client.get_all("x", "list x") == [1, 2]
-    client, _ = make_client([FakeResponse(200, {"value": [1], "@odata.nextLink": "https://evil.example/v1.0/x"})])
+    client, _sleeps = make_client([FakeResponse(200, {"value": [1], "@odata.nextLink": "https://evil.example/v1.0/x"})])
     with pytest.raises(GraphError):
         client.get_all("x", "list x")
 
@@ -263,11 +263,11 @@ def test_token_roles_and_permission_precheck():
 
     assert token_roles(jwt_of({"appid": "x"})) == []  # app-only token, nothing consented
     assert token_roles(jwt_of({"scp": "Directory.AccessAsUser.All", "roles": ["x"]})) is None  # delegated
-    client, _ = make_client([], access_token=jwt_of({"appid": "x", "tid": "t"}))
+    client, _sleeps = make_client([], access_token=jwt_of({"appid": "x", "tid": "t"}))
     with pytest.raises(GraphError) as caught:
         client.require_permissions({"Application.ReadWrite.All": {"Application.ReadWrite.All"}}, "update keys")
     assert "admin consent is missing" in caught.value.msg
-    client, _ = make_client([], access_token=token)
+    client, _sleeps = make_client([], access_token=token)
     client.require_permissions({"Application.ReadWrite.All": {"Application.ReadWrite.All"}}, "update keys")
     with pytest.raises(GraphError) as caught:
         client.require_permissions(
@@ -322,7 +322,7 @@ def test_ca_path_beats_requests_ca_bundle(entra, monkeypatch, tmp_path):
 
 
 def test_one_token_for_many_clients_in_a_private_file(entra):
-    for _ in range(3):
+    for _attempt in range(3):
         GraphClient(entra.params).get("organization", "read the organization")
     assert entra.counters["token_requests"] == 1
     assert stat.S_IMODE(os.stat(entra.cache_dir).st_mode) == 0o700

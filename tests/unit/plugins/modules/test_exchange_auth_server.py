@@ -21,7 +21,7 @@ def test_create_then_idempotent_then_absent(monkeypatch):
     again, client = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange)
     assert not again.result["changed"] and len(client.batches) == 1
 
-    gone, _ = run_module(monkeypatch, mod, {"state": "absent"}, exchange)
+    gone, _client = run_module(monkeypatch, mod, {"state": "absent"}, exchange)
     assert gone.result["changed"] and exchange.auth_servers == []
 
 
@@ -37,7 +37,7 @@ def test_wrong_url_corrected(monkeypatch):
             }
         ]
     )
-    out, _ = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange)
+    out, _client = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange)
     assert out.result["changed"]
     call = next(c for c in exchange.calls if c["cmdlet"] == "Set-AuthServer")["parameters"]
     assert call == {"Identity": "MicrosoftSts", "AuthMetadataUrl": ACS}
@@ -48,14 +48,14 @@ def test_type_mismatch_reported_not_recreated(monkeypatch):
         auth_servers=[{"Name": "MicrosoftSts", "Type": "AzureAD", "AuthMetadataUrl": ACS, "Enabled": True}]
     )
     before = exchange.snapshot()
-    out, _ = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange)
+    out, _client = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange)
     assert out.failed and "cannot be changed" in out.result["msg"] and exchange.snapshot() == before
 
 
 def test_azure_ad_type_and_application_identifier(monkeypatch):
     exchange = FakeExchange()
     app = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-    out, _ = run_module(
+    out, _client = run_module(
         monkeypatch,
         mod,
         {
@@ -84,7 +84,7 @@ def test_domain_name_refused_on_2013_before_any_write(monkeypatch):
 
 def test_application_identifier_refused_on_2016_cu23_without_hu(monkeypatch):
     exchange = FakeExchange(version=(15, 1, 2507, 6), exsetup="15.1.2507.6")
-    out, _ = run_module(
+    out, _client = run_module(
         monkeypatch,
         mod,
         {"tenant_domain": "contoso.onmicrosoft.com", "application_identifier": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"},
@@ -96,7 +96,7 @@ def test_application_identifier_refused_on_2016_cu23_without_hu(monkeypatch):
 def test_check_mode_predicts(monkeypatch):
     exchange = FakeExchange()
     before = exchange.snapshot()
-    out, _ = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange, check=True, diff=True)
+    out, _client = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange, check=True, diff=True)
     assert out.result["changed"] and out.result["diff"]["after"]["auth_metadata_url"] == ACS
     assert exchange.snapshot() == before
 
@@ -111,7 +111,7 @@ def test_check_mode_predicts(monkeypatch):
     ],
 )
 def test_bad_input_refused_before_connecting(monkeypatch, args, needle):
-    out, _ = run_module(monkeypatch, mod, args)
+    out, _client = run_module(monkeypatch, mod, args)
     assert out.failed and needle in out.result["msg"]
 
 

@@ -29,7 +29,7 @@ def test_creates_assigns_then_idempotent(monkeypatch):
     assert not [c for b in client.batches for c in b if c.startswith(("New-", "Set-Auth"))]
     assert len(exchange.certs) == 1
 
-    checked, _ = run_module(monkeypatch, mod, {"export_path": "C:\\Certs\\oauth.cer"}, exchange, check=True)
+    checked, _client = run_module(monkeypatch, mod, {"export_path": "C:\\Certs\\oauth.cer"}, exchange, check=True)
     assert not checked.result["changed"]
 
 
@@ -54,7 +54,7 @@ def test_reuses_valid_and_skips_bad_certificates(monkeypatch):
             good,
         ]
     )
-    out, _ = run_module(monkeypatch, mod, {}, exchange)
+    out, _client = run_module(monkeypatch, mod, {}, exchange)
     assert out.result["thumbprint"] == good["Thumbprint"] and not out.result["created"]
     assert exchange.auth["CurrentCertificateThumbprint"] == good["Thumbprint"]
 
@@ -63,13 +63,13 @@ def test_adopt_thumbprint_normalised(monkeypatch):
     cert = make_cert(name="anything", days=300)
     exchange = FakeExchange(certs=[cert])
     spaced = " ".join(cert["Thumbprint"][i : i + 2] for i in range(0, 40, 2)).lower()
-    out, _ = run_module(monkeypatch, mod, {"thumbprint": spaced}, exchange)
+    out, _client = run_module(monkeypatch, mod, {"thumbprint": spaced}, exchange)
     assert out.result["thumbprint"] == cert["Thumbprint"] and out.result["action"] == "assigned"
 
 
 def test_adopt_missing_thumbprint_fails_naming_server(monkeypatch):
     exchange = FakeExchange()
-    out, _ = run_module(monkeypatch, mod, {"thumbprint": "A" * 40}, exchange)
+    out, _client = run_module(monkeypatch, mod, {"thumbprint": "A" * 40}, exchange)
     assert (
         out.failed and "ex01.contoso.com" in out.result["msg"] and "not in the certificate store" in out.result["msg"]
     )
@@ -86,7 +86,7 @@ def test_adopt_missing_thumbprint_fails_naming_server(monkeypatch):
     ],
 )
 def test_bad_input_refused_before_connecting(monkeypatch, args, needle):
-    out, _ = run_module(monkeypatch, mod, args)
+    out, _client = run_module(monkeypatch, mod, args)
     assert out.failed and needle in out.result["msg"]
     assert "pw-canary" not in str(out.result)
 
@@ -102,12 +102,12 @@ def test_stages_next_certificate_inside_renewal_window(monkeypatch):
             "NextCertificateEffectiveDate": None,
         },
     )
-    out, _ = run_module(monkeypatch, mod, {}, exchange)
+    out, _client = run_module(monkeypatch, mod, {}, exchange)
     r = out.result
     assert r["action"] == "staged" and r["created"] and r["thumbprint"] == current["Thumbprint"]
     assert r["next_certificate"]["thumbprint"] == exchange.auth["NextCertificateThumbprint"]
     assert exchange.auth["NextCertificateEffectiveDate"] == "2026-12-27T12:00:00Z"  # 30 days ahead
-    again, _ = run_module(monkeypatch, mod, {}, exchange)
+    again, _client = run_module(monkeypatch, mod, {}, exchange)
     assert not again.result["changed"] and again.result["next_certificate"]
 
 
@@ -122,7 +122,7 @@ def test_replaces_expired_current_now(monkeypatch):
             "NextCertificateEffectiveDate": None,
         },
     )
-    out, _ = run_module(monkeypatch, mod, {}, exchange)
+    out, _client = run_module(monkeypatch, mod, {}, exchange)
     sets = [c["parameters"] for c in exchange.calls if c["cmdlet"] == "Set-AuthConfig"]
     assert [sorted(p) for p in sets] == [
         ["Force", "NewCertificateEffectiveDate", "NewCertificateThumbprint"],

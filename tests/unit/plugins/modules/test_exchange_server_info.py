@@ -19,7 +19,7 @@ def test_flags_2013_cu2(monkeypatch):
 
 
 def test_hybrid_application_from_exsetup(monkeypatch):
-    out, _ = run_module(monkeypatch, mod, {}, FakeExchange(version=(15, 2, 1748, 10), exsetup="15.2.1748.24"))
+    out, _client = run_module(monkeypatch, mod, {}, FakeExchange(version=(15, 2, 1748, 10), exsetup="15.2.1748.24"))
     server = out.result["servers"][0]
     assert server["meets_push_minimum"] and server["supports_hybrid_application"]
     assert server["supports_hybrid_application_known"] and server["exsetup_version"] == "15.2.1748.24"
@@ -27,11 +27,11 @@ def test_hybrid_application_from_exsetup(monkeypatch):
 
 
 def test_hybrid_application_unknown_without_exsetup(monkeypatch):
-    out, _ = run_module(monkeypatch, mod, {}, FakeExchange(version=(15, 1, 2507, 6), exsetup=None))
+    out, _client = run_module(monkeypatch, mod, {}, FakeExchange(version=(15, 1, 2507, 6), exsetup=None))
     server = out.result["servers"][0]
     assert server["supports_hybrid_application"] is False and server["supports_hybrid_application_known"] is False
 
 
 def test_basic_over_http_refused_before_connecting(monkeypatch):
-    out, _ = run_module(monkeypatch, mod, {"transport": "basic", "scheme": "http"})
+    out, _client = run_module(monkeypatch, mod, {"transport": "basic", "scheme": "http"})
     assert out.failed and "allow_unencrypted_basic" in out.result["msg"]

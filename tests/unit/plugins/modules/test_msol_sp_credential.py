@@ -29,7 +29,14 @@ class FakeGraph:
             "appId": EXCHANGE_ONLINE_APP_ID,
             "displayName": "Office 365 Exchange Online",
             "appRoles": [{"id": FULL_ACCESS_AS_APP_ROLE_ID, "value": "full_access_as_app"}],
-            "keyCredentials": copy.deepcopy(keys if keys is not None else [key_credential(c, c.thumbprint, f"00000000-0000-4000-8000-00000000000{i}") for i, c in enumerate(FOREIGN)]),
+            "keyCredentials": copy.deepcopy(
+                keys
+                if keys is not None
+                else [
+                    key_credential(c, c.thumbprint, f"00000000-0000-4000-8000-00000000000{i}")
+                    for i, c in enumerate(FOREIGN)
+                ]
+            ),
         }
         self.apps: list[dict] = []
         self.sps = [self.sp]
@@ -263,7 +270,7 @@ def test_hybrid_application_created_with_permission_consent_and_key(monkeypatch,
     run_module(monkeypatch, fake, certificate=OURS.cert_pem, target="hybrid_application", exchange_organization_guid=guid, create_application=True)
     result = output()
     assert result["changed"] is True and result["application"]["created"] is True
-    methods = [(m, p) for m, p, _ in fake.writes]
+    methods = [(m, p) for m, p, _body in fake.writes]
     assert methods == [
         ("POST", "applications"),
         ("POST", "servicePrincipals"),
@@ -281,7 +288,15 @@ def test_hybrid_application_created_with_permission_consent_and_key(monkeypatch,
 
 def test_hybrid_application_check_mode_creates_nothing(monkeypatch, output):
     fake = FakeGraph()
-    run_module(monkeypatch, fake, check=True, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
+    run_module(
+        monkeypatch,
+        fake,
+        check=True,
+        certificate=OURS.cert_pem,
+        target="hybrid_application",
+        application_display_name="MyHybridApp",
+        create_application=True,
+    )
     result = output()
     assert result["changed"] is True and fake.writes == []
     assert "create application" in result["application"]["actions"]
@@ -289,11 +304,19 @@ def test_hybrid_application_check_mode_creates_nothing(monkeypatch, output):
 
 def test_existing_application_is_completed(monkeypatch, output):
     fake = FakeGraph()
-    fake.apps.append({"id": "app-1", "appId": "33333333-3333-4333-8333-333333333333", "displayName": "MyHybridApp", "requiredResourceAccess": [], "keyCredentials": []})
+    fake.apps.append(
+        {
+            "id": "app-1",
+            "appId": "33333333-3333-4333-8333-333333333333",
+            "displayName": "MyHybridApp",
+            "requiredResourceAccess": [],
+            "keyCredentials": [],
+        }
+    )
     run_module(monkeypatch, fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
     result = output()
     assert result["application"]["actions"] == ["add permission full_access_as_app", "create service principal", "grant admin consent"]
-    assert [(m, p) for m, p, _ in fake.writes][0] == ("PATCH", "applications/app-1")
+    assert [(m, p) for m, p, _body in fake.writes][0] == ("PATCH", "applications/app-1")
     assert fake.apps[0]["keyCredentials"][0]["key"] == OURS.base64_der
     # second run: everything in place
     fake.writes.clear()
@@ -304,7 +327,12 @@ def test_existing_application_is_completed(monkeypatch, output):
 def test_graph_error_is_reported_with_details(monkeypatch, output):
     class Failing(FakeGraph):
         def get_all(self, *args, **kwargs):
-            raise GraphError("Failed to find x: Authorization_RequestDenied: no (request-id r1)", status=403, code="Authorization_RequestDenied", request_id="r1")
+            raise GraphError(
+                "Failed to find x: Authorization_RequestDenied: no (request-id r1)",
+                status=403,
+                code="Authorization_RequestDenied",
+                request_id="r1",
+            )
 
     run_module(monkeypatch, Failing(), certificate=OURS.cert_pem)
     result = output()

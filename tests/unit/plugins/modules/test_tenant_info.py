@@ -41,14 +41,23 @@ class FakeClient:
     def openid_configuration(self):
         self.calls.append("openid")
         if self.fail == "tenant":
-            raise GraphError("Failed to find tenant 'x' in cloud 'global' (https://login.microsoftonline.com): invalid_tenant: AADSTS90002: Tenant 'x' not found.", status=400, code="AADSTS90002")
+            raise GraphError(
+                "Failed to find tenant 'x' in cloud 'global' (https://login.microsoftonline.com): invalid_tenant: AADSTS90002: Tenant 'x' not found.",
+                status=400,
+                code="AADSTS90002",
+            )
         return dict(CONFIG)
 
     def get_all(self, path, what, params=None, permission=None):
         self.calls.append(path)
         assert permission == "Organization.Read.All"
         if self.fail == "403":
-            raise GraphError(f"Failed to {what}: Authorization_RequestDenied: Insufficient privileges to complete the operation. (request-id r). The application needs the Microsoft Graph application permission Organization.Read.All with admin consent", status=403)
+            raise GraphError(
+                f"Failed to {what}: Authorization_RequestDenied: Insufficient privileges to complete the operation. "
+                "(request-id r). The application needs the Microsoft Graph application permission Organization.Read.All "
+                "with admin consent",
+                status=403,
+            )
         return [ORG]
 
 
@@ -78,18 +87,24 @@ def test_with_credentials_the_verified_domains(monkeypatch, capsys):
     assert client.calls == ["openid", "organization"]
     assert result["display_name"] == "Contoso"
     assert result["default_domain"] == "contoso.com" and result["initial_domain"] == "contoso.onmicrosoft.com"
-    assert result["verified_domains"][0] == {"name": "contoso.onmicrosoft.com", "is_default": False, "is_initial": True, "type": "Managed", "capabilities": "Email"}
+    assert result["verified_domains"][0] == {
+        "name": "contoso.onmicrosoft.com",
+        "is_default": False,
+        "is_initial": True,
+        "type": "Managed",
+        "capabilities": "Email",
+    }
     assert "secret-canary-9" not in json.dumps(result)
 
 
 def test_unknown_tenant_fails_clearly(monkeypatch, capsys):
-    result, _ = run(monkeypatch, capsys, fail="tenant")
+    result, _client = run(monkeypatch, capsys, fail="tenant")
     assert result["failed"] and "AADSTS90002" in result["msg"]
     assert result["graph_error"]["code"] == "AADSTS90002"
 
 
 def test_missing_organization_permission_is_named(monkeypatch, capsys):
-    result, _ = run(monkeypatch, capsys, fail="403", access_token="a.b.c")
+    result, _client = run(monkeypatch, capsys, fail="403", access_token="a.b.c")
     assert result["failed"] and "Organization.Read.All" in result["msg"]
 
 
@@ -99,5 +114,5 @@ def test_tenant_id_from_issuer_when_token_endpoint_has_none():
 
 
 def test_check_mode_is_supported(monkeypatch, capsys):
-    result, _ = run(monkeypatch, capsys, _ansible_check_mode=True)
+    result, _client = run(monkeypatch, capsys, _ansible_check_mode=True)
     assert result["tenant_id"] == TID
