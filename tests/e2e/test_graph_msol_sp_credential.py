@@ -200,8 +200,16 @@ def test_hybrid_application_created_from_nothing_then_unchanged(sim, run_playboo
 
 
 def test_existing_application_without_create_gets_only_keys(sim, run_playbook, auth_cert):
-    missing = run(run_playbook, sim, play("msol_sp_credential", target="hybrid_application",
-                                         exchange_organization_guid=ORG_GUID, certificate=auth_cert.cert_pem))
+    missing = run(
+        run_playbook,
+        sim,
+        play(
+            "msol_sp_credential",
+            target="hybrid_application",
+            exchange_organization_guid=ORG_GUID,
+            certificate=auth_cert.cert_pem,
+        ),
+    )
     assert not missing.ok
     assert "Set create_application: true" in missing.result("under test")["msg"]
 

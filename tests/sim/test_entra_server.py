@@ -340,7 +340,16 @@ def test_injected_429_carries_retry_after_then_clears(sim):
     assert sim.graph("GET", "organization", token=token).status_code == 200
 
 
-@pytest.mark.parametrize("status, code", [(401, "InvalidAuthenticationToken"), (403, "Authorization_RequestDenied"), (404, "Request_ResourceNotFound"), (500, "generalException"), (503, "serviceNotAvailable")])
+@pytest.mark.parametrize(
+    "status, code",
+    [
+        (401, "InvalidAuthenticationToken"),
+        (403, "Authorization_RequestDenied"),
+        (404, "Request_ResourceNotFound"),
+        (500, "generalException"),
+        (503, "serviceNotAvailable"),
+    ],
+)
 def test_injected_status_faults(sim, status, code):
     token = sim.token().json()["access_token"]
     sim.server.inject("*", r"/v1\.0/domains", status=status)

@@ -425,6 +425,7 @@ def test_receive_long_poll_times_out(server: WSManServer, pki: Any, recorder: Re
     recorder.release.clear()
     protocol = basic_protocol(server, pki, operation_timeout_sec=1, read_timeout_sec=5)
     before = len(server.requests)
+
     def release_after_a_timed_out_receive() -> None:
         # The handler finishes only once a Receive was answered with TimedOut (no timing assumptions).
         while not recorder.release.is_set():
