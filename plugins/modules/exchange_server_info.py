@@ -11,6 +11,10 @@ version_added: 0.1.0
 description:
   - Reads every Exchange server of the organization (C(Get-ExchangeServer)) and the organization
     (C(Get-OrganizationConfig)) through the server it connects to, in one PowerShell process.
+  - In the same process it reads C(Get-AuthConfig) and the connected server's certificates
+    (C(Get-ExchangeCertificate)), and returns in RV(auth_certificate) whether AuthConfig's current Auth certificate
+    is in this server's store with its private key (and in RV(next_auth_certificate) the same for a staged next
+    certificate), so a per-server check needs no second module run.
   - The build is read from the C(AdminDisplayVersion) object (Major, Minor, Build, Revision), not from its text.
   - Per server, RV(servers[].meets_push_minimum) tells whether the build is at least Exchange 2013 CU3
     (15.0.775.38), which push notifications require, and RV(servers[].supports_hybrid_application) whether the
@@ -153,32 +157,185 @@ all_meet_push_minimum:
   description: Whether every server is Exchange 2013 CU3 or later.
   returned: success
   type: bool
+auth_certificate:
+  description:
+    - AuthConfig's current Auth certificate as the connected server holds it. Exchange replicates AuthConfig to
+      every server, but each server needs the certificate with its private key in its own store.
+    - V(null) when AuthConfig or the certificates could not be read through this server (an Edge Transport server,
+      Exchange 2010, or missing rights); the module then warns and still returns the servers.
+  returned: success
+  type: dict
+  contains:
+    thumbprint:
+      description: AuthConfig's C(CurrentCertificateThumbprint), upper case; V(null) when AuthConfig has none.
+      type: str
+      sample: 6A1B1F4E2C7D3A5B8E9F0A1B2C3D4E5F60718293
+    present:
+      description: Whether the certificate is in the connected server's certificate store.
+      type: bool
+    has_private_key:
+      description: Whether the server holds its private key (V(null) when not present).
+      type: bool
+    private_key_exportable:
+      description: Whether the private key is exportable (V(null) when not present).
+      type: bool
+    public_key_size:
+      description: Key size in bits (V(null) when not present).
+      type: int
+      sample: 2048
+    not_before:
+      description: Start of validity, UTC (V(null) when not present).
+      type: str
+    not_after:
+      description: End of validity, UTC (V(null) when not present).
+      type: str
+      sample: "2031-01-01T00:00:00Z"
+    days_remaining:
+      description: Whole days until RV(auth_certificate.not_after), by the server's clock (V(null) when not present).
+      type: int
+    usable:
+      description: >-
+        Whether this server can sign with it: present, with an exportable private key of at least 2048 bits, valid
+        now and not revoked (the checks M(exchange.hybrid.exchange_oauth_cert) makes before adopting a
+        thumbprint).
+      type: bool
+    problems:
+      description: Why it is not usable here (empty when it is).
+      type: list
+      elements: str
+      sample: [it has no private key]
+next_auth_certificate:
+  description:
+    - AuthConfig's staged next certificate as the connected server holds it, with the keys of RV(auth_certificate)
+      and C(effective_date) (AuthConfig's C(NextCertificateEffectiveDate)).
+    - V(null) when no next certificate is staged or AuthConfig could not be read.
+  returned: success
+  type: dict
+  sample:
+    thumbprint: 7B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E
+    effective_date: "2030-06-01T00:00:00Z"
+    present: true
+    has_private_key: true
+    private_key_exportable: true
+    public_key_size: 2048
+    not_before: "2030-05-01T00:00:00Z"
+    not_after: "2035-05-01T00:00:00Z"
+    days_remaining: 3078
+    usable: true
+    problems: []
 """
+
+import datetime as dt
+from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
     SERVER_PROPERTIES,
+    ExchangeCommandError,
     ExchangeError,
     call,
     client_for,
     exchange_module,
     fail_from_error,
     find_connected,
+    now_for,
+    parse_utc,
     run_reads,
     server_facts,
 )
+
+AUTH_PROPERTIES = ["CurrentCertificateThumbprint", "NextCertificateThumbprint", "NextCertificateEffectiveDate"]
+CERT_PROPERTIES = [
+    "Thumbprint",
+    "HasPrivateKey",
+    "PrivateKeyExportable",
+    "PublicKeySize",
+    "NotBefore",
+    "NotAfter",
+    "Status",
+]
+AUTH_CMDLETS = ("Get-AuthConfig", "Get-ExchangeCertificate")
+MINIMUM_KEY_SIZE = 2048
+
+
+def problems(cert: dict, now: dt.datetime) -> list[str]:
+    """Why the Auth certificate cannot sign on this server: exchange_oauth_cert's checks when adopting a thumbprint."""
+    found = []
+    if not cert.get("HasPrivateKey"):
+        found.append("it has no private key")
+    if cert.get("PrivateKeyExportable") is False:
+        found.append("its private key is not exportable")
+    size = cert.get("PublicKeySize")
+    if isinstance(size, int) and size < MINIMUM_KEY_SIZE:
+        found.append("its key has %d bits (at least %d needed)" % (size, MINIMUM_KEY_SIZE))
+    end, start = parse_utc(cert.get("NotAfter")), parse_utc(cert.get("NotBefore"))
+    if end is not None and end <= now:
+        found.append("it expired on %s" % cert.get("NotAfter"))
+    if start is not None and start > now + dt.timedelta(days=1):
+        found.append("it is not valid before %s" % cert.get("NotBefore"))
+    if str(cert.get("Status") or "") in ("Revoked", "Invalid", "DateInvalid"):
+        found.append("its status is %s" % cert.get("Status"))
+    return found
+
+
+def certificate_state(thumbprint: Any, certificates: list[dict], now: dt.datetime) -> dict[str, Any]:
+    """The certificate ``thumbprint`` as this server's store holds it."""
+    thumb = str(thumbprint).upper() if thumbprint else None
+    cert = next((c for c in certificates if thumb and str(c.get("Thumbprint") or "").upper() == thumb), None)
+    state: dict[str, Any] = {
+        "thumbprint": thumb,
+        "present": cert is not None,
+        "has_private_key": None,
+        "private_key_exportable": None,
+        "public_key_size": None,
+        "not_before": None,
+        "not_after": None,
+        "days_remaining": None,
+        "usable": False,
+        "problems": [],
+    }
+    if cert is None:
+        if thumb:
+            state["problems"] = ["it is not in the certificate store of this server"]
+        return state
+    end = parse_utc(cert.get("NotAfter"))
+    size = cert.get("PublicKeySize")
+    found = problems(cert, now)
+    state.update(
+        has_private_key=bool(cert.get("HasPrivateKey")),
+        private_key_exportable=cert.get("PrivateKeyExportable"),
+        public_key_size=size if isinstance(size, int) else None,
+        not_before=cert.get("NotBefore"),
+        not_after=cert.get("NotAfter"),
+        days_remaining=int((end - now).total_seconds() // 86400) if end is not None else None,
+        usable=not found,
+        problems=found,
+    )
+    return state
 
 
 def main() -> None:
     module = exchange_module({})
     client = client_for(module)
+    base = [
+        call("Get-ExchangeServer", SERVER_PROPERTIES),
+        call("Get-OrganizationConfig", ["Name", "Guid", "Identity"]),
+    ]
+    extra = [call("Get-AuthConfig", AUTH_PROPERTIES), call("Get-ExchangeCertificate", CERT_PROPERTIES)]
+    auth_rows: Optional[list[dict]] = None
+    certificates: list[dict] = []
     try:
-        (servers, organization), exsetup = run_reads(
-            client,
-            [
-                call("Get-ExchangeServer", SERVER_PROPERTIES),
-                call("Get-OrganizationConfig", ["Name", "Guid", "Identity"]),
-            ],
-        )
+        try:
+            (servers, organization, auth_rows, certificates), exsetup = run_reads(client, base + extra)
+        except ExchangeCommandError as exc:
+            # Edge Transport and Exchange 2010 have no Get-AuthConfig: the servers are still worth returning.
+            if exc.kind != "cmdlet" or exc.cmdlet not in AUTH_CMDLETS:
+                raise
+            module.warn(
+                "AuthConfig and the certificates could not be read through %s (%s); auth_certificate is null"
+                % (module.params["server"], exc.msg)
+            )
+            (servers, organization), exsetup = run_reads(client, base)
+            auth_rows = None
     except ExchangeError as exc:
         fail_from_error(module, exc, "read the Exchange servers through %s" % module.params["server"])
         return
@@ -186,6 +343,15 @@ def main() -> None:
     facts = [server_facts(row, exsetup, row is connected) for row in servers]
     org = organization[0] if organization else {}
     below = [f["name"] for f in facts if not f["meets_push_minimum"]]
+    current: Optional[dict] = None
+    staged: Optional[dict] = None
+    if auth_rows is not None:
+        now = now_for(client)
+        auth = auth_rows[0] if auth_rows else {}
+        current = certificate_state(auth.get("CurrentCertificateThumbprint"), certificates, now)
+        if auth.get("NextCertificateThumbprint"):
+            staged = certificate_state(auth.get("NextCertificateThumbprint"), certificates, now)
+            staged["effective_date"] = auth.get("NextCertificateEffectiveDate") or None
     for warning in client.warnings:
         module.warn(warning)
     module.exit_json(
@@ -195,6 +361,8 @@ def main() -> None:
         organization={"name": org.get("Name"), "guid": org.get("Guid")},
         below_push_minimum=below,
         all_meet_push_minimum=not below,
+        auth_certificate=current,
+        next_auth_certificate=staged,
     )
 
 
