@@ -5,8 +5,11 @@
 Input (one entry per inventory host, built by ``exchange.hybrid.audit_push_notifications``)::
 
     {"host": "EX01", "tenant_domain": "contoso.onmicrosoft.com", "entra_target": "shared_service_principal",
-     "info": <exchange_server_info result>, "certificate": <exchange_oauth_cert check-mode result, thumbprint=current>,
+     "info": <exchange_server_info result>,
      "organization": null | {"oauth_cert": ..., "auth_server": ..., "push_proxy": ..., "entra": ..., "probe": ...}}
+
+Whether a server holds the Auth certificate with its private key is read from its own ``info.auth_certificate``
+(exchange_server_info reads AuthConfig and the server's certificate store in the same batch).
 
 ``organization`` is set on one host per Exchange organization (its primary). Module results are read as Ansible
 registers them (``failed``, ``msg``, ``skipped``, ``diff``); every value is treated as untrusted data.
@@ -269,7 +272,8 @@ def _probe(raw: dict) -> tuple[list[dict], Optional[dict]]:
 # ---------------------------------------------------------------------------------------------- servers
 
 
-def _server_row(facts: dict, host: Optional[str], cert_result: Any, current: Optional[str]) -> dict:
+def _server_row(facts: dict, host: Optional[str], cert_state: Any, current: Optional[str]) -> dict:
+    """``cert_state``: the host's exchange_server_info ``auth_certificate``; ``current``: the organization's view."""
     findings = []
     if facts.get("meets_push_minimum") is False:
         findings.append(finding("build", "failure", "Below Exchange 2013 CU3",
@@ -278,21 +282,26 @@ def _server_row(facts: dict, host: Optional[str], cert_result: Any, current: Opt
                                 "Install a current cumulative update."))
     elif facts.get("meets_push_minimum"):
         findings.append(finding("build", "ok", "Build %s" % (facts.get("effective_version") or facts.get("version"))))
-    certificate: dict[str, Any] = {"thumbprint": current, "present": None}
+    state = _dict(cert_state)
+    # The server signs with AuthConfig as it reads it; it names the organization's current certificate unless
+    # Active Directory replication has not reached it yet.
+    thumbprint = _upper(state.get("thumbprint")) or current
+    certificate: dict[str, Any] = {"thumbprint": thumbprint, "present": None}
     if host is None:
         findings.append(finding("audited", "warning", "Not in the inventory",
                                 "The Auth certificate on this server was not checked.",
                                 "Add the server to the inventory group the audit runs on."))
-    elif current and _ran(cert_result):
-        if _failed(cert_result, "action"):
-            certificate.update(present=False, reason=_message(cert_result))
-            findings.append(finding("auth_certificate_present", "failure", "Auth certificate unusable here",
-                                    _message(cert_result),
+    elif current and state.get("thumbprint"):
+        if not state.get("usable"):
+            problems = [str(p) for p in state.get("problems") or []] or ["it cannot sign tokens here"]
+            reason = "Auth certificate %s on %s: %s." % (thumbprint, facts.get("name"), "; ".join(problems))
+            certificate.update(present=False, reason=reason)
+            findings.append(finding("auth_certificate_present", "failure", "Auth certificate unusable here", reason,
                                     "Export the certificate with its private key from a server that has it and "
                                     "import it here (Import-ExchangeCertificate)."))
         else:
-            certificate.update(present=True, not_after=cert_result.get("not_after"),
-                               days_remaining=cert_result.get("days_remaining"))
+            certificate.update(present=True, not_after=state.get("not_after"),
+                               days_remaining=state.get("days_remaining"))
             findings.append(finding("auth_certificate_present", "ok", "Auth certificate present with private key"))
     return {
         "name": facts.get("name"),
@@ -379,13 +388,13 @@ def build_report(hosts: list[dict], warning_days: int = 60, run_probe: bool = Fa
         for facts in group["servers_info"]:
             found = by_name.pop(str(_dict(facts).get("name")).lower(), None)
             if found:
-                rows.append(_server_row(found["facts"], found["entry"].get("host"), found["entry"].get("certificate"),
-                                        current))
+                rows.append(_server_row(found["facts"], found["entry"].get("host"),
+                                        _dict(found["entry"].get("info")).get("auth_certificate"), current))
             else:
                 rows.append(_server_row(_dict(facts), None, None, current))
         for found in by_name.values():  # a host whose server the primary did not list
-            rows.append(_server_row(found["facts"], found["entry"].get("host"), found["entry"].get("certificate"),
-                                    current))
+            rows.append(_server_row(found["facts"], found["entry"].get("host"),
+                                    _dict(found["entry"].get("info")).get("auth_certificate"), current))
         details = {"auth_certificate": cert, "auth_server": auth_server, "evosts_auth_server": evosts,
                    "entra": entra, "push_proxy": proxy, "probe": probe}
         organizations.append(_organization(group, findings, rows, details, warning_days))

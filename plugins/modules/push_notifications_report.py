@@ -20,7 +20,8 @@ options:
   hosts:
     description:
       - One entry per audited host, as the audit playbook builds it
-        (C(host), C(tenant_domain), C(entra_target), C(info), C(certificate), C(organization)).
+        (C(host), C(tenant_domain), C(entra_target), C(info), C(organization)); whether a server holds the Auth
+        certificate is read from its C(info.auth_certificate) (M(exchange.hybrid.exchange_server_info)).
     type: list
     elements: dict
     required: true

@@ -28,8 +28,10 @@ def info(names, connected, org_guid="guid-1", org_name="Contoso", below=()):
 
 
 def cert_ok(days=1000):
-    return {"changed": False, "action": "none", "thumbprint": CURRENT, "not_after": "2031-01-01T00:00:00Z",
-            "days_remaining": days}
+    """exchange_server_info's auth_certificate for a server holding the current certificate with its key."""
+    return {"thumbprint": CURRENT, "present": True, "has_private_key": True, "private_key_exportable": True,
+            "public_key_size": 2048, "not_before": "2026-01-01T00:00:00Z", "not_after": "2031-01-01T00:00:00Z",
+            "days_remaining": days, "usable": True, "problems": []}
 
 
 def org_results(days=1000, next_thumb=None, keys=(CURRENT,), auth=True, auth_url=URL, enabled=True,
@@ -67,7 +69,7 @@ def hosts(names=("EX01", "EX02"), org=None, certs=None, below=(), **kwargs):
     for index, name in enumerate(names):
         entries.append({
             "host": name, "tenant_domain": "contoso.onmicrosoft.com", "entra_target": "shared_service_principal",
-            "info": info(names, name, below=below), "certificate": certs.get(name, cert_ok()),
+            "info": dict(info(names, name, below=below), auth_certificate=certs.get(name, cert_ok())),
             "organization": org if index == 0 else None,
         })
     return entries
@@ -161,8 +163,8 @@ def test_a_task_that_failed_under_failed_when_false_is_a_failure():
 
 
 def test_servers_build_and_certificate_presence():
-    certs = {"EX02": {"changed": False, "failed_when_result": False,
-                      "msg": "Failed to adopt certificate AAAA: it is not in the certificate store of EX02"}}
+    certs = {"EX02": {"thumbprint": CURRENT, "present": False, "has_private_key": None, "usable": False,
+                      "problems": ["it is not in the certificate store of this server"]}}
     report = _audit.build_report(hosts(names=("EX01", "EX02", "OLD"), certs=certs, below=("OLD",)))
     found = severities(report)
     assert found[("OLD", "build")] == "failure"
@@ -175,6 +177,20 @@ def test_servers_build_and_certificate_presence():
     assert report["summary"]["servers_by_status"] == {"ok": 1, "warning": 0, "failure": 2}
     assert _audit.failures(report) == ["Contoso/EX02: Auth certificate unusable here",
                                        "Contoso/OLD: Below Exchange 2013 CU3"]
+
+
+def test_certificate_without_private_key_and_a_server_that_could_not_read_it():
+    certs = {"EX02": dict(cert_ok(), has_private_key=False, usable=False, problems=["it has no private key"]),
+             "EDGE": None}
+    report = _audit.build_report(hosts(names=("EX01", "EX02", "EDGE"), certs=certs))
+    rows = {s["name"]: s for s in report["organizations"][0]["servers"]}
+    assert rows["EX02"]["auth_certificate"]["present"] is False and rows["EX02"]["status"] == "failure"
+    assert "no private key" in rows["EX02"]["auth_certificate"]["reason"]
+    assert CURRENT in rows["EX02"]["findings"][-1]["detail"]
+    assert rows["EDGE"]["auth_certificate"] == {"thumbprint": CURRENT, "present": None}
+    assert ("EDGE", "auth_certificate_present") not in severities(report)
+    assert rows["EX01"]["auth_certificate"] == {"thumbprint": CURRENT, "present": True,
+                                                "not_after": "2031-01-01T00:00:00Z", "days_remaining": 1000}
 
 
 def test_a_server_outside_the_inventory_is_a_warning_and_an_unreachable_host_a_failure():

@@ -15,7 +15,6 @@ HOSTS = [{
     "tenant_domain": "contoso.onmicrosoft.com",
     "info": {"organization": {"name": "Contoso", "guid": "g-1"},
              "servers": [{"name": "EX01", "version": "15.0.712.24", "meets_push_minimum": False, "connected": True}]},
-    "certificate": {"skipped": True},
     "organization": None,
 }]
 
