@@ -106,8 +106,9 @@ def test_servers_still_returned_where_auth_config_cannot_be_read(monkeypatch):
 
     def handle(entry):
         if entry["cmdlet"] == "Get-AuthConfig":
-            raise ExchangeCommandError("Get-AuthConfig failed on EX01: not recognized", kind="cmdlet",
-                                       cmdlet="Get-AuthConfig")
+            raise ExchangeCommandError(
+                "Get-AuthConfig failed on EX01: not recognized", kind="cmdlet", cmdlet="Get-AuthConfig"
+            )
         return original(entry)
 
     exchange.handle = handle
@@ -121,8 +122,9 @@ def test_other_command_errors_still_fail(monkeypatch):
     exchange = FakeExchange()
 
     def handle(entry):
-        raise ExchangeCommandError("Get-ExchangeServer failed on EX01: access denied", kind="cmdlet",
-                                   cmdlet="Get-ExchangeServer")
+        raise ExchangeCommandError(
+            "Get-ExchangeServer failed on EX01: access denied", kind="cmdlet", cmdlet="Get-ExchangeServer"
+        )
 
     exchange.handle = handle
     out, client = run_module(monkeypatch, mod, {}, exchange)
