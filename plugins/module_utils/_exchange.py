@@ -235,6 +235,29 @@ def parse_utc(value: Optional[str]) -> Optional[dt.datetime]:
     return parsed.astimezone(dt.timezone.utc)
 
 
+MINIMUM_AUTH_KEY_SIZE = 2048
+
+
+def auth_certificate_problems(cert: dict, now: dt.datetime, key_size: int = MINIMUM_AUTH_KEY_SIZE) -> list[str]:
+    """Why ``cert`` (Get-ExchangeCertificate properties) cannot be the Auth certificate; empty when it can."""
+    found = []
+    if not cert.get("HasPrivateKey"):
+        found.append("it has no private key")
+    if cert.get("PrivateKeyExportable") is False:
+        found.append("its private key is not exportable")
+    size = cert.get("PublicKeySize")
+    if isinstance(size, int) and size < key_size:
+        found.append("its key has %d bits (at least %d needed)" % (size, key_size))
+    end, start = parse_utc(cert.get("NotAfter")), parse_utc(cert.get("NotBefore"))
+    if end is not None and end <= now:
+        found.append("it expired on %s" % cert.get("NotAfter"))
+    if start is not None and start > now + dt.timedelta(days=1):
+        found.append("it is not valid before %s" % cert.get("NotBefore"))
+    if str(cert.get("Status") or "") in ("Revoked", "Invalid", "DateInvalid"):
+        found.append("its status is %s" % cert.get("Status"))
+    return found
+
+
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 

@@ -172,6 +172,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
     SERVER_PROPERTIES,
     ExchangeError,
     ExchangeInputError,
+    auth_certificate_problems,
     call,
     client_for,
     diff_result,
@@ -243,26 +244,6 @@ def days_left(cert: dict, now: dt.datetime) -> Optional[int]:
     if end is None:
         return None
     return int((end - now).total_seconds() // 86400)
-
-
-def problems(cert: dict, key_size: int, now: dt.datetime) -> list[str]:
-    """Why ``cert`` cannot be the Auth certificate (empty when it can)."""
-    found = []
-    if not cert.get("HasPrivateKey"):
-        found.append("it has no private key")
-    if cert.get("PrivateKeyExportable") is False:
-        found.append("its private key is not exportable")
-    size = cert.get("PublicKeySize")
-    if isinstance(size, int) and size < key_size:
-        found.append("its key has %d bits (at least %d needed)" % (size, key_size))
-    end, start = parse_utc(cert.get("NotAfter")), parse_utc(cert.get("NotBefore"))
-    if end is not None and end <= now:
-        found.append("it expired on %s" % cert.get("NotAfter"))
-    if start is not None and start > now + dt.timedelta(days=1):
-        found.append("it is not valid before %s" % cert.get("NotBefore"))
-    if str(cert.get("Status") or "") in ("Revoked", "Invalid", "DateInvalid"):
-        found.append("its status is %s" % cert.get("Status"))
-    return found
 
 
 def summary(cert: Optional[dict], now: dt.datetime) -> Optional[dict]:
@@ -346,7 +327,7 @@ def main() -> None:
             return bool(cert) and str(cert.get("FriendlyName") or "").lower() == name.lower()
 
         def usable(cert: Optional[dict], window: int = 0) -> bool:
-            if not cert or problems(cert, key_size, now):
+            if not cert or auth_certificate_problems(cert, now, key_size):
                 return False
             left = days_left(cert, now)
             return left is None or left > window
@@ -360,7 +341,7 @@ def main() -> None:
                     msg="Failed to adopt certificate %s: it is not in the certificate store of %s; import it there "
                     "first (Import-ExchangeCertificate) or omit thumbprint" % (params["thumbprint"], where)
                 )
-            reasons = problems(target, 2048, now)
+            reasons = auth_certificate_problems(target, now)
             if reasons:
                 module.fail_json(
                     msg="Failed to adopt certificate %s on %s: %s" % (params["thumbprint"], where, "; ".join(reasons))

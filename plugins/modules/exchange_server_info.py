@@ -232,6 +232,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
     SERVER_PROPERTIES,
     ExchangeCommandError,
     ExchangeError,
+    auth_certificate_problems,
     call,
     client_for,
     exchange_module,
@@ -254,27 +255,6 @@ CERT_PROPERTIES = [
     "Status",
 ]
 AUTH_CMDLETS = ("Get-AuthConfig", "Get-ExchangeCertificate")
-MINIMUM_KEY_SIZE = 2048
-
-
-def problems(cert: dict, now: dt.datetime) -> list[str]:
-    """Why the Auth certificate cannot sign on this server: exchange_oauth_cert's checks when adopting a thumbprint."""
-    found = []
-    if not cert.get("HasPrivateKey"):
-        found.append("it has no private key")
-    if cert.get("PrivateKeyExportable") is False:
-        found.append("its private key is not exportable")
-    size = cert.get("PublicKeySize")
-    if isinstance(size, int) and size < MINIMUM_KEY_SIZE:
-        found.append("its key has %d bits (at least %d needed)" % (size, MINIMUM_KEY_SIZE))
-    end, start = parse_utc(cert.get("NotAfter")), parse_utc(cert.get("NotBefore"))
-    if end is not None and end <= now:
-        found.append("it expired on %s" % cert.get("NotAfter"))
-    if start is not None and start > now + dt.timedelta(days=1):
-        found.append("it is not valid before %s" % cert.get("NotBefore"))
-    if str(cert.get("Status") or "") in ("Revoked", "Invalid", "DateInvalid"):
-        found.append("its status is %s" % cert.get("Status"))
-    return found
 
 
 def certificate_state(thumbprint: Any, certificates: list[dict], now: dt.datetime) -> dict[str, Any]:
@@ -299,7 +279,7 @@ def certificate_state(thumbprint: Any, certificates: list[dict], now: dt.datetim
         return state
     end = parse_utc(cert.get("NotAfter"))
     size = cert.get("PublicKeySize")
-    found = problems(cert, now)
+    found = auth_certificate_problems(cert, now)
     state.update(
         has_private_key=bool(cert.get("HasPrivateKey")),
         private_key_exportable=cert.get("PrivateKeyExportable"),
