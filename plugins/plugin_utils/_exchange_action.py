@@ -134,6 +134,13 @@ class ExchangeActionModule(ActionBase):
         )
         self._connection = local
         if task_vars is not None:
-            task_vars["ansible_python_interpreter"] = sys.executable
-            task_vars.pop("ansible_shell_type", None)
-            task_vars.pop("ansible_shell_executable", None)
+            # A delegated task takes its interpreter from the delegated host's vars: without this, delegating to
+            # another Exchange host would start interpreter discovery on a Windows host.
+            targets = [task_vars]
+            delegated = (task_vars.get("ansible_delegated_vars") or {}).get(self._task.delegate_to)
+            if self._task.delegate_to and isinstance(delegated, dict):
+                targets.append(delegated)
+            for variables in targets:
+                variables["ansible_python_interpreter"] = sys.executable
+                variables.pop("ansible_shell_type", None)
+                variables.pop("ansible_shell_executable", None)

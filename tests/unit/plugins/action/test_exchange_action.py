@@ -126,3 +126,17 @@ def test_local_connection_passes_task_options_through(base):
     ):
         action.run(task_vars={})
     assert captured["module_args"] == {"server": "ex01", "username": "u"}
+
+
+def test_delegated_task_runs_with_the_controller_interpreter(base):
+    """Delegating to another Exchange host must not start interpreter discovery on that (Windows) host."""
+    action = _action(base, FakeConnection("winrm", WINRM), {})
+    action._task.delegate_to = "EX2019"
+    delegated = {"ansible_shell_type": "powershell", "ansible_connection": "winrm"}
+    task_vars = {"ansible_delegated_vars": {"EX2019": delegated}}
+    with mock.patch.object(base.ActionBase, "run", return_value={}), mock.patch.object(
+        base.connection_loader, "get", return_value=mock.MagicMock()
+    ), mock.patch.object(action, "_execute_module", return_value={}):
+        action.run(task_vars=task_vars)
+    assert delegated["ansible_python_interpreter"] == base.sys.executable
+    assert "ansible_shell_type" not in delegated
