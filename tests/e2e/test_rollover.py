@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import os
 
 from hybrid_sim.state import now as sim_now
 from hybrid_sim.state import parse_iso
@@ -17,36 +16,10 @@ from hybrid_sim.state import parse_iso
 from test_audit_push_notifications import audit
 from test_role_support import CONFIGURE, role_vars, shared_sp, state_bytes
 
-ROLE_TASKS = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "push_notifications", "tasks")
-
-# The role uploads the staged certificate's key itself (oauth.yml); rollover.yml (removing the expired previous key)
-# runs from the role once it is imported there; until then the playbook below runs it right after the role.
-WITH_ROLLOVER = """\
-- name: Configure push notifications, then the rollover tasks
-  hosts: exchange
-  gather_facts: false
-  roles:
-    - role: exchange.hybrid.push_notifications
-  tasks:
-    - name: Rollover tasks of the role
-      ansible.builtin.include_role:
-        name: exchange.hybrid.push_notifications
-        tasks_from: rollover
-"""
-
-
-def _role_imports_rollover() -> bool:
-    for name in ("main.yml", "oauth.yml"):
-        with open(os.path.join(ROLE_TASKS, name), encoding="utf-8") as handle:
-            if "rollover.yml" in handle.read():
-                return True
-    return False
-
 
 def configure(sim, run_playbook, **overrides):
-    playbook = CONFIGURE if _role_imports_rollover() else WITH_ROLLOVER
     values = role_vars(restart_health_service=False, **overrides)
-    run = run_playbook(sim, playbook, extra_vars=values)
+    run = run_playbook(sim, CONFIGURE, extra_vars=values)
     assert run.ok, run
     return run
 
