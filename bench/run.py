@@ -54,17 +54,6 @@ DEFAULT_SERVERS = (
 )
 FLEET_VERSION = "15.2.1748.10/15.2.1748.24"
 
-# The simulators write their own variable names into the inventory; the role reads push_notifications_*.
-ROLE_VARS = {
-    "push_notifications_tenant_domain": "{{ hybrid_tenant_domain }}",
-    "push_notifications_graph_tenant": "{{ hybrid_tenant_id }}",
-    "push_notifications_graph_client_id": "{{ hybrid_graph_client_id }}",
-    "push_notifications_graph_client_secret": "{{ hybrid_graph_client_secret }}",
-    "push_notifications_graph_authority_host": "{{ hybrid_graph_base_url }}",
-    "push_notifications_graph_endpoint": "{{ hybrid_graph_base_url }}",
-    "push_notifications_graph_ca_path": "{{ exchange_sim_ca_path }}",
-}
-
 
 def short_action(action: str) -> str:
     return action.rsplit(".", 1)[-1]
@@ -153,6 +142,8 @@ class Bench:
         stem = os.path.join(self.work, "%02d-%s" % (self.counter, label))
         timeline = stem + ".timeline.jsonl"
         vars_path = stem + ".vars.yml"
+        from hybrid_sim.simulation import ROLE_VARS  # pylint: disable=import-outside-toplevel
+
         variables = dict(ROLE_VARS)
         variables.update(extra or {})
         variables["audit_report_dir"] = self.work

@@ -24,21 +24,9 @@ python -m hybrid_sim up --dir "$SIM_DIR" --detach \
 python -m hybrid_sim status --dir "$SIM_DIR" >/dev/null
 echo "Exchange servers: EX2013 (2013 CU23), EX2016 (2016 CU23 Apr25HU), EX2019 (2019 CU15 Apr25HU); inventory: $SIM_DIR/inventory.yml"
 
-# The simulators write their own variable names into the inventory; map them onto the role's variables, as an
-# admin would set push_notifications_* in group_vars.
-cat >"$SIM_DIR/demo-vars.yml" <<'VARS'
-push_notifications_tenant_domain: "{{ hybrid_tenant_domain }}"
-push_notifications_graph_tenant: "{{ hybrid_tenant_id }}"
-push_notifications_graph_client_id: "{{ hybrid_graph_client_id }}"
-push_notifications_graph_client_secret: "{{ hybrid_graph_client_secret }}"
-push_notifications_graph_authority_host: "{{ hybrid_graph_base_url }}"
-push_notifications_graph_endpoint: "{{ hybrid_graph_base_url }}"
-push_notifications_graph_ca_path: "{{ exchange_sim_ca_path }}"
-VARS
-
 export ANSIBLE_DEPRECATION_WARNINGS=false ANSIBLE_RETRY_FILES_ENABLED=false ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 playbook() {
-  ansible-playbook -i "$SIM_DIR/inventory.yml" -e "@$SIM_DIR/demo-vars.yml" "$@"
+  ansible-playbook -i "$SIM_DIR/inventory.yml" -e "@$SIM_DIR/role-vars.yml" "$@"
 }
 recap() { sed -n '/^PLAY RECAP/,$p' "$1"; }
 

@@ -5,21 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hybrid_sim.simulation import ROLE_VARS
+
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 CONFIGURE = "exchange.hybrid.configure_push_notifications"
 VERIFY = "exchange.hybrid.verify_push_notifications"
 
-# The simulation writes its own variable names into the inventory; an admin sets push_notifications_* instead.
-SIM_VARS: dict[str, Any] = {
-    "push_notifications_tenant_domain": "{{ hybrid_tenant_domain }}",
-    "push_notifications_graph_tenant": "{{ hybrid_tenant_id }}",
-    "push_notifications_graph_client_id": "{{ hybrid_graph_client_id }}",
-    "push_notifications_graph_client_secret": "{{ hybrid_graph_client_secret }}",
-    "push_notifications_graph_authority_host": "{{ hybrid_graph_base_url }}",
-    "push_notifications_graph_endpoint": "{{ hybrid_graph_base_url }}",
-    "push_notifications_graph_ca_path": "{{ exchange_sim_ca_path }}",
-    "push_notifications_probe_poll_interval": 1,
-}
+# The simulation's mapping onto the role's variables, with a short probe poll for the tests.
+SIM_VARS: dict[str, Any] = {**ROLE_VARS, "push_notifications_probe_poll_interval": 1}
 
 
 def role_vars(**overrides: Any) -> dict[str, Any]:

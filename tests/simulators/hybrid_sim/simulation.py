@@ -24,6 +24,18 @@ DEFAULT_USERNAME = "CONTOSO\\exadmin"
 DEFAULT_PASSWORD = "Sim-Exch@ngePassw0rd!"
 DEFAULT_TENANT_DOMAIN = "contoso.onmicrosoft.com"
 
+# The inventory carries the simulation's own variable names; the push_notifications role reads push_notifications_*.
+# This is the one mapping (written as role-vars.yml for `-e @role-vars.yml`), as an admin would set in group_vars.
+ROLE_VARS: dict[str, str] = {
+    "push_notifications_tenant_domain": "{{ hybrid_tenant_domain }}",
+    "push_notifications_graph_tenant": "{{ hybrid_tenant_id }}",
+    "push_notifications_graph_client_id": "{{ hybrid_graph_client_id }}",
+    "push_notifications_graph_client_secret": "{{ hybrid_graph_client_secret }}",
+    "push_notifications_graph_authority_host": "{{ hybrid_graph_base_url }}",
+    "push_notifications_graph_endpoint": "{{ hybrid_graph_base_url }}",
+    "push_notifications_graph_ca_path": "{{ exchange_sim_ca_path }}",
+}
+
 
 @dataclass
 class ServerSpec:
@@ -138,6 +150,7 @@ class Simulation:
         self.state_path = os.path.join(self.directory, "state.json")
         self.inventory_path = os.path.join(self.directory, "inventory.yml")
         self.endpoints_path = os.path.join(self.directory, "endpoints.json")
+        self.role_vars_path = os.path.join(self.directory, "role-vars.yml")
         self.store = StateStore(self.state_path)
         self.pki: Any = None
         self.tenant_id: str | None = None
@@ -367,6 +380,7 @@ class Simulation:
     def _write_files(self) -> None:
         _write_private(self.inventory_path, yaml.safe_dump(self.inventory(), sort_keys=False, default_flow_style=False))
         _write_private(self.endpoints_path, json.dumps(self.endpoints(), indent=1) + "\n")
+        _write_private(self.role_vars_path, yaml.safe_dump(ROLE_VARS, sort_keys=False, default_flow_style=False))
 
 
 def _write_private(path: str, text: str) -> None:
