@@ -6,6 +6,35 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="${PYTHON:-python3}"
 
+# Debian packages of the test world, installed when missing: a real MIT KDC for the Kerberos tests
+# (tests/simulators/hybrid_sim/kdc.py: krb5kdc from krb5-kdc, kdb5_util/kadmin.local from krb5-admin-server, kinit
+# from krb5-user) and the headers python-gssapi builds against (libkrb5-dev; gssapi has no Linux wheel).
+# The packages' own KDC/kadmind services do not matter: a container's policy-rc.d keeps them from starting, and
+# elsewhere they fail to start (there is no /var/lib/krb5kdc database) without failing the install; the tests run
+# their own KDC on a loopback port under their own krb5.conf/kdc.conf.
+DEB_PACKAGES=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev)
+deb_missing=()
+for package in "${DEB_PACKAGES[@]}"; do
+  dpkg -s "$package" 2>/dev/null | grep -qx 'Status: install ok installed' || deb_missing+=("$package")
+done
+if [ "${#deb_missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${deb_missing[*]}" >&2
+    echo "setup: install them as root: apt-get install --no-install-recommends ${deb_missing[*]}" >&2
+    exit 1
+  fi
+  apt_log="$(mktemp "${TMPDIR:-/tmp}/exchange-hybrid-apt.XXXXXX")"
+  if ! { apt-get update &&
+         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${deb_missing[@]}"; } \
+       >"$apt_log" 2>&1; then
+    tail -n 30 "$apt_log" >&2
+    echo "setup: installing Debian's ${deb_missing[*]} failed (full log: $apt_log)" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
+fi
+unset DEB_PACKAGES deb_missing package apt_log
+
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
