@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: set up, start the simulated Exchange organization (Exchange 2013 CU23, 2016 CU23, 2019 CU15) and
-# Entra tenant, run the four steps, run them again (nothing changes), verify, and stop what it started.
+# Entra tenant with their Kerberos realm, run the four steps, run them again (nothing changes), verify, and stop what
+# it started.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/setup.sh
@@ -23,6 +24,10 @@ python -m hybrid_sim up --dir "$SIM_DIR" --detach \
   --server "EX2019=15.2.1748.10/15.2.1748.24" >/dev/null
 python -m hybrid_sim status --dir "$SIM_DIR" >/dev/null
 echo "Exchange servers: EX2013 (2013 CU23), EX2016 (2016 CU23 Apr25HU), EX2019 (2019 CU15 Apr25HU); inventory: $SIM_DIR/inventory.yml"
+# The simulation's own Kerberos realm (a real MIT KDC on 127.0.0.1): the modules get their tickets from it with the
+# inventory's user and password, as they would from a domain controller with an AWX Machine credential.
+export KRB5_CONFIG="$SIM_DIR/kdc/krb5.conf"
+echo "Kerberos: realm $(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["realm"])' "$SIM_DIR/endpoints.json"), KRB5_CONFIG=$KRB5_CONFIG"
 
 export ANSIBLE_DEPRECATION_WARNINGS=false ANSIBLE_RETRY_FILES_ENABLED=false ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 playbook() {

@@ -59,6 +59,7 @@ attributes:
     support: full
     details:
       - When the task targets a host whose connection is C(winrm) or C(psrp), the action plugin takes the server,
-        port, scheme, user, password, transport and certificate validation from that host's connection and runs
+        port, scheme, user, password, auth, Kerberos SPN and certificate validation from that host's connection (and
+        the Exchange endpoint from its C(exchange_connection_uri) variable) and runs
         the module on the controller.
 """

@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, exchange.hybrid contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection options shared by every WinRM module (mirror of _exchange.WINRM_ARGUMENT_SPEC)."""
+"""Connection options shared by every Exchange module (mirror of _exchange.CONNECTION_ARGUMENT_SPEC)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,52 @@ class ModuleDocFragment:
 options:
   server:
     description:
-      - Host name or address of the Exchange server to connect to over WinRM.
+      - FQDN of the Exchange server. Kerberos needs the name its service principal is registered for, not an IP
+        address or a load-balanced name (see O(negotiate_hostname_override)).
       - Required, unless the task targets a host whose connection is C(winrm) or C(psrp); the action plugin then
         takes it from the host's connection (C(ansible_host) or the inventory name).
     type: str
     required: true
+  connection_uri:
+    description:
+      - URL of the server's Exchange endpoint, where the Exchange cmdlets run (remote PowerShell, configuration
+        C(Microsoft.Exchange), in IIS).
+      - Defaults to C(http://<server>/PowerShell/). Over V(http), Kerberos encrypts every message; TCP port 80 (or
+        443 for an V(https) URL) must be open from the controller to each Exchange server.
+      - From a C(winrm)/C(psrp) host, the host variable C(exchange_connection_uri).
+    type: str
   port:
     description:
-      - WinRM port.
+      - Port of the server's default WinRM endpoint (C(/wsman)), used only for host operations (restarting a
+        service, the ExSetup file version, writing O(exchange.hybrid.exchange_oauth_cert#module:export_path)).
       - Defaults to C(5986) with O(scheme=https) and C(5985) with O(scheme=http).
       - From a C(winrm)/C(psrp) host, the connection's port.
     type: int
   scheme:
     description:
-      - V(https) (WinRM over TLS) or V(http) (NTLM, Kerberos and CredSSP then encrypt each message).
+      - Scheme of the default WinRM endpoint. V(http) relies on Kerberos or NTLM message encryption.
     type: str
     choices: [https, http]
     default: https
+  auth:
+    description:
+      - Authentication for both endpoints. V(kerberos) is what Exchange's endpoint takes (it refuses NTLM);
+        V(negotiate) lets the server choose and is never turned into something else; V(ntlm), V(credssp) and
+        V(certificate) work only against the default WinRM endpoint, V(basic) where an endpoint enables it.
+      - V(kerberos) uses the ticket cache (C(kinit), E(KRB5CCNAME)) when O(username) and O(password) are not
+        set, or gets a ticket with them (an AWX/AAP Machine credential needs no C(kinit)); C(krb5.conf) (or
+        E(KRB5_CONFIG)) must know the realm.
+      - V(basic) over http is refused unless O(allow_unencrypted_basic=true).
+      - From a C(psrp) host, C(ansible_psrp_auth); from a C(winrm) host, C(ansible_winrm_transport).
+    type: str
+    choices: [kerberos, negotiate, ntlm, basic, credssp, certificate]
+    default: kerberos
+    aliases: [transport]
   username:
     description:
-      - User for the WinRM connection, for example C(CONTOSO\exadmin) or C(exadmin@contoso.com). It needs the
-        Exchange role groups of the task (Organization Management for OAuth and push settings).
+      - The account, C(exadmin@CONTOSO.COM) (Kerberos) or C(CONTOSO\exadmin). It needs the Exchange role groups of
+        the task (Organization Management for OAuth and push settings) and remote PowerShell enabled.
+      - Optional with O(auth=kerberos), where the ticket cache's user is used.
       - If not set, the environment variable E(EXCHANGE_USERNAME) is used.
       - From a C(winrm)/C(psrp) host, the connection's user (C(ansible_user)).
     type: str
@@ -41,18 +66,22 @@ options:
       - From a C(winrm)/C(psrp) host, the connection's password, so C(--ask-pass), password files and AWX machine
         credentials work.
     type: str
-  transport:
+  negotiate_service:
     description:
-      - WinRM authentication.
-      - V(basic) over O(scheme=http) is refused unless O(allow_unencrypted_basic=true).
-      - V(kerberos) needs the pykerberos extra of pywinrm and a ticket; V(credssp) needs requests-credssp;
-        V(certificate) needs O(cert_pem) and O(cert_key_pem).
+      - Service part of the server's Kerberos service principal name (C(HTTP/<host>)).
+      - From a C(psrp) host, C(ansible_psrp_negotiate_service).
     type: str
-    choices: [ntlm, kerberos, credssp, basic, certificate]
-    default: ntlm
+    default: HTTP
+  negotiate_hostname_override:
+    description:
+      - Host part of the service principal name, when the name connected to is not the one the SPN is registered
+        for (an alias, a load balancer, an address).
+      - From a C(psrp) host, C(ansible_psrp_negotiate_hostname_override); from a C(winrm) host,
+        C(ansible_winrm_kerberos_hostname_override).
+    type: str
   validate_certs:
     description:
-      - Validate the server's TLS certificate with O(scheme=https).
+      - Validate the server's TLS certificate for V(https) endpoints.
       - Only set V(false) for test servers.
     type: bool
     default: true
@@ -64,7 +93,7 @@ options:
     type: path
   cert_pem:
     description:
-      - Client certificate (PEM) for O(transport=certificate).
+      - Client certificate (PEM) for O(auth=certificate).
     type: path
   cert_key_pem:
     description:
@@ -86,15 +115,22 @@ options:
       - HTTP read timeout in seconds.
     type: int
     default: 30
+  connection_timeout:
+    description:
+      - HTTP connection timeout in seconds.
+    type: int
+    default: 30
   allow_unencrypted_basic:
     description:
-      - Allow O(transport=basic) over O(scheme=http), which sends the password readable on the network.
+      - Allow O(auth=basic) over http, which sends the password readable on the network.
     type: bool
     default: false
 requirements:
-  - pywinrm >= 0.5.0 on the controller
+  - pypsrp >= 0.9.0 and pyspnego with Kerberos (gssapi, krb5) on the controller
 notes:
-  - The module runs on the controller and sends one fixed PowerShell runner to the server; option values travel
-    as JSON data on standard input and are never placed in PowerShell code.
-  - Each run opens one WinRM shell and closes it, also when something fails.
+  - The module runs on the controller. Exchange cmdlets travel to the Exchange endpoint as commands with typed
+    parameters (PowerShell remoting), never as script text, so option values cannot become code.
+  - Host operations go to the server's default WinRM endpoint as cmdlets or fixed scripts whose values are bound
+    as parameters.
+  - Each run opens at most one runspace pool per endpoint and closes it, also when something fails.
 """

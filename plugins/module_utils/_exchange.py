@@ -1,52 +1,52 @@
 # Copyright: (c) 2026, exchange.hybrid contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""WinRM client for the Exchange modules: pywinrm ``Protocol`` driving the fixed runner (see ``_runner_script``).
+"""PowerShell remoting client of the Exchange modules (pypsrp over WS-Management).
+
+Exchange cmdlets go as commands with typed parameters to the server's Exchange endpoint (``/PowerShell/``,
+configuration ``Microsoft.Exchange``), as the Exchange Management Shell does; the few host operations (services, the
+ExSetup file version, a file) go to the server's default WinRM endpoint (``/wsman``, ``Microsoft.PowerShell``). No
+script text ever reaches the Exchange endpoint. One runspace pool per endpoint per module run, always closed.
 
 PRIVATE to the collection: it can change at any time. Modules use ``exchange_module()``, ``client_for()``,
-``call()`` and ``ExchangeClient.run()`` and catch ``ExchangeError`` only.
+``call()``, ``host_script()`` and ``ExchangeClient.run()`` and catch ``ExchangeError`` only.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-import json
+import ipaddress
 import os
 import random
 import re
 import time
 import traceback
 from typing import Any, Callable, Optional, Sequence
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _cmdlet_catalog as catalog
-from ansible_collections.exchange.hybrid.plugins.module_utils._runner_script import (
-    RUNNER_PROTOCOL_VERSION,
-    command_line,
-    stdin_payload,
-)
+from ansible_collections.exchange.hybrid.plugins.module_utils._host_scripts import HOST_CMDLETS, HOST_SCRIPTS
 
 try:
-    from winrm.exceptions import (
-        AuthenticationError,
-        WinRMError,
-        WinRMOperationTimeoutError,
-        WinRMTransportError,
-        WSManFaultError,
-    )
-    from winrm.protocol import Protocol
+    from pypsrp.complex_objects import GenericComplexObject
+    from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
+    from pypsrp.powershell import PowerShell, RunspacePool
+    from pypsrp.wsman import WSMan
 
-    HAS_PYWINRM = True
-    PYWINRM_IMPORT_ERROR: Optional[str] = None
+    HAS_PYPSRP = True
+    PYPSRP_IMPORT_ERROR: Optional[str] = None
 except ImportError:  # pragma: no cover - exercised by ansible-test sanity import
-    HAS_PYWINRM = False
-    PYWINRM_IMPORT_ERROR = traceback.format_exc()
-    Protocol = None  # type: ignore[assignment,misc]
+    HAS_PYPSRP = False
+    PYPSRP_IMPORT_ERROR = traceback.format_exc()
+    WSMan = RunspacePool = PowerShell = None  # type: ignore[assignment,misc]
 
     class _Missing(Exception):
         pass
 
-    AuthenticationError = WinRMError = WinRMOperationTimeoutError = WinRMTransportError = WSManFaultError = _Missing
+    AuthenticationError = WinRMError = WinRMTransportError = WSManFaultError = _Missing  # type: ignore[misc]
+    GenericComplexObject = _Missing  # type: ignore[misc]
 
 try:
     import requests.exceptions as requests_exceptions
@@ -54,13 +54,17 @@ except ImportError:  # pragma: no cover
     requests_exceptions = None  # type: ignore[assignment]
 
 
-WINRM_ARGUMENT_SPEC: dict[str, dict[str, Any]] = dict(
+AUTH_CHOICES = ["kerberos", "negotiate", "ntlm", "basic", "credssp", "certificate"]
+CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, Any]] = dict(
     server=dict(type="str", required=True),
+    connection_uri=dict(type="str"),
     port=dict(type="int"),
     scheme=dict(type="str", default="https", choices=["https", "http"]),
     username=dict(type="str", fallback=(env_fallback, ["EXCHANGE_USERNAME"])),
     password=dict(type="str", no_log=True, fallback=(env_fallback, ["EXCHANGE_PASSWORD"])),
-    transport=dict(type="str", default="ntlm", choices=["ntlm", "kerberos", "credssp", "basic", "certificate"]),
+    auth=dict(type="str", default="kerberos", choices=AUTH_CHOICES, aliases=["transport"]),
+    negotiate_service=dict(type="str", default="HTTP"),
+    negotiate_hostname_override=dict(type="str"),
     validate_certs=dict(type="bool", default=True),
     ca_path=dict(type="path"),
     cert_pem=dict(type="path"),
@@ -68,27 +72,51 @@ WINRM_ARGUMENT_SPEC: dict[str, dict[str, Any]] = dict(
     message_encryption=dict(type="str", default="auto", choices=["auto", "always", "never"]),
     operation_timeout=dict(type="int", default=20),
     read_timeout=dict(type="int", default=30),
+    connection_timeout=dict(type="int", default=30),
     allow_unencrypted_basic=dict(type="bool", default=False),
 )
-CONNECTION_OPTIONS = tuple(WINRM_ARGUMENT_SPEC)
+CONNECTION_OPTIONS = tuple(CONNECTION_ARGUMENT_SPEC)
+EXCHANGE_CONFIGURATION = "Microsoft.Exchange"
+DEFAULT_CONFIGURATION = "Microsoft.PowerShell"
+ENDPOINT_EXCHANGE = "exchange"
+ENDPOINT_HOST = "host"
 
-# WS-Management quota faults (wsmerror.h): too many shells / too many operations for this user.
+# WS-Management faults (wsmerror.h): too many shells / operations for this user; operation timed out; shell gone.
 QUOTA_MAX_SHELLS = 0x803381A5
 QUOTA_MAX_OPERATIONS = 0x803381A6
 QUOTA_FAULTS = (QUOTA_MAX_SHELLS, QUOTA_MAX_OPERATIONS)
+RESOURCE_NOT_FOUND = 0x80338000
+SHELL_NOT_FOUND = 0x8033805B  # ERROR_WSMAN_INVALID_SELECTORS: "the shell was not found on the server"
+# Exchange's throttling answer to one remote session too many (PowerShellMaxConcurrency of the throttling policy).
+THROTTLED_TEXT = "exceeded the maximum number of connections allowed"
 MAX_ATTEMPTS = 5
-CLOSE_SHELL_ATTEMPTS = 3
+CLOSE_ATTEMPTS = 3
 # Longest user name Windows accepts for an account (UPN) is 1024 characters; NTLM carries lengths as 16-bit.
 MAX_USERNAME_LENGTH = 1024
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 15.0
-# Send standard input in pieces well below the default MaxEnvelopeSize (150-500 KB after base64).
-STDIN_CHUNK = 48 * 1024
 
 PUSH_MINIMUM = (15, 0, 775, 38)  # Exchange 2013 CU3, required for push notifications
 _PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
+_HOST = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+$")
+# How a DateTime arrives through remoting (pypsrp keeps the <DT> text): 2026-11-27T12:00:00.1234567+01:00.
+_DATETIME_TEXT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
+# System.Management.Automation.ErrorCategory, by value.
+ERROR_CATEGORIES = (
+    "NotSpecified OpenError CloseError DeviceError DeadlockDetected InvalidArgument InvalidData InvalidOperation "
+    "InvalidResult InvalidType MetadataError NotImplemented NotInstalled ObjectNotFound OperationStopped "
+    "OperationTimeout SyntaxError ParserError PermissionDenied ResourceBusy ResourceExists ResourceUnavailable "
+    "ReadError WriteError FromStdErr SecurityError ProtocolError ConnectionError AuthenticationError LimitsExceeded "
+    "QuotaExceeded NotEnabled"
+).split()
+# The management roles that grant what the modules run (Get-ManagementRole -Cmdlet <name>); Organization Management
+# holds them all.
+ROLE_HINT = (
+    "add the account to the Organization Management role group (or a role group with the management roles that "
+    "grant it; Get-ManagementRole -Cmdlet %s lists them) and make sure RemotePowerShellEnabled is true for it"
+)
 
 
 class ExchangeError(Exception):
@@ -102,11 +130,11 @@ class ExchangeError(Exception):
 
 
 class ExchangeConnectionError(ExchangeError):
-    """Transport, authentication, TLS or WS-Management failures (after bounded retries)."""
+    """Transport, authentication (Kerberos, NTLM, Basic), TLS or WS-Management failures (after bounded retries)."""
 
 
 class ExchangeCommandError(ExchangeError):
-    """The runner's error envelope: a cmdlet failed, the snap-in is missing, or the request was refused."""
+    """A command failed on the server: a cmdlet's error, an RBAC refusal, or a refused script."""
 
     def __init__(
         self,
@@ -134,28 +162,86 @@ class ExchangeInputError(ExchangeError):
 
 
 def call(cmdlet: str, properties: Optional[Sequence[str]] = None, **parameters: Any) -> dict:
-    """One runner call. Values must be JSON data: str, int, float, bool, None or a list of str."""
-    for name, value in parameters.items():
-        if not _PARAMETER_NAME.match(name) or name.lower() in [p.lower() for p in catalog.COMMON_PARAMETERS]:
-            raise ExchangeInputError("invalid parameter name %r for %s" % (name, cmdlet))
+    """One command: an Exchange cmdlet (Exchange endpoint) or a Windows PowerShell cmdlet of ``HOST_CMDLETS``.
+
+    Values travel as typed PSRP parameter values: str, int, float, bool (a switch is ``True``), None or a list of
+    str; a DateTime as an ISO 8601 string, which PowerShell's parameter binding converts. ``properties`` are the
+    properties returned for each output object; None drops the output.
+    """
+    if not catalog.is_exchange_cmdlet(cmdlet) and cmdlet not in HOST_CMDLETS:
+        raise ExchangeInputError("%s is neither an Exchange cmdlet of the catalog nor a host cmdlet" % cmdlet)
+    return _entry(cmdlet, properties, parameters)
+
+
+def host_script(name: str, properties: Optional[Sequence[str]] = None, **parameters: Any) -> dict:
+    """One of the fixed host scripts (``_host_scripts.HOST_SCRIPTS``), for the default endpoint only."""
+    if name not in HOST_SCRIPTS:
+        raise ExchangeInputError("unknown host script %r" % name)
+    entry = _entry(name, properties, parameters)
+    entry["script"] = True
+    return entry
+
+
+def _entry(name: str, properties: Optional[Sequence[str]], parameters: dict) -> dict:
+    for key, value in parameters.items():
+        if not _PARAMETER_NAME.match(key) or key.lower() in [p.lower() for p in catalog.COMMON_PARAMETERS]:
+            raise ExchangeInputError("invalid parameter name %r for %s" % (key, name))
         if isinstance(value, list):
             if not all(isinstance(item, str) for item in value):
-                raise ExchangeInputError("parameter %s of %s: a list must hold strings only" % (name, cmdlet))
+                raise ExchangeInputError("parameter %s of %s: a list must hold strings only" % (key, name))
         elif value is not None and not isinstance(value, (str, int, float, bool)):
             raise ExchangeInputError(
-                "parameter %s of %s: unsupported value type %s" % (name, cmdlet, type(value).__name__)
+                "parameter %s of %s: unsupported value type %s" % (key, name, type(value).__name__)
             )
-    entry: dict[str, Any] = {"cmdlet": cmdlet, "parameters": dict(parameters)}
+    entry: dict[str, Any] = {"cmdlet": name, "parameters": dict(parameters)}
     if properties is not None:
         entry["properties"] = list(properties)
     return entry
+
+
+def endpoint_for(entry: dict) -> str:
+    """Which endpoint runs a call: Exchange cmdlets the Exchange endpoint, everything else the default one."""
+    if entry.get("script") or not catalog.is_exchange_cmdlet(entry["cmdlet"]):
+        return ENDPOINT_HOST
+    return ENDPOINT_EXCHANGE
+
+
+def is_read(entry: dict) -> bool:
+    """A call that changes nothing, so it may be sent again after a transient fault."""
+    name = str(entry["cmdlet"])
+    if entry.get("script"):
+        return name == "host_facts" or bool(entry["parameters"].get("CheckOnly"))
+    return name.split("-", 1)[0] in ("Get", "Test")
+
+
+def retry(
+    action: Callable[[], Any],
+    transient: Callable[[BaseException], bool],
+    attempts: int = MAX_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """Run ``action`` until it succeeds, retrying transient failures with capped exponential backoff and jitter."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return action()
+        except Exception as exc:  # pylint: disable=broad-except
+            if attempt >= attempts or not transient(exc):
+                exc.attempts = attempt  # type: ignore[attr-defined]
+                raise
+            sleep(backoff(attempt))
+
+
+def backoff(attempt: int) -> float:
+    return min(BACKOFF_MAX, BACKOFF_BASE * (2 ** (attempt - 1))) * random.uniform(0.5, 1.0)
 
 
 # ---------------------------------------------------------------- small shared helpers
 
 
 def version_tuple(value: Any) -> Optional[tuple[int, int, int, int]]:
-    """(major, minor, build, revision) from the runner's ServerVersion object or a version string."""
+    """(major, minor, build, revision) from a ServerVersion (dict of Major, Minor, Build, Revision) or a version string."""
     if value is None:
         return None
     if isinstance(value, dict):
@@ -219,8 +305,17 @@ def is_domain_name(value: Any) -> bool:
     return isinstance(value, str) and bool(_DOMAIN.match(value))
 
 
+def is_host_name(value: str) -> bool:
+    """A DNS host name (one label or more) or an IPv4/IPv6 address literal."""
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+        return True
+    except ValueError:
+        return bool(_HOST.match(value))
+
+
 def parse_utc(value: Optional[str]) -> Optional[dt.datetime]:
-    """The runner's ``yyyy-MM-ddTHH:mm:ssZ`` (or any ISO 8601 text) as an aware UTC datetime."""
+    """``yyyy-MM-ddTHH:mm:ssZ`` (or any ISO 8601 text) as an aware UTC datetime."""
     if not value:
         return None
     text = str(value).strip()
@@ -286,218 +381,414 @@ def validate_calls(calls: Sequence[dict], version: Optional[Sequence[int]], serv
 def connection_problem(params: dict) -> Optional[str]:
     """A reason to refuse the connection options before connecting, or None."""
     if not params.get("server"):
-        return "server is required: the Exchange server's host name (or run the task against a winrm/psrp host)"
-    scheme = params.get("scheme") or "https"
-    transport = params.get("transport") or "ntlm"
-    if transport == "basic" and scheme == "http" and not params.get("allow_unencrypted_basic"):
+        return "server is required: the Exchange server's FQDN (or run the task against a winrm/psrp host)"
+    if not is_host_name(str(params["server"])):
         return (
-            "transport basic over scheme http would send the password readable on the network; use scheme https, "
-            "or transport ntlm/kerberos (message encryption), or set allow_unencrypted_basic: true to accept the risk"
+            "server must be the Exchange server's FQDN or an IP address, without scheme, port or path (got %r); "
+            "set connection_uri or port for another endpoint" % str(params["server"])[:100]
         )
-    if transport == "certificate":
+    auth = params.get("auth")
+    scheme = params.get("scheme")
+    uri = params.get("connection_uri")
+    exchange_scheme = "http"
+    if uri:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return (
+                "connection_uri must be the Exchange endpoint's URL, for example http://ex01.contoso.com/PowerShell/ "
+                "(got %r)" % uri[:200]
+            )
+        exchange_scheme = parts.scheme
+    if auth == "basic" and not params.get("allow_unencrypted_basic") and "http" in (scheme, exchange_scheme):
+        where = (
+            "scheme http" if scheme == "http" else "connection_uri %s" % uri if uri else "the default connection_uri"
+        )
+        return (
+            "auth basic over http (%s) would send the password readable on the network; use https, or auth "
+            "kerberos (message encryption), or set allow_unencrypted_basic: true to accept the risk" % where
+        )
+    if auth == "certificate":
         if scheme != "https":
-            return "transport certificate needs scheme https"
+            return "auth certificate needs scheme https"
         if not params.get("cert_pem") or not params.get("cert_key_pem"):
-            return "transport certificate needs cert_pem and cert_key_pem (the client certificate and its key)"
-    elif transport not in ("kerberos",) and not params.get("username"):
-        return "username is required for transport %s (or set EXCHANGE_USERNAME)" % transport
+            return "auth certificate needs cert_pem and cert_key_pem (the client certificate and its key)"
+    elif auth != "kerberos" and not params.get("username"):
+        return "username is required for auth %s (or set EXCHANGE_USERNAME)" % auth
+    if params.get("password") and not params.get("username"):
+        return "password is set but username is not: give both, or neither to use the Kerberos ticket cache"
     username = params.get("username") or ""
     if len(username) > MAX_USERNAME_LENGTH or any(c in username for c in "\r\n\0"):
         return (
-            "username must be a Windows account name (DOMAIN\\user or user@domain): at most %d characters, "
-            "without line breaks or NUL" % MAX_USERNAME_LENGTH
+            "username must be a Windows account name (user@domain for Kerberos, or DOMAIN\\user): at most %d "
+            "characters, without line breaks or NUL" % MAX_USERNAME_LENGTH
         )
     for option in ("ca_path", "cert_pem", "cert_key_pem"):
         path = params.get(option)
         if path and not os.path.isfile(path):
             return "%s %s does not exist or is not a file on the controller" % (option, path)
-    operation_timeout = params.get("operation_timeout") or 20
-    read_timeout = params.get("read_timeout") or 30
-    if operation_timeout < 1 or read_timeout <= operation_timeout:
-        return "read_timeout (%s) must be greater than operation_timeout (%s), and both positive" % (
+    operation_timeout, read_timeout = params.get("operation_timeout"), params.get("read_timeout")
+    if operation_timeout < 1 or read_timeout <= operation_timeout or params.get("connection_timeout") < 1:
+        return "read_timeout (%s) must be greater than operation_timeout (%s), and every timeout positive" % (
             read_timeout,
             operation_timeout,
         )
     return None
 
 
-def endpoint_of(params: dict) -> str:
-    scheme = params.get("scheme") or "https"
+def _bracketed(host: str) -> str:
+    return "[%s]" % host if ":" in host and not host.startswith("[") else host
+
+
+def exchange_uri(params: dict) -> str:
+    """The Exchange endpoint: connection_uri, else http://<server>/PowerShell/ (Kerberos encrypts over http)."""
+    return params.get("connection_uri") or "http://%s/PowerShell/" % _bracketed(str(params["server"]))
+
+
+def host_uri(params: dict) -> str:
+    """The default WinRM endpoint of the server, for the host operations."""
+    scheme = params["scheme"]
     port = params.get("port") or (5986 if scheme == "https" else 5985)
-    host = str(params["server"])
-    if ":" in host and not host.startswith("["):
-        host = "[%s]" % host
-    return "%s://%s:%d/wsman" % (scheme, host, port)
+    return "%s://%s:%d/wsman" % (scheme, _bracketed(str(params["server"])), port)
 
 
-def protocol_arguments(params: dict) -> dict:
-    """Keyword arguments for pywinrm ``Protocol`` (the password is passed, never logged)."""
-    transport = params.get("transport") or "ntlm"
+def wsman_arguments(params: dict, uri: str) -> dict:
+    """Keyword arguments of pypsrp's ``WSMan`` for one endpoint URL (the password is passed, never logged)."""
+    parts = urlsplit(uri)
+    ssl = parts.scheme == "https"
+    path = (parts.path or "/wsman").lstrip("/")
+    if parts.query:
+        path += "?" + parts.query
+    auth = params["auth"]
     arguments: dict[str, Any] = dict(
-        endpoint=endpoint_of(params),
-        transport=transport,
+        server=parts.hostname,
+        port=parts.port or (443 if ssl else 80),
+        path=path,
+        ssl=ssl,
+        auth=auth,
         username=params.get("username"),
         password=params.get("password"),
-        message_encryption=params.get("message_encryption") or "auto",
-        operation_timeout_sec=params.get("operation_timeout") or 20,
-        read_timeout_sec=params.get("read_timeout") or 30,
+        encryption=params["message_encryption"],
+        operation_timeout=params["operation_timeout"],
+        read_timeout=params["read_timeout"],
+        connection_timeout=params["connection_timeout"],
+        # Proxies from the environment would reroute a server's traffic unasked.
+        no_proxy=True,
     )
-    if params.get("validate_certs", True):
-        arguments["server_cert_validation"] = "validate"
-        # Explicit, so requests' REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE never overrides ca_path (None = default store).
-        arguments["ca_trust_path"] = params.get("ca_path") or _environment_ca_bundle()
-    else:
-        arguments["server_cert_validation"] = "ignore"
-        arguments["ca_trust_path"] = None
-    if transport == "certificate":
-        arguments["cert_pem"] = params.get("cert_pem")
-        arguments["cert_key_pem"] = params.get("cert_key_pem")
+    if auth == "basic" and not ssl and arguments["encryption"] == "auto":
+        # Basic cannot seal messages and pypsrp refuses auto over http for it; connection_problem() lets Basic over
+        # http through only with allow_unencrypted_basic, which is exactly "no encryption".
+        arguments["encryption"] = "never"
+    # A path is used as is: REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE never override ca_path (pypsrp reads them only for True).
+    arguments["cert_validation"] = (params.get("ca_path") or True) if params.get("validate_certs", True) else False
+    if auth in ("kerberos", "negotiate", "ntlm"):
+        arguments["negotiate_service"] = params.get("negotiate_service") or "HTTP"
+        if params.get("negotiate_hostname_override"):
+            arguments["negotiate_hostname_override"] = params["negotiate_hostname_override"]
+    if auth == "certificate":
+        arguments["certificate_pem"] = params.get("cert_pem")
+        arguments["certificate_key_pem"] = params.get("cert_key_pem")
     return arguments
 
 
-def _environment_ca_bundle() -> Optional[str]:
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+def spn_of(params: dict, uri: str) -> str:
+    host = params.get("negotiate_hostname_override") or urlsplit(uri).hostname
+    return "%s/%s" % (params.get("negotiate_service") or "HTTP", host)
+
+
+# ---------------------------------------------------------------- values from remoting
+
+
+def plain(value: Any) -> Any:
+    """One place that maps what pypsrp deserializes to the modules' value forms.
+
+    null; str; number; bool; DateTime -> ``yyyy-MM-ddTHH:mm:ssZ`` (UTC); ``byte[]`` -> base64; enum -> its name;
+    ServerVersion (Major/Minor/Build/Revision) -> a dict of ints; MultiValuedProperty and arrays -> list; other
+    objects -> their ``ToString()``.
+    """
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return _utc_text(value) if _DATETIME_TEXT.match(value) else value
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if HAS_PYPSRP and isinstance(value, GenericComplexObject):
+        if "System.Enum" in (value.types or []):
+            return value.to_string
+        properties = object_properties(value)
+        if {"Major", "Minor", "Build", "Revision"} <= set(properties):
+            return {part: int(properties[part] or 0) for part in ("Major", "Minor", "Build", "Revision")}
+        lists = [item for item in value.property_sets if isinstance(item, list)]
+        if lists and not properties:
+            return [plain(item) for item in lists[0]]
+        if value.to_string is not None:
+            return value.to_string
+        return {name: plain(item) for name, item in properties.items()}
+    return str(value)
+
+
+def _utc_text(text: str) -> str:
+    parsed = parse_utc(re.sub(r"(\.\d{6})\d+", r"\1", text))
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ") if parsed else text
+
+
+def object_properties(value: Any) -> dict:
+    """Adapted then extended properties of a deserialized object (Exchange's objects carry adapted ones)."""
+    if HAS_PYPSRP and isinstance(value, GenericComplexObject):
+        found = dict(value.extended_properties)
+        found.update(value.adapted_properties)
+        return found
+    return {}
+
+
+def error_record_text(record: Any) -> tuple[str, Optional[str], Optional[str]]:
+    """(message, category name, FullyQualifiedErrorId) of a pypsrp ErrorRecord."""
+    message = None
+    exception = getattr(record, "exception", None)
+    if exception is not None:
+        message = object_properties(exception).get("Message") or getattr(exception, "to_string", None)
+    message = message or getattr(record, "details_message", None) or getattr(record, "message", None)
+    message = message or str(record)
+    category = getattr(record, "category", None)
+    if isinstance(category, int) and 0 <= category < len(ERROR_CATEGORIES):
+        category_name: Optional[str] = ERROR_CATEGORIES[category]
+    else:
+        category_name = getattr(record, "reason", None)
+    return str(message).strip(), category_name, getattr(record, "fq_error", None)
 
 
 # ---------------------------------------------------------------- the client
 
 
-class _AttemptFailed(Exception):
-    def __init__(self, original: BaseException, stage: str, executed: bool) -> None:
-        super().__init__(str(original))
-        self.original = original
-        self.stage = stage
-        self.executed = executed  # the command may have run (all input sent)
-
-
-_STAGE_TEXT = {
-    "open_shell": "Create (open shell)",
-    "run_command": "Command",
-    "send_input": "Send (standard input)",
-    "receive": "Receive (output)",
-}
+class _Pool:
+    def __init__(self, endpoint: str, uri: str, wsman: Any, pool: Any) -> None:
+        self.endpoint = endpoint
+        self.uri = uri
+        self.wsman = wsman
+        self.pool = pool
 
 
 class ExchangeClient:
-    """Runs batches of calls through the fixed runner; one shell and one PowerShell process per ``run()``."""
+    """Runs calls over PSRP: one runspace pool per endpoint, opened on first use and kept until ``close()``."""
 
     def __init__(
         self,
         params: dict,
-        protocol_factory: Optional[Callable[..., Any]] = None,
+        wsman_factory: Optional[Callable[..., Any]] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.params = dict(params)
         self.server = str(params.get("server"))
-        self.endpoint = endpoint_of(params)
         self.computer_name: Optional[str] = None
-        self.ps_version: Optional[str] = None
         self.server_version: Optional[tuple[int, int, int, int]] = None
-        # The server's clock (envelope "utc_now") when it sends one: expiry is judged by the server's time.
+        # The server's clock (host facts' UtcNow) once read: expiry is judged by the server's time.
         self.server_utc_now: Optional[dt.datetime] = None
         self.warnings: list[str] = []
-        self.attempts = 0
-        self._factory = protocol_factory or Protocol
+        self.pools_opened: dict[str, int] = {ENDPOINT_EXCHANGE: 0, ENDPOINT_HOST: 0}
+        self._pools: dict[str, _Pool] = {}
+        self._factory = wsman_factory or WSMan
         self._sleep = sleep
+
+    def __enter__(self) -> "ExchangeClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- public
 
     def run(self, calls: list[dict]) -> list[list[dict]]:
-        if not calls:
-            return []
+        """Run ``calls`` in order, each its own pipeline; stop at the first that fails (ExchangeCommandError)."""
         if self.server_version is not None:
             validate_calls(calls, self.server_version, self.server)
-        payload = stdin_payload({"runner": RUNNER_PROTOCOL_VERSION, "calls": list(calls)})
-        read_only = all(str(entry["cmdlet"]).startswith("Get-") for entry in calls)
-        attempt = 0
-        while True:
-            attempt += 1
-            self.attempts += 1
+        results: list[list[dict]] = []
+        for index, entry in enumerate(calls):
+            rows, errors = self._invoke(entry)
+            if errors:
+                raise self._command_error(entry, index, errors, results)
+            results.append(rows)
+        return results
+
+    def close(self) -> None:
+        """Close every runspace pool (a pool left open counts against the user's quota and throttling budget)."""
+        for endpoint in list(self._pools):
+            self._close(self._pools.pop(endpoint))
+
+    # -- pools
+
+    def _uri(self, endpoint: str) -> str:
+        return exchange_uri(self.params) if endpoint == ENDPOINT_EXCHANGE else host_uri(self.params)
+
+    def _pool(self, endpoint: str) -> _Pool:
+        if endpoint in self._pools:
+            return self._pools[endpoint]
+        uri = self._uri(endpoint)
+        configuration = EXCHANGE_CONFIGURATION if endpoint == ENDPOINT_EXCHANGE else DEFAULT_CONFIGURATION
+
+        def open_pool() -> _Pool:
+            wsman = self._factory(**wsman_arguments(self.params, uri))
+            pool = RunspacePool(wsman, configuration_name=configuration)
             try:
-                stdout, stderr, rc = self._execute(payload)
-                break
-            except _AttemptFailed as failure:
-                transient = self._is_transient(failure.original)
-                # A batch with writes is never re-sent once all its input reached the server.
-                if transient and attempt < MAX_ATTEMPTS and (read_only or not failure.executed):
-                    self._sleep(self._backoff(attempt))
-                    continue
-                raise self._connection_error(failure.original, failure.stage, attempt) from None
-        return self._outputs(stdout, stderr, rc, calls)
+                pool.open()
+            except BaseException:
+                self._close(_Pool(endpoint, uri, wsman, pool))
+                raise
+            return _Pool(endpoint, uri, wsman, pool)
 
-    # -- one attempt
-
-    def _execute(self, payload: bytes) -> tuple[bytes, bytes, int]:
-        stage = "open_shell"
-        shell_id = None
-        executed = False
         try:
-            protocol = self._factory(**protocol_arguments(self.params))
-        except Exception as exc:  # invalid options or a missing optional library (kerberos, credssp)
-            raise _AttemptFailed(exc, "open_shell", False)
+            opened = retry(open_pool, self._is_transient, sleep=self._sleep)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise self._connection_error(exc, endpoint, "open", getattr(exc, "attempts", 1)) from None
+        self.pools_opened[endpoint] += 1
+        self._pools[endpoint] = opened
+        return opened
+
+    def _close(self, opened: _Pool) -> None:
+        shell = getattr(opened.pool, "shell", None)
+        if shell is None or not getattr(shell, "opened", False):
+            return
+
+        def delete() -> None:
+            try:
+                opened.pool.close()
+            except Exception:
+                # The connection may be gone with its authentication context: a new connection deletes it.
+                opened.wsman = self._factory(**wsman_arguments(self.params, opened.uri))
+                shell.wsman = opened.wsman
+                raise
+
         try:
-            shell_id = protocol.open_shell(codepage=65001)
-            stage = "run_command"
-            command_id = protocol.run_command(shell_id, command_line())
-            try:
-                stage = "send_input"
-                chunks = [payload[i : i + STDIN_CHUNK] for i in range(0, len(payload), STDIN_CHUNK)] or [b""]
-                for position, chunk in enumerate(chunks):
-                    last = position == len(chunks) - 1
-                    executed = last
-                    protocol.send_command_input(shell_id, command_id, chunk, end=last)
-                stage = "receive"
-                return protocol.get_command_output(shell_id, command_id)
-            finally:
-                try:
-                    protocol.cleanup_command(shell_id, command_id)
-                except Exception:  # the command may already be gone; closing the shell ends it anyway
-                    pass
-        except Exception as exc:
-            raise _AttemptFailed(exc, stage, executed)
-        finally:
-            if shell_id is not None:
-                self._close_shell(protocol, shell_id)
+            retry(delete, self._is_transient_close, attempts=CLOSE_ATTEMPTS, sleep=self._sleep)
+        except Exception as exc:  # pylint: disable=broad-except
+            self.warnings.append(
+                "could not close the runspace pool on %s (%s): %s"
+                % (self.server, opened.uri, self._scrub(str(exc))[:300])
+            )
 
-    def _close_shell(self, protocol: Any, shell_id: str) -> None:
-        # A shell left open counts against the user's MaxShellsPerUser quota on the server, so a Delete that
-        # failed on a dropped connection is tried again on a new one before giving up.
-        for attempt in range(1, CLOSE_SHELL_ATTEMPTS + 1):
-            try:
-                protocol.close_shell(shell_id)
-                return
-            except Exception as exc:
-                retry = self._is_transient(exc) or (
-                    requests_exceptions is not None and isinstance(exc, requests_exceptions.Timeout)
-                )
-                if attempt < CLOSE_SHELL_ATTEMPTS and retry:
-                    self._sleep(self._backoff(attempt))
-                    continue
-                self.warnings.append(
-                    "could not close the WinRM shell on %s: %s" % (self.server, self._scrub(str(exc))[:300])
-                )
-                return
+    # -- one call
 
-    # -- errors
+    def _invoke(self, entry: dict) -> tuple[list[dict], list[Any]]:
+        endpoint = endpoint_for(entry)
+
+        def attempt() -> tuple[list[dict], list[Any]]:
+            opened = self._pool(endpoint)
+            shell = PowerShell(opened.pool)
+            if entry.get("script"):
+                shell.add_script(HOST_SCRIPTS[entry["cmdlet"]])
+            else:
+                shell.add_cmdlet(entry["cmdlet"])
+            for name, value in entry["parameters"].items():
+                shell.add_parameter(name, value)
+            try:
+                output = shell.invoke()
+            except Exception:
+                # The pool's connection state is unknown now: never reuse it.
+                self._close(self._pools.pop(endpoint, opened))
+                raise
+            return self._rows(entry, output), (
+                list(shell.streams.error) if shell.had_errors or shell.streams.error else []
+            )
+
+        try:
+            if is_read(entry):
+                return retry(attempt, self._is_transient, sleep=self._sleep)
+            return attempt()
+        except ExchangeError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise self._connection_error(exc, endpoint, entry["cmdlet"], getattr(exc, "attempts", 1)) from None
 
     @staticmethod
-    def _backoff(attempt: int) -> float:
-        return min(BACKOFF_MAX, BACKOFF_BASE * (2 ** (attempt - 1))) * random.uniform(0.5, 1.0)
+    def _rows(entry: dict, output: list) -> list[dict]:
+        wanted = entry.get("properties")
+        if wanted is None:
+            return []
+        rows = []
+        for item in output:
+            properties = object_properties(item)
+            if entry.get("script") and not properties and isinstance(item, dict):
+                properties = item
+            rows.append({name: plain(properties.get(name)) for name in wanted})
+        return rows
+
+    def _command_error(self, entry: dict, index: int, errors: list, results: list) -> ExchangeCommandError:
+        message, category, error_id = error_record_text(errors[0])
+        name = entry["cmdlet"]
+        label = "host script %s" % name if entry.get("script") else name
+        where = self.server
+        kind = "cmdlet"
+        if error_id and error_id.split(",", 1)[0] == "CommandNotFoundException":
+            kind = "rbac"
+            if endpoint_for(entry) == ENDPOINT_EXCHANGE:
+                msg = (
+                    "%s is not available to %s on %s's Exchange endpoint: %s. Exchange shows only the cmdlets the "
+                    "account's management roles grant; %s"
+                    % (name, self.params.get("username") or "the Kerberos user", where, message, ROLE_HINT % name)
+                )
+            else:
+                msg = "%s is not available on %s's default endpoint: %s" % (name, where, message)
+        elif error_id and error_id.split(",", 1)[0] == "ScriptsNotAllowed":
+            kind = "language"
+            msg = "%s's Exchange endpoint refused %s: %s (the endpoint runs commands only, never script text)" % (
+                where,
+                label,
+                message,
+            )
+        else:
+            msg = "%s failed on %s: %s" % (label, where, message)
+        return ExchangeCommandError(
+            self._scrub(msg),
+            self.server,
+            {"category": category, "fully_qualified_error_id": error_id, "index": index, "cmdlet": name},
+            cmdlet=name,
+            index=index,
+            category=category,
+            error_id=error_id,
+            kind=kind,
+            results=results,
+        )
+
+    # -- faults
 
     @staticmethod
-    def _quota_code(exc: BaseException) -> Optional[int]:
-        for code in (getattr(exc, "wmierror_code", None), getattr(exc, "wsman_fault_code", None)):
-            if code in QUOTA_FAULTS:
-                return code
-        return None
+    def _fault_code(exc: BaseException) -> Optional[int]:
+        code = getattr(exc, "code", None)
+        if isinstance(code, int) and code > 0xFFFF:
+            return code
+        # Windows sends the quota faults with an MSFT_WmiError detail, which pypsrp does not parse (its code is then
+        # the SOAP subcode): the HTTP error it was raised from still holds the fault's XML.
+        context = exc.__context__ if isinstance(exc, WSManFaultError) else None
+        found = re.search(r"<(?:\w+:)?error_Code\b[^>]*>(\d+)<", str(getattr(context, "response_text", "") or ""))
+        return int(found.group(1)) if found else None
+
+    @staticmethod
+    def _text(exc: BaseException) -> str:
+        """The error and its causes as one text (gssapi's Kerberos reason is usually in a cause)."""
+        texts, seen = [], set()
+        current: Optional[BaseException] = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            texts.append("%s %s" % (str(current), getattr(current, "reason", "") or ""))
+            current = current.__cause__ or current.__context__
+        return " | ".join(texts)
 
     def _is_transient(self, exc: BaseException) -> bool:
-        if self._quota_code(exc) is not None:
+        if isinstance(exc, ExchangeError):
+            return False  # already the verdict of an inner retry (a pool open), never retried again
+        if self._fault_code(exc) in QUOTA_FAULTS:
             return True
-        if isinstance(exc, WinRMOperationTimeoutError):
+        if THROTTLED_TEXT in self._text(exc):
             return True
-        if isinstance(exc, WinRMTransportError) and not isinstance(exc, WSManFaultError):
-            return exc.code in (502, 503, 504)
+        if isinstance(exc, WSManFaultError):
+            return False
+        if isinstance(exc, WinRMTransportError):
+            return getattr(exc, "code", None) in (502, 503, 504)
         if requests_exceptions is not None:
             if isinstance(exc, (requests_exceptions.SSLError, requests_exceptions.Timeout)):
                 return False
@@ -505,15 +796,23 @@ class ExchangeClient:
                 return not self._refused(exc)
         return False
 
+    def _is_transient_close(self, exc: BaseException) -> bool:
+        # Every retry goes over a fresh WSMan (see _close): after a reset the old one re-sends a body sealed with
+        # stale Kerberos keys (HTTP 400), and a fault on the Delete may clear. Only "shell not found" is final.
+        return not (isinstance(exc, WSManFaultError) and exc.code == SHELL_NOT_FOUND)
+
     @staticmethod
     def _refused(exc: BaseException) -> bool:
         text = str(exc).lower()
-        return (
-            "refused" in text
-            or "name or service not known" in text
-            or "nodename nor servname" in text
-            or ("failed to resolve" in text)
-            or "no route to host" in text
+        return any(
+            marker in text
+            for marker in (
+                "refused",
+                "name or service not known",
+                "nodename nor servname",
+                "failed to resolve",
+                "no route to host",
+            )
         )
 
     def _scrub(self, text: str) -> str:
@@ -523,182 +822,170 @@ class ExchangeClient:
             text = text.replace(str(password), "********")
         return text
 
-    def _connection_error(self, exc: BaseException, stage: str, attempts: int) -> ExchangeConnectionError:
-        server, endpoint = self.server, self.endpoint
-        user = self.params.get("username") or "(no user)"
-        transport = self.params.get("transport") or "ntlm"
-        step = _STAGE_TEXT.get(stage, stage)
+    def _connection_error(
+        self, exc: BaseException, endpoint: str, stage: str, attempts: int
+    ) -> ExchangeConnectionError:
+        uri = self._uri(endpoint)
+        server = self.server
+        user = self.params.get("username") or "(the Kerberos ticket cache's user)"
+        auth = self.params["auth"]
+        which = "Exchange endpoint" if endpoint == ENDPOINT_EXCHANGE else "default WinRM endpoint"
+        step = "opening the runspace pool" if stage == "open" else "running %s" % stage
+        text = self._text(exc)
+        lowered = text.lower()
         details: dict[str, Any] = {
-            "endpoint": endpoint,
+            "endpoint": uri,
             "stage": stage,
             "attempts": attempts,
             "error_type": type(exc).__name__,
         }
-        quota = self._quota_code(exc)
-        if isinstance(exc, AuthenticationError) or getattr(exc, "code", None) == 401:
+        code = self._fault_code(exc)
+        if "clock skew" in lowered:
             msg = (
-                "the credentials for %s were rejected by %s (HTTP 401, transport %s): check the user name "
-                "(DOMAIN\\user or user@domain) and password, and that the account may use WinRM there"
-                % (user, server, transport)
+                "Kerberos refused the connection to %s: the clocks of the controller, the KDC and %s differ by more "
+                "than the allowed skew (Clock skew too great); synchronise the controller's time with the domain"
+                % (uri, server)
             )
-            if transport == "basic":
-                msg += "; Basic authentication must also be enabled on the WinRM service (winrm/config/service/auth)"
-        elif quota is not None:
-            what = "shells" if quota == QUOTA_MAX_SHELLS else "concurrent operations"
+        elif "client '" in lowered and "not found in kerberos database" in lowered and "server '" not in lowered:
+            # "Client 'user@REALM' not found in Kerberos database": the user, not the SPN, is unknown to the KDC.
             msg = (
-                "%s refused the WS-Management %s request: the user %s has reached the maximum number of %s "
-                "(fault 0x%X) and it did not clear after %d attempts; close other sessions or raise the quota "
-                "(winrm/config/winrs)" % (server, step, user, what, quota, attempts)
+                "the KDC does not know the user %s (Client not found in Kerberos database): check username "
+                "(user@REALM, the account's user principal name)" % user
             )
-            details["fault_code"] = "0x%X" % quota
+        elif "not found in kerberos database" in lowered or "server not found" in lowered:
+            msg = (
+                "Kerberos has no service principal %s (Server not found in Kerberos database): connect with the "
+                "server's FQDN, not an IP address or a load-balanced name, or set negotiate_hostname_override to the "
+                "name the SPN is registered for" % spn_of(self.params, uri)
+            )
+        elif "preauthentication failed" in lowered or "password incorrect" in lowered:
+            msg = "the KDC rejected the password of %s (Kerberos preauthentication failed): check the password" % user
+        elif "cannot find kdc" in lowered or ("realm" in lowered and ("unknown" in lowered or "not local" in lowered)):
+            msg = (
+                "Kerberos cannot find a KDC for the realm of %s: add the realm under [realms] and its DNS domain "
+                "under [domain_realm] in krb5.conf (KRB5_CONFIG), and use user@REALM as username" % user
+            )
+        elif auth == "kerberos" and (
+            "no kerberos credentials" in lowered
+            or "credentials cache" in lowered
+            or ("no credentials" in lowered and not self.params.get("password"))
+        ):
+            msg = (
+                "no Kerberos ticket to connect to %s: run kinit user@REALM on the controller (KRB5CCNAME), or give "
+                "username and password so the module gets one" % uri
+            )
+        elif "incompatible with the specified auth_provider" in lowered:
+            offered = re.search(r"auth protocol '([^']+)'", text)
+            msg = (
+                "%s (%s) does not accept auth %s; it offers %s. Exchange's /PowerShell/ endpoint takes Kerberos: set "
+                "auth: kerberos and username user@REALM"
+                % (which, uri, auth, offered.group(1) if offered else "another")
+            )
+        elif isinstance(exc, AuthenticationError) or getattr(exc, "code", None) == 401:
+            msg = (
+                "the credentials of %s were rejected by %s (HTTP 401, auth %s): check the user name (user@domain for "
+                "Kerberos) and password, and that the account may use remote PowerShell there" % (user, uri, auth)
+            )
+            if auth == "basic":
+                msg += "; Basic authentication must also be enabled on the endpoint"
+        elif THROTTLED_TEXT in text:
+            limit = re.search(r"allowed\s*:\s*(\d+)", text)
+            msg = (
+                "%s refused a new remote PowerShell session for %s after %d attempts: the account %s (%s). Close "
+                "other Exchange sessions of this account or raise PowerShellMaxConcurrency in its throttling policy "
+                "(Get-ThrottlingPolicy | Format-List PowerShellMaxConcurrency)"
+                % (server, user, attempts, THROTTLED_TEXT, "limit %s" % limit.group(1) if limit else "the limit")
+            )
+            details["throttled"] = True
+        elif code in QUOTA_FAULTS:
+            what = "shells" if code == QUOTA_MAX_SHELLS else "concurrent operations"
+            msg = (
+                "%s refused %s: the user %s has reached the maximum number of %s (fault 0x%X) and it did not clear "
+                "after %d attempts; close other sessions or raise the quota (winrm/config/winrs)"
+                % (server, step, user, what, code, attempts)
+            )
+            details["fault_code"] = "0x%X" % code
+        elif (isinstance(exc, WinRMTransportError) and getattr(exc, "code", None) == 404) or (
+            "was not found in the ws-management catalog" in lowered
+        ):
+            msg = (
+                "%s has no PowerShell endpoint at %s (%s): use the server's FQDN and the Exchange endpoint "
+                "http://<fqdn>/PowerShell/ (connection_uri), which lives in IIS, not on the WinRM ports"
+                % (server, uri, "HTTP 404" if getattr(exc, "code", None) == 404 else "resource URI not found")
+            )
         elif isinstance(exc, WSManFaultError):
-            reason = (exc.reason or "").strip()
-            msg = "%s answered the WS-Management %s request with a fault: %s" % (server, step, reason)
-            details.update(
-                http_status=exc.code,
-                fault_code=exc.fault_code,
-                fault_subcode=exc.fault_subcode,
-                wsman_fault_code=exc.wsman_fault_code,
-                wmierror_code=exc.wmierror_code,
-            )
-        elif isinstance(exc, WinRMOperationTimeoutError):
-            msg = "%s did not complete the WS-Management %s request within operation_timeout (%s s)" % (
-                server,
-                step,
-                self.params.get("operation_timeout") or 20,
-            )
+            msg = "%s answered with a WS-Management fault while %s: %s" % (server, step, str(exc.reason or "").strip())
+            details.update(wsman_fault_code=exc.code)
         elif isinstance(exc, WinRMTransportError):
-            msg = "%s answered the WS-Management %s request with HTTP %s" % (server, step, exc.code)
-            if exc.code == 500 and (self.params.get("scheme") == "http"):
-                msg += " (over http the service may refuse unencrypted messages: keep message_encryption auto)"
+            msg = "%s answered HTTP %s while %s on its %s (%s)" % (server, exc.code, step, which, uri)
             details["http_status"] = exc.code
         elif requests_exceptions is not None and isinstance(exc, requests_exceptions.SSLError):
-            reason = str(exc)
-            short = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in reason else reason[:200]
+            short = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else text[:200]
             msg = (
                 "TLS certificate verification failed for %s (%s): set ca_path to the PEM file of the CA that issued "
-                "the server's certificate, or, for a test server only, validate_certs: false" % (endpoint, short)
+                "the server's certificate, or, for a test server only, validate_certs: false" % (uri, short)
             )
         elif requests_exceptions is not None and isinstance(exc, requests_exceptions.ConnectTimeout):
-            msg = "could not connect to %s within %s s: check server, port and firewall" % (
-                endpoint,
-                self.params.get("read_timeout") or 30,
+            msg = "could not connect to %s within connection_timeout (%s s): check server, port and firewall" % (
+                uri,
+                self.params["connection_timeout"],
             )
         elif requests_exceptions is not None and isinstance(exc, requests_exceptions.ReadTimeout):
-            msg = "%s did not answer the WS-Management %s request within read_timeout (%s s); raise read_timeout" % (
-                server,
+            msg = "%s did not answer within read_timeout (%s s) while %s; raise read_timeout" % (
+                uri,
+                self.params["read_timeout"],
                 step,
-                self.params.get("read_timeout") or 30,
             )
         elif requests_exceptions is not None and isinstance(exc, requests_exceptions.ConnectionError):
             if self._refused(exc):
                 msg = (
-                    "could not connect to %s: the connection was refused or the host is unknown; check server, "
-                    "port (%s) and scheme, and that a WinRM listener runs there (winrm enumerate "
-                    "winrm/config/listener)" % (endpoint, endpoint.rsplit(":", 1)[-1].split("/")[0])
+                    "could not connect to %s: the connection was refused or the host is unknown; check the server "
+                    "name and that port %s is open (80 or 443 for the Exchange endpoint, 5985/5986 for WinRM)"
+                    % (uri, urlsplit(uri).port or (443 if uri.startswith("https") else 80))
                 )
             else:
-                msg = "the connection to %s was reset or closed during the WS-Management %s request (%d attempts)" % (
-                    endpoint,
-                    step,
-                    attempts,
-                )
+                msg = "the connection to %s was reset or closed while %s (%d attempts)" % (uri, step, attempts)
         elif isinstance(exc, WinRMError):
-            msg = "WinRM error with %s during %s: %s" % (server, step, exc)
+            msg = "PowerShell remoting error with %s while %s: %s" % (uri, step, exc)
         else:
-            msg = "unexpected error talking to %s during %s: %s: %s" % (server, step, type(exc).__name__, exc)
+            msg = "unexpected error talking to %s while %s: %s: %s" % (uri, step, type(exc).__name__, exc)
         return ExchangeConnectionError(self._scrub(msg), server, details)
 
-    # -- the envelope
 
-    def _outputs(self, stdout: bytes, stderr: bytes, rc: int, calls: list[dict]) -> list[list[dict]]:
-        envelope = self._envelope(stdout)
-        if envelope is None:
-            error_text = _clean_stderr(stderr)
-            if "command line is too long" in error_text.lower():
-                hint = "the command line exceeded cmd.exe's limit"
-            else:
-                hint = error_text[:1000] or "no output"
-            raise ExchangeCommandError(
-                self._scrub("the runner on %s returned no result (exit code %s): %s" % (self.server, rc, hint)),
-                self.server,
-                {"exit_code": rc},
-                kind="runner",
-            )
-        self.computer_name = envelope.get("computer_name") or self.computer_name
-        self.ps_version = envelope.get("ps_version") or self.ps_version
-        self.server_utc_now = parse_utc(envelope.get("utc_now")) or self.server_utc_now
-        results = [entry.get("output") or [] for entry in envelope.get("results") or []]
-        if envelope.get("ok"):
-            return results
-        error = envelope.get("error") or {}
-        kind = error.get("kind") or "cmdlet"
-        message = str(error.get("message") or "").strip()
-        where = self.server
-        if self.computer_name and self.computer_name.lower() not in self.server.lower():
-            where = "%s (%s)" % (self.server, self.computer_name)
-        if kind == "snapin":
-            msg = (
-                "the Exchange cmdlets are not available on %s: %s. Target an Exchange 2013 or later server (or a "
-                "machine with the Exchange Management Tools)" % (where, message)
-            )
-        elif kind == "request":
-            msg = "the runner on %s refused the request: %s" % (where, message)
-        else:
-            msg = "%s failed on %s: %s" % (error.get("cmdlet"), where, message)
-        raise ExchangeCommandError(
-            self._scrub(msg),
-            self.server,
-            {
-                "category": error.get("category"),
-                "fully_qualified_error_id": error.get("fully_qualified_error_id"),
-                "index": error.get("index"),
-                "cmdlet": error.get("cmdlet"),
-            },
-            cmdlet=error.get("cmdlet"),
-            index=error.get("index"),
-            category=error.get("category"),
-            error_id=error.get("fully_qualified_error_id"),
-            kind=kind,
-            results=results,
-        )
+class ExchangeModule(AnsibleModule):
+    """An AnsibleModule that closes its Exchange clients' runspace pools before it exits, whichever way."""
 
-    @staticmethod
-    def _envelope(stdout: bytes) -> Optional[dict]:
-        text = (stdout or b"").decode("utf-8", errors="replace").strip()
-        candidates = [text] + [line.strip() for line in reversed(text.splitlines())]
-        for candidate in candidates:
-            if not candidate.startswith("{"):
-                continue
-            try:
-                parsed = json.loads(candidate)
-            except ValueError:
-                continue
-            if isinstance(parsed, dict) and "runner" in parsed:
-                return parsed
-        return None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.exchange_clients: list[ExchangeClient] = []
+        super().__init__(*args, **kwargs)
+
+    def _close_clients(self) -> list[str]:
+        warnings: list[str] = []
+        for client in self.exchange_clients:
+            client.close()
+            warnings.extend(client.warnings)
+            client.warnings = []
+        return warnings
+
+    def exit_json(self, **kwargs: Any) -> None:  # type: ignore[override]
+        for warning in self._close_clients():
+            self.warn(warning)
+        super().exit_json(**kwargs)
+
+    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
+        for warning in self._close_clients():
+            self.warn(warning)
+        super().fail_json(msg=msg, **kwargs)
 
 
-def _clean_stderr(stderr: bytes) -> str:
-    text = (stderr or b"").decode("utf-8", errors="replace")
-    if text.startswith("#< CLIXML"):
-        parts = re.findall(r'<S S="Error">(.*?)</S>', text, re.DOTALL)
-        text = "".join(parts).replace("_x000D__x000A_", "\n")
-        text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
-    return text.strip()
-
-
-# ---------------------------------------------------------------- module glue
-
-
-def exchange_module(argument_spec: dict, **kwargs: Any) -> AnsibleModule:
-    """An AnsibleModule with the connection options merged in, check mode on, pywinrm and options checked."""
-    spec = dict(WINRM_ARGUMENT_SPEC)
+def exchange_module(argument_spec: dict, **kwargs: Any) -> ExchangeModule:
+    """A module with the connection options merged in, check mode on, pypsrp and the options checked."""
+    spec = dict(CONNECTION_ARGUMENT_SPEC)
     spec.update(argument_spec)
     kwargs.setdefault("supports_check_mode", True)
-    module = AnsibleModule(argument_spec=spec, **kwargs)
-    if not HAS_PYWINRM:
-        module.fail_json(msg=missing_required_lib("pywinrm"), exception=PYWINRM_IMPORT_ERROR)
+    module = ExchangeModule(argument_spec=spec, **kwargs)
+    if not HAS_PYPSRP:
+        module.fail_json(msg=missing_required_lib("pypsrp"), exception=PYPSRP_IMPORT_ERROR)
     problem = connection_problem(module.params)
     if problem:
         module.fail_json(msg=problem)
@@ -710,7 +997,10 @@ def now_for(client: ExchangeClient) -> dt.datetime:
 
 
 def client_for(module: AnsibleModule) -> ExchangeClient:
-    return ExchangeClient({name: module.params.get(name) for name in CONNECTION_OPTIONS})
+    client = ExchangeClient({name: module.params.get(name) for name in CONNECTION_OPTIONS})
+    if isinstance(module, ExchangeModule):
+        module.exchange_clients.append(client)
+    return client
 
 
 def fail_from_error(module: AnsibleModule, exc: ExchangeError, what: str, **result: Any) -> None:
@@ -718,13 +1008,15 @@ def fail_from_error(module: AnsibleModule, exc: ExchangeError, what: str, **resu
     details = dict(exc.details)
     if isinstance(exc, ExchangeCommandError) and exc.kind:
         details.setdefault("kind", exc.kind)
-    module.fail_json(
-        msg="Failed to %s: %s" % (what, exc.msg),
+    # The error's fields win over a module's own keys of the same name (exchange_monitoring_probe's result has
+    # error and exception): passing both would be a TypeError instead of a failure.
+    fields = dict(result)
+    fields.update(
         server=exc.server,
         error=details,
         exception="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        **result,
     )
+    module.fail_json(msg="Failed to %s: %s" % (what, exc.msg), **fields)
 
 
 def diff_result(module: AnsibleModule, result: dict, before: Any, after: Any) -> dict:
@@ -736,22 +1028,34 @@ def diff_result(module: AnsibleModule, result: dict, before: Any, after: Any) ->
 # ---------------------------------------------------------------- servers and versions
 
 SERVER_PROPERTIES = ["Name", "Fqdn", "Domain", "Edition", "AdminDisplayVersion", "ServerRole", "Site", "IsEdgeServer"]
-EXSETUP_CMDLET = "Get-RunnerExSetupVersion"
+HOST_FACTS_PROPERTIES = ["ComputerName", "UtcNow", "ExSetupPath", "FileVersion"]
+
+
+def read_host_facts(client: ExchangeClient) -> Optional[str]:
+    """The server's name and clock (kept on the client) and ExSetup's file version, from the default endpoint.
+
+    A default endpoint that cannot be reached is a warning, not a failure: the Exchange facts still hold, only the
+    hotfix level and the server's clock are then unknown (the controller's clock is used).
+    """
+    try:
+        rows = client.run([host_script("host_facts", HOST_FACTS_PROPERTIES)])[0]
+    except ExchangeError as exc:
+        client.warnings.append(
+            "could not read the ExSetup version and clock of %s from its default WinRM endpoint: %s"
+            % (client.server, exc.msg)
+        )
+        return None
+    facts = rows[0] if rows else {}
+    client.computer_name = facts.get("ComputerName") or client.computer_name
+    client.server_utc_now = parse_utc(facts.get("UtcNow")) or client.server_utc_now
+    exsetup = facts.get("FileVersion")
+    return str(exsetup) if exsetup else None
 
 
 def run_reads(client: ExchangeClient, calls: list[dict]) -> tuple[list[list[dict]], Optional[str]]:
-    """Run read ``calls`` plus the runner's ExSetup probe in one batch: (outputs of ``calls``, ExSetup version)."""
-    probe = call(EXSETUP_CMDLET, ["ComputerName", "FileVersion"])
-    try:
-        outputs = client.run(list(calls) + [probe])
-    except ExchangeCommandError as exc:
-        # A peer that does not know the probe refuses the request before running anything: read without it.
-        if exc.kind == "request" and (exc.cmdlet == EXSETUP_CMDLET or EXSETUP_CMDLET in exc.msg):
-            return client.run(list(calls)), None
-        raise
-    rows = outputs[-1] if outputs else []
-    exsetup = rows[0].get("FileVersion") if rows else None
-    return outputs[:-1], (str(exsetup) if exsetup else None)
+    """Run read ``calls`` on the Exchange endpoint and the host facts on the default one: (outputs, ExSetup)."""
+    outputs = client.run(list(calls))
+    return outputs, read_host_facts(client)
 
 
 def find_connected(rows: list[dict], client: ExchangeClient) -> Optional[dict]:

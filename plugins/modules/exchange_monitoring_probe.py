@@ -152,6 +152,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
     client_for,
     exchange_module,
     fail_from_error,
+    read_host_facts,
 )
 
 DEFAULT_PROBE = "PushNotifications.Proxy\\PushNotificationsEnterpriseConnectivityProbe"
@@ -262,7 +263,9 @@ def main() -> None:
         servers = client.run([call("Get-ExchangeServer", properties=["Name", "Fqdn", "IsMailboxServer"])])[0]
     except ExchangeError as err:
         fail_from_error(module, err, "read the Exchange servers", **result)
-    connected = find_server(servers, client.computer_name)
+    # The connected computer's name comes from its default endpoint (the host facts), where the service lives too.
+    read_host_facts(client)
+    connected = find_server(servers, client.computer_name or client.server)
     if params["target_server"]:
         target = params["target_server"]
         target_entry = find_server(servers, target)
@@ -299,7 +302,7 @@ def main() -> None:
                 module.fail_json(
                     msg=f"Failed to {action} {HEALTH_SERVICE} on {client.computer_name}: {err.msg}", **result
                 )
-            # The runner stops the batch at the failing call and returns the calls before it (the restart ran).
+            # The client stops at the failing call and returns the calls before it (the restart ran).
             error = err
             outputs = err.results
         except ExchangeError as err:

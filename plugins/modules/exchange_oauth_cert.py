@@ -179,10 +179,12 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
     exchange_module,
     fail_from_error,
     find_connected,
+    host_script,
     is_domain_name,
     normalize_thumbprint,
     now_for,
     parse_utc,
+    run_reads,
     same_thumbprint,
 )
 
@@ -306,12 +308,13 @@ def main() -> None:
     result: dict[str, Any] = {"changed": False, "created": False, "action": "none"}
     stage = "read the certificates and AuthConfig of %s" % server
     try:
-        servers, certificates, auth_rows = client.run(
+        (servers, certificates, auth_rows), _exsetup = run_reads(
+            client,
             [
                 call("Get-ExchangeServer", SERVER_PROPERTIES),
                 call("Get-ExchangeCertificate", CERT_PROPERTIES),
                 call("Get-AuthConfig", AUTH_PROPERTIES),
-            ]
+            ],
         )
         now = now_for(client)
         connected = find_connected(servers, client) or {}
@@ -414,8 +417,8 @@ def main() -> None:
                 if der:
                     rows = client.run(
                         [
-                            call(
-                                "Set-RunnerFileContent",
+                            host_script(
+                                "write_file",
                                 ["Path", "Changed"],
                                 Path=params["export_path"],
                                 Base64Content=der,
@@ -503,8 +506,8 @@ def main() -> None:
         shown = current if mode in ("none", "stage") else target
         if params["export_path"] and shown and shown.get("RawData"):
             writes.append(
-                call(
-                    "Set-RunnerFileContent",
+                host_script(
+                    "write_file",
                     ["Path", "Changed"],
                     Path=params["export_path"],
                     Base64Content=shown["RawData"],

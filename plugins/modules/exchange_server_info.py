@@ -35,7 +35,7 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Read the organization's servers through each Exchange host of the inventory (winrm connection)
+- name: Read the organization's servers through each Exchange host of the inventory (psrp or winrm connection)
   exchange.hybrid.exchange_server_info:
   register: exchange
 
@@ -131,7 +131,7 @@ servers:
       description: Whether New-AuthServer/Set-AuthServer take C(-DomainName) (2016 CU18, 2019 CU7 or later).
       type: bool
 connected_server:
-  description: Name of the server the module connected to (the runner's computer name).
+  description: Name of the server the module connected to (its computer name, from the default WinRM endpoint).
   returned: success
   type: str
   sample: EX01

@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, exchange.hybrid contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Base action plugin of the WinRM modules (PRIVATE to the collection).
+"""Base action plugin of the Exchange modules (PRIVATE to the collection).
 
 When the task's host connects with winrm or psrp, the module runs on the controller and the connection options it
 lacks come from that host's connection plugin (``get_option``, so --ask-pass, password files and AWX machine
@@ -17,8 +17,10 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import connection_loader, get_shell_plugin
 
 WINDOWS_CONNECTIONS = ("winrm", "psrp")
+# The host variable that names a server's Exchange endpoint when it is not http://<server>/PowerShell/.
+CONNECTION_URI_VAR = "exchange_connection_uri"
 
-# Our transport names for the winrm connection's ansible_winrm_transport values.
+# Our auth names for the winrm connection's ansible_winrm_transport values.
 _WINRM_TRANSPORTS = {
     "ntlm": "ntlm",
     "kerberos": "kerberos",
@@ -28,14 +30,8 @@ _WINRM_TRANSPORTS = {
     "ssl": "basic",
     "certificate": "certificate",
 }
-_PSRP_TRANSPORTS = {
-    "negotiate": "ntlm",
-    "ntlm": "ntlm",
-    "kerberos": "kerberos",
-    "credssp": "credssp",
-    "basic": "basic",
-    "certificate": "certificate",
-}
+# psrp's ansible_psrp_auth values are pypsrp's, as ours: negotiate stays negotiate.
+_PSRP_AUTHS = ("negotiate", "ntlm", "kerberos", "credssp", "basic", "certificate")
 
 
 def _option(connection: Any, name: str) -> Any:
@@ -44,6 +40,13 @@ def _option(connection: Any, name: str) -> Any:
     except KeyError:
         return None
     except Exception:  # an option the plugin version does not declare
+        return None
+
+
+def _integer(value: Any) -> Optional[int]:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
         return None
 
 
@@ -58,17 +61,24 @@ def connection_options(connection: Any) -> dict[str, Any]:
         "port": _option(connection, "port"),
     }
     if kind == "psrp":
-        found["scheme"] = _option(connection, "protocol")
-        auth = _option(connection, "auth")
-        found["transport"] = _PSRP_TRANSPORTS.get(str(auth).lower()) if auth else None
+        port = found["port"]
+        # As the psrp plugin itself: no protocol means http on 5985 and https otherwise.
+        found["scheme"] = _option(connection, "protocol") or ("http" if port == 5985 else "https" if port else None)
+        auth = str(_option(connection, "auth") or "").lower()
+        found["auth"] = auth if auth in _PSRP_AUTHS else None
         validation = _option(connection, "cert_validation")
         found["validate_certs"] = None if validation is None else str(validation).lower() != "ignore"
         found["ca_path"] = _option(connection, "ca_cert")
         found["cert_pem"] = _option(connection, "certificate_pem")
         found["cert_key_pem"] = _option(connection, "certificate_key_pem")
         found["message_encryption"] = _option(connection, "message_encryption")
-        found["operation_timeout"] = _option(connection, "operation_timeout")
-        found["read_timeout"] = _option(connection, "read_timeout")
+        service = _option(connection, "negotiate_service")
+        # The psrp plugin's default WSMAN names the WinRM service only; Exchange's endpoint lives in IIS (HTTP/<fqdn>),
+        # so only a service the inventory chose replaces ours.
+        found["negotiate_service"] = None if str(service or "").upper() == "WSMAN" else service
+        found["negotiate_hostname_override"] = _option(connection, "negotiate_hostname_override")
+        for ours in ("operation_timeout", "read_timeout", "connection_timeout"):
+            found[ours] = _integer(_option(connection, ours))
     else:
         scheme = _option(connection, "scheme")
         port = found["port"]
@@ -78,7 +88,7 @@ def connection_options(connection: Any) -> dict[str, Any]:
             transports = [transports]
         for name in transports:
             if str(name).lower() in _WINRM_TRANSPORTS:
-                found["transport"] = _WINRM_TRANSPORTS[str(name).lower()]
+                found["auth"] = _WINRM_TRANSPORTS[str(name).lower()]
                 break
         extras = _option(connection, "_extras") or {}
         validation = extras.get("ansible_winrm_server_cert_validation")
@@ -88,18 +98,18 @@ def connection_options(connection: Any) -> dict[str, Any]:
         found["cert_pem"] = extras.get("ansible_winrm_cert_pem")
         found["cert_key_pem"] = extras.get("ansible_winrm_cert_key_pem")
         found["message_encryption"] = extras.get("ansible_winrm_message_encryption")
+        found["negotiate_service"] = extras.get("ansible_winrm_service")
+        found["negotiate_hostname_override"] = _option(connection, "kerberos_hostname_override") or extras.get(
+            "ansible_winrm_kerberos_hostname_override"
+        )
         for ours, theirs in (
             ("operation_timeout", "ansible_winrm_operation_timeout_sec"),
             ("read_timeout", "ansible_winrm_read_timeout_sec"),
+            ("connection_timeout", "ansible_winrm_connection_timeout"),
         ):
-            value = extras.get(theirs)
-            if value is not None:
-                try:
-                    found[ours] = int(value)
-                except (TypeError, ValueError):
-                    pass
-    if found.get("transport") == "certificate" and not found.get("cert_pem"):
-        found["transport"] = None
+            found[ours] = _integer(extras.get(theirs))
+    if found.get("auth") == "certificate" and not found.get("cert_pem"):
+        found["auth"] = None
     return {key: value for key, value in found.items() if value not in (None, "", [])}
 
 
@@ -115,7 +125,13 @@ class ExchangeActionModule(ActionBase):
         module_args = dict(self._task.args)
         kind = str(getattr(self._connection, "transport", "") or "").rsplit(".", 1)[-1]
         if kind in WINDOWS_CONNECTIONS:
-            for key, value in connection_options(self._connection).items():
+            found = connection_options(self._connection)
+            uri = (task_vars or {}).get(CONNECTION_URI_VAR)
+            if uri:
+                found["connection_uri"] = self._templar.template(uri)
+            if module_args.get("transport") is not None:
+                found.pop("auth", None)  # the task's alias wins like the option itself
+            for key, value in found.items():
                 if module_args.get(key) is None:
                     module_args[key] = value
             self._run_locally(task_vars)

@@ -1,13 +1,16 @@
 """Fixtures for end-to-end tests: a simulated organization + tenant, and real ``ansible-playbook`` against it.
 
 - ``simulation``: a fresh ``Simulation`` (three Exchange servers 2013/2016/2019, tenant contoso.onmicrosoft.com)
-  in ``tmp_path``; stopped after the test, which fails if a WinRM shell was left open.
+  in ``tmp_path``; stopped after the test, which fails if a runspace pool was left open on any endpoint.
 - ``make_simulation(**kwargs)``: the same for other topologies (kwargs of ``hybrid_sim.simulation.Simulation``).
 - ``run_playbook(sim, playbook, extra_vars=None, check=False, diff=False, verbosity=0, env=None, limit=None)``:
   runs ``ansible-playbook`` in a subprocess against ``sim``'s inventory and returns a ``PlaybookRun`` with rc,
   stdout, stderr, per-task results (``.tasks``, ``.results(name)``, ``.result(name, host)``) and recap ``.stats``.
   The normal stdout callback stays (tests can read what a user sees); a small notification callback, written into
-  the simulation directory at run time, records every task result as JSON lines.
+  the simulation directory at run time, records every task result as JSON lines. The child inherits the test realm's
+  KRB5_CONFIG (hybrid_sim.kdc) and gets an empty Kerberos ticket cache of its own (KRB5CCNAME; ``env`` may replace
+  it with one a test filled with ``sim.realm.kinit``), so Kerberos comes from the inventory's password unless a test
+  says otherwise.
 """
 
 from __future__ import annotations
@@ -233,6 +236,9 @@ def run_playbook(
             "ANSIBLE_HOST_KEY_CHECKING": "false",
             "ANSIBLE_LOCAL_TEMP": os.path.join(work, "tmp"),
             "ANSIBLE_DEPRECATION_WARNINGS": "false",
+            # A ticket cache of the run's own, empty unless a test kinits into it and passes it in ``env``: a ticket
+            # left in the realm's default cache (shared by the worker's tests) or the caller's cannot make a run pass.
+            "KRB5CCNAME": "FILE:" + os.path.join(work, "krb5cc-%d" % run_id),
             "PYTHONPATH": os.pathsep.join(
                 p for p in [os.path.join(ROOT, "tests", "simulators"), child.get("PYTHONPATH", "")] if p
             ),
@@ -280,7 +286,8 @@ def fixture_make_simulation(tmp_path: Any) -> Any:
 
 
 def stop_and_check(sims: list[Simulation]) -> None:
-    """Stop every simulation; fail if one still holds a WinRM shell (unless it set ``allow_open_shells``)."""
+    """Stop every simulation; fail if one still holds an open runspace pool, on an Exchange or a default endpoint
+    (unless it set ``allow_open_shells``)."""
     leftovers: dict[str, Any] = {}
     for sim in sims:
         try:
@@ -288,7 +295,7 @@ def stop_and_check(sims: list[Simulation]) -> None:
                 leftovers.update(sim.open_shells())
         finally:
             sim.stop()
-    assert not leftovers, "WinRM shells left open at teardown: %s" % leftovers
+    assert not leftovers, "runspace pools left open at teardown: %s" % leftovers
 
 
 @pytest.fixture(name="simulation")

@@ -3,11 +3,12 @@
 """The shipped playbooks through ansible-runner, the engine AWX/AAP runs on its execution nodes.
 
 Each job is laid out the way AWX lays out a job: a private data directory with a project holding the wrapper
-playbooks the AWX guide recommends (`import_playbook: exchange.hybrid.<playbook>`), an inventory with WinRM
-connection variables but no credentials, the Machine credential as `-u <user> --ask-pass` answered through
-ansible-runner's password prompts (pexpect), and the Microsoft Graph credential rendered from the collection's
-credential type (extensions/credential_types/microsoft_graph.yml) exactly as AWX injects it: env variables, and
-the certificate written to a private file under env/. The tests read the job events and scan every file under
+playbooks the AWX guide recommends (`import_playbook: exchange.hybrid.<playbook>`), an inventory with Kerberos psrp
+connection variables but no credentials, the Machine credential as `-u <user@REALM> --ask-pass` answered through
+ansible-runner's password prompts (pexpect) and turned into a Kerberos ticket inside the job (no kinit, no ticket
+cache, no keytab; KRB5_CONFIG names the test realm's krb5.conf as AWX's job environment would), and the Microsoft
+Graph credential rendered from the collection's credential type (extensions/credential_types/microsoft_graph.yml)
+exactly as AWX injects it: env variables, and the certificate written to a private file under env/. The tests read the job events and scan every file under
 the artifacts directory for secret canaries.
 """
 
@@ -31,6 +32,7 @@ from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
+from hybrid_sim.simulation import is_read_call  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -112,19 +114,24 @@ class Job:
         (self.dir / "project").mkdir(parents=True)
         (self.dir / "inventory").mkdir()
         (self.dir / "env").mkdir(mode=0o700)
+        self.ccache = self.dir / "env" / "krb5cc_job"
         self.runner: Any = None
 
     def inventory(self) -> Path:
         endpoints = self.sim.endpoints()
         entra = endpoints["entra"]
+        # A Kerberos psrp host as the AWX guide writes it: no user, no password (they come from the Machine
+        # credential); the simulated FQDN reaches 127.0.0.1 through the SPN hostname override.
         hosts = {
             name: {
                 "ansible_host": "127.0.0.1",
                 "ansible_port": server["https_port"],
-                "ansible_connection": "winrm",
-                "ansible_winrm_scheme": "https",
-                "ansible_winrm_transport": "ntlm",
-                "ansible_winrm_ca_trust_path": endpoints["ca_path"],
+                "ansible_connection": "psrp",
+                "ansible_psrp_protocol": "https",
+                "ansible_psrp_auth": "kerberos",
+                "ansible_psrp_ca_cert": endpoints["ca_path"],
+                "ansible_psrp_negotiate_hostname_override": server["fqdn"],
+                "exchange_connection_uri": server["exchange_uri"],
             }
             for name, server in endpoints["servers"].items()
         }
@@ -156,9 +163,17 @@ class Job:
                 "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
                 "ANSIBLE_LOCAL_TEMP": str(self.dir / "tmp"),
                 "EXCHANGE_HYBRID_TOKEN_CACHE_DIR": str(self.dir / "token-cache"),
+                # The realm's krb5.conf, as AWX's Extra Environment Variables name a mounted one.
+                "KRB5_CONFIG": self.sim.endpoints()["krb5_config"],
+                # No kinit and no keytab in the job: a ticket cache nobody fills, keytabs that do not exist. The
+                # Kerberos ticket can only come from the Machine credential's password.
+                "KRB5CCNAME": "FILE:" + str(self.ccache),
+                "KRB5_KTNAME": "FILE:" + str(self.dir / "env" / "none.keytab"),
+                "KRB5_CLIENT_KTNAME": "FILE:" + str(self.dir / "env" / "none-client.keytab"),
             }
         )
-        cmdline = ["-u", self.sim.username, "--ask-pass"]
+        # The Machine credential: the user as a Kerberos principal (UPN, exadmin@CONTOSO.COM), the password prompted.
+        cmdline = ["-u", self.sim.kerberos_username, "--ask-pass"]
         if job_type == "check":
             cmdline += ["--check", "--diff"]
         self.runner = ansible_runner.run(
@@ -231,8 +246,9 @@ def _state(sim) -> bytes:
 
 
 def test_configure_job_with_machine_and_graph_certificate_credentials(awx_sim, tmp_path, client_certificate):
-    """AWX's usual job: Machine credential for WinRM, Graph application with a certificate. Converges, the probe
-    succeeds, a second job changes nothing, and neither the password nor the key is in any event or artifact."""
+    """AWX's usual job: Machine credential (Kerberos from its user and password), Graph application with a
+    certificate. Converges, the probe succeeds, a second job changes nothing, no ticket cache was written, and
+    neither the password nor the key is in any event or artifact."""
     inputs = dict(_endpoint_inputs(awx_sim), client_certificate=client_certificate["pem"])
     first = Job(awx_sim, tmp_path, "job-1").run("configure_push_notifications", inputs)
     assert first.runner.status == "successful" and first.runner.rc == 0, first.report()
@@ -245,6 +261,8 @@ def test_configure_job_with_machine_and_graph_certificate_credentials(awx_sim, t
     second = Job(awx_sim, tmp_path, "job-2").run("configure_push_notifications", inputs)
     assert second.runner.status == "successful", second.report()
     assert second.changed == 0, second.changed_actions()
+    # The ticket came from the password into memory (pyspnego), never from or into the job's ticket cache.
+    assert not first.ccache.exists() and not second.ccache.exists()
 
     canaries = [PASSWORD_CANARY, *client_certificate["key_lines"]]
     assert _leaks(first, canaries) == []
@@ -263,7 +281,7 @@ def test_check_job_is_an_audit_that_writes_nothing(awx_sim, tmp_path, client_cer
     changed = job.changed_actions()
     for action in ORG_WIDE_ACTIONS[:2] + ORG_WIDE_ACTIONS[3:]:
         assert action in changed, f"check mode should report {action} as a change: {changed}"
-    assert not [c for c in awx_sim.calls() if not c["cmdlet"].startswith("Get-")]
+    assert not awx_sim.writes()
     assert _leaks(job, [PASSWORD_CANARY, *client_certificate["key_lines"]]) == []
 
 
@@ -314,7 +332,7 @@ def test_verify_and_audit_jobs(awx_sim, tmp_path, client_certificate):
     )
     assert audit.runner.status == "successful", audit.report()
     assert _state(awx_sim) == before
-    assert not [c for c in awx_sim.calls()[len(configure_calls):] if not c["cmdlet"].startswith("Get-")]
+    assert not [c for c in awx_sim.calls()[len(configure_calls):] if not is_read_call(c)]
     reports = sorted(p.name for p in report_dir.iterdir())
     assert reports == ["push-notifications-audit.html", "push-notifications-audit.json"], reports
     assert _leaks(audit, canaries) == []

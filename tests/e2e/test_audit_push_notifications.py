@@ -8,7 +8,7 @@ import json
 import os
 import re
 
-from hybrid_sim.simulation import DEFAULT_SERVERS, ServerSpec
+from hybrid_sim.simulation import DEFAULT_SERVERS, ServerSpec, is_read_call
 from hybrid_sim.state import parse_iso
 
 from test_role_support import CONFIGURE, role_vars, state_bytes
@@ -41,12 +41,13 @@ def audit(sim, run_playbook, check=False, **extra):
     return run, report
 
 
-# Reads: Get-*, Export-ExchangeCertificate (public part, returned as data) and the probe (asked for).
-READS = ("Get-", "Export-ExchangeCertificate", "Invoke-MonitoringProbe")
+# Reads: what is_read_call counts (Get-/Test-, the host facts of the default endpoint), Export-ExchangeCertificate
+# (public part, returned as data) and the probe (asked for).
+READS = ("Export-ExchangeCertificate", "Invoke-MonitoringProbe")
 
 
 def writes(sim, since=0):
-    return [c for c in sim.calls()[since:] if not c["cmdlet"].startswith(READS)]
+    return [c for c in sim.calls()[since:] if not is_read_call(c) and not c["cmdlet"].startswith(READS)]
 
 
 def findings(report, severity=None):

@@ -26,7 +26,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 ROOT = Path(__file__).resolve().parents[2]
 TYPES_DIR = ROOT / "extensions" / "credential_types"
 GRAPH_TYPE = TYPES_DIR / "microsoft_graph.yml"
-WINRM_TYPE = TYPES_DIR / "exchange_winrm.yml"
+# The Exchange modules' account (PowerShell remoting; the file keeps its first name, from the WinRM shell design).
+EXCHANGE_TYPE = TYPES_DIR / "exchange_winrm.yml"
 
 # awx/main/models/credential.py CredentialType.ENV_BLOCKLIST plus AWX's rule that ANSIBLE_* is reserved.
 AWX_ENV_BLOCKLIST = {
@@ -46,7 +47,7 @@ GRAPH_FIELD_OPTIONS = {
     "client_certificate_password": "client_certificate_password",
     "cloud": "cloud",
 }
-WINRM_FIELD_OPTIONS = {"username": "username", "password": "password"}
+EXCHANGE_FIELD_OPTIONS = {"username": "username", "password": "password"}
 
 
 class Unsafe(str):
@@ -229,16 +230,12 @@ def compare_with_spec(ctype: dict[str, Any], spec: dict[str, dict[str, Any]], fi
 
 
 def _spec(module: str, name: str) -> dict[str, dict[str, Any]]:
-    try:
-        imported = __import__(f"ansible_collections.exchange.hybrid.plugins.module_utils.{module}", fromlist=[name])
-    except ImportError as exc:
-        pytest.skip(f"plugins/module_utils/{module}.py is not there yet ({exc}); nothing to compare {name} with")
-    if not hasattr(imported, name):
-        pytest.skip(f"plugins/module_utils/{module}.py has no {name} yet")
+    imported = __import__(f"ansible_collections.exchange.hybrid.plugins.module_utils.{module}", fromlist=[name])
+    assert hasattr(imported, name), f"plugins/module_utils/{module}.py has no {name}: nothing to compare the type with"
     return getattr(imported, name)
 
 
-@pytest.mark.parametrize("path", [GRAPH_TYPE, WINRM_TYPE], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [GRAPH_TYPE, EXCHANGE_TYPE], ids=lambda p: p.name)
 def test_credential_type_is_valid_for_awx(path):
     types = load_types(path)
     assert len(types) == 1
@@ -247,12 +244,12 @@ def test_credential_type_is_valid_for_awx(path):
 
 
 def test_every_credential_type_file_is_checked():
-    assert sorted(TYPES_DIR.glob("*.yml")) == sorted([GRAPH_TYPE, WINRM_TYPE])
+    assert sorted(TYPES_DIR.glob("*.yml")) == sorted([GRAPH_TYPE, EXCHANGE_TYPE])
 
 
 def test_templates_are_marked_unsafe_for_infra_aap_configuration():
     """Loaded as Ansible vars, an unmarked '{{ tenant }}' would be rendered (and fail) instead of stored."""
-    for path in (GRAPH_TYPE, WINRM_TYPE):
+    for path in (GRAPH_TYPE, EXCHANGE_TYPE):
         templates = [text for text in _strings(load_types(path)) if "{{" in text or "{%" in text]
         assert templates
         for text in templates:
@@ -297,10 +294,10 @@ def test_graph_credential_type_matches_graph_argument_spec():
     assert compare_with_spec(ctype, spec, GRAPH_FIELD_OPTIONS) == []
 
 
-def test_winrm_credential_type_matches_winrm_argument_spec():
-    spec = _spec("_exchange", "WINRM_ARGUMENT_SPEC")
-    (ctype,) = load_types(WINRM_TYPE)
-    assert compare_with_spec(ctype, spec, WINRM_FIELD_OPTIONS) == []
+def test_exchange_credential_type_matches_connection_argument_spec():
+    spec = _spec("_exchange", "CONNECTION_ARGUMENT_SPEC")
+    (ctype,) = load_types(EXCHANGE_TYPE)
+    assert compare_with_spec(ctype, spec, EXCHANGE_FIELD_OPTIONS) == []
     assert set(ctype["injectors"]["env"]) == {"EXCHANGE_USERNAME", "EXCHANGE_PASSWORD"}
 
 
@@ -311,18 +308,18 @@ def test_spec_comparison_can_fail():
         "username": {"type": "str", "fallback": (env_fallback, ["EXCHANGE_USERNAME"])},
         "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["EXCHANGE_PASSWORD"])},
     }
-    (ctype,) = load_types(WINRM_TYPE)
-    assert compare_with_spec(ctype, spec, WINRM_FIELD_OPTIONS) == []
+    (ctype,) = load_types(EXCHANGE_TYPE)
+    assert compare_with_spec(ctype, spec, EXCHANGE_FIELD_OPTIONS) == []
 
     renamed = copy.deepcopy(ctype)
     renamed["injectors"]["env"]["EXCHANGE_PASS"] = renamed["injectors"]["env"].pop("EXCHANGE_PASSWORD")
-    problems = compare_with_spec(renamed, spec, WINRM_FIELD_OPTIONS)
+    problems = compare_with_spec(renamed, spec, EXCHANGE_FIELD_OPTIONS)
     assert "injects EXCHANGE_PASS, which no option falls back to" in problems
     assert "option env fallback EXCHANGE_PASSWORD is not injected" in problems
 
     not_secret = copy.deepcopy(ctype)
     not_secret["inputs"]["fields"][1].pop("secret")
-    assert compare_with_spec(not_secret, spec, WINRM_FIELD_OPTIONS) == [
+    assert compare_with_spec(not_secret, spec, EXCHANGE_FIELD_OPTIONS) == [
         "field password feeds no_log option password but is not secret: true"
     ]
 
@@ -338,7 +335,7 @@ def test_spec_comparison_can_fail():
     ],
 )
 def test_awx_validation_can_fail(mutate, expected):
-    (ctype,) = load_types(WINRM_TYPE)
+    (ctype,) = load_types(EXCHANGE_TYPE)
     broken = copy.deepcopy(ctype)
     mutate(broken)
     assert any(expected in problem for problem in validate_type(broken)), validate_type(broken)

@@ -1,5 +1,11 @@
 """Shared machinery of the safety suite (issue 8): case recording, in-process module runs against a Simulation.
 
+The modules talk PowerShell remoting (pypsrp) to two simulated endpoints per server: the Exchange endpoint
+(``sim.server(name)``, Microsoft.Exchange, Kerberos over http) and the default WinRM endpoint (``sim.host(name)``,
+Microsoft.PowerShell, for the host operations). ``capture_commands`` records every pipeline either endpoint decoded
+from PSRP (``PipelineRequest``) and every TCP connection it accepted; ``drive`` returns them per run in an
+``Outcome``.
+
 Every check is recorded as a *case* of a *family* (injection, secrets, transport, faults, nothing lost) in the
 test item's ``user_properties`` (so results survive pytest-xdist); ``tests/safety/conftest.py`` adds them up and
 prints the summary table at the end of the run. A *defect* case runs a check against a planted defect
@@ -18,6 +24,7 @@ from typing import Any, Callable, Iterator
 from unittest import mock
 
 from ansible.module_utils import basic
+from ansible.module_utils.common import warnings
 from ansible.module_utils.testing import patch_module_args
 
 FAMILIES = ("injection", "secrets", "transport", "faults", "nothing lost")
@@ -90,10 +97,13 @@ class _Exit(Exception):
 class Outcome:
     failed: bool
     result: dict
-    winrm_requests: list[dict] = field(default_factory=list)  # WSManServer.requests entries of this run
+    exchange_requests: list[dict] = field(default_factory=list)  # WSManServer.requests of the Exchange endpoints
+    host_requests: list[dict] = field(default_factory=list)  # WSManServer.requests of the default endpoints
+    connections: int = 0  # TCP connections the simulated endpoints accepted (authenticated or not)
     graph_requests: list[dict] = field(default_factory=list)  # EntraServer.log entries of this run
-    commands: list[Any] = field(default_factory=list)  # CommandRequest objects the Exchange side received
+    pipelines: list[Any] = field(default_factory=list)  # PipelineRequest objects the endpoints decoded (both)
     calls: list[dict] = field(default_factory=list)  # calls.jsonl lines of this run
+    warnings: list[str] = field(default_factory=list)  # module.warn() texts of this run
     stderr: str = ""
 
     @property
@@ -101,25 +111,45 @@ class Outcome:
         return str(self.result.get("msg") or "")
 
     @property
+    def wsman_requests(self) -> list[dict]:
+        return self.exchange_requests + self.host_requests
+
+    @property
     def connected(self) -> bool:
-        return bool(self.winrm_requests or self.graph_requests)
+        return bool(self.connections or self.wsman_requests or self.pipelines or self.graph_requests)
 
     def __repr__(self) -> str:
-        return "Outcome(failed=%s, msg=%r, winrm=%d, graph=%d, calls=%d)" % (
+        return "Outcome(failed=%s, msg=%r, exchange=%d, host=%d, connections=%d, graph=%d, calls=%d)" % (
             self.failed,
             self.msg[:300],
-            len(self.winrm_requests),
+            len(self.exchange_requests),
+            len(self.host_requests),
+            self.connections,
             len(self.graph_requests),
             len(self.calls),
         )
 
 
+ENDPOINT_KINDS = ("exchange", "host")
+
+
+def endpoints(sim: Any) -> Iterator[tuple[str, str, Any]]:
+    """(kind, server name, WSManServer) of every simulated endpoint: the Exchange one and the default one."""
+    for name, server in sim.servers.items():
+        yield "exchange", name, server
+    for name, server in sim.hosts.items():
+        yield "host", name, server
+
+
 def capture_commands(sim: Any) -> None:
-    """Wrap every server's command handler so the suite sees the exact command line and stdin sent."""
-    for server in sim.servers.values():
-        if getattr(server.handler, "_safety_wrapped", False):
-            continue
-        server.handler = _recording(server.handler)
+    """Record, on every endpoint of ``sim``, each pipeline exactly as the server decoded it from PSRP (a
+    ``PipelineRequest``: commands, ``is_script``, parameter values) and each TCP connection it accepted."""
+    for _kind, _name, server in endpoints(sim):
+        if not getattr(server.handler, "_safety_wrapped", False):
+            server.handler = _recording(server.handler)
+        for listener in getattr(server, "_listeners", []):
+            if getattr(listener, "_safety_counted", None) is None:
+                _count_connections(listener)
 
 
 def _recording(original: Callable) -> Callable:
@@ -131,20 +161,34 @@ def _recording(original: Callable) -> Callable:
 
     handler._safety_wrapped = True  # type: ignore[attr-defined]
     handler.seen = seen  # type: ignore[attr-defined]
+    handler.inner = original  # type: ignore[attr-defined]
     return handler
 
 
-def winrm_args(sim: Any, server: str = "EX2019", **overrides: Any) -> dict:
-    target = sim.server(server)
-    args = {
-        "server": "127.0.0.1",
-        "port": target.https_port,
-        "username": sim.username,
-        "password": sim.password,
-        "ca_path": sim.ca_path,
-        "read_timeout": 30,
-        "operation_timeout": 20,
-    }
+def _count_connections(listener: Any) -> None:
+    counter = [0]
+    original = listener.process_request
+
+    def process_request(request: Any, client_address: Any) -> None:
+        counter[0] += 1
+        original(request, client_address)
+
+    listener.process_request = process_request
+    listener._safety_counted = counter  # pylint: disable=protected-access
+
+
+def _connections(server: Any) -> int:
+    return sum(getattr(listener, "_safety_counted", [0])[0] for listener in getattr(server, "_listeners", []))
+
+
+def pipelines_seen(sim: Any) -> list[Any]:
+    """Every pipeline the endpoints of ``sim`` decoded since capture began (both endpoints)."""
+    return [p for _kind, _name, server in endpoints(sim) for p in getattr(server.handler, "seen", [])]
+
+
+def exchange_args(sim: Any, server: str = "EX2019", **overrides: Any) -> dict:
+    """Connection options of a Kerberos host (``Simulation.connection_params``) with the suite's timeouts."""
+    args = sim.connection_params(server, read_timeout=30, operation_timeout=20)
     args.update(overrides)
     return args
 
@@ -181,6 +225,8 @@ def drive(module: Any, params: dict, sim: Any = None, check: bool = False, diff:
         raise _Exit(True, kwargs)
 
     stderr = _StderrTap()
+    # A module run is a process of its own: start with Ansible's (deduplicating) warning list empty.
+    warnings._global_warnings.clear()  # pylint: disable=protected-access
     with mock.patch.object(basic.AnsibleModule, "exit_json", exit_json), mock.patch.object(
         basic.AnsibleModule, "fail_json", fail_json
     ), mock.patch.object(_internal, "is_controller", False), patch_module_args(full), stderr:
@@ -193,6 +239,8 @@ def drive(module: Any, params: dict, sim: Any = None, check: bool = False, diff:
         else:
             outcome = Outcome(True, {"msg": "main() returned without exit_json/fail_json"})
     outcome.stderr = stderr.text
+    outcome.warnings = list(warnings.get_warning_messages())
+    warnings._global_warnings.clear()  # pylint: disable=protected-access
     _since(sim, marks, outcome)
     return outcome
 
@@ -230,8 +278,9 @@ def _marks(sim: Any) -> dict:
     if sim is None or sim._running is None:  # pylint: disable=protected-access
         return {}
     return {
-        "winrm": {name: len(server.requests) for name, server in sim.servers.items()},
-        "seen": {name: len(getattr(server.handler, "seen", [])) for name, server in sim.servers.items()},
+        "requests": {(k, n): len(server.requests) for k, n, server in endpoints(sim)},
+        "seen": {(k, n): len(getattr(server.handler, "seen", [])) for k, n, server in endpoints(sim)},
+        "connections": {(k, n): _connections(server) for k, n, server in endpoints(sim)},
         "graph": len(sim.entra.log) if sim.entra is not None else 0,
         "calls": len(sim.calls()),
     }
@@ -240,9 +289,12 @@ def _marks(sim: Any) -> dict:
 def _since(sim: Any, marks: dict, outcome: Outcome) -> None:
     if not marks:
         return
-    for name, server in sim.servers.items():
-        outcome.winrm_requests.extend(server.requests[marks["winrm"][name] :])
-        outcome.commands.extend(getattr(server.handler, "seen", [])[marks["seen"][name] :])
+    for kind, name, server in endpoints(sim):
+        key = (kind, name)
+        new = [dict(entry, endpoint=kind, server=name) for entry in server.requests[marks["requests"].get(key, 0) :]]
+        (outcome.exchange_requests if kind == "exchange" else outcome.host_requests).extend(new)
+        outcome.pipelines.extend(getattr(server.handler, "seen", [])[marks["seen"].get(key, 0) :])
+        outcome.connections += _connections(server) - marks["connections"].get(key, 0)
     if sim.entra is not None:
         outcome.graph_requests.extend(sim.entra.log[marks["graph"] :])
     outcome.calls.extend(sim.calls()[marks["calls"] :])

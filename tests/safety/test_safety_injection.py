@@ -1,19 +1,22 @@
-"""Injection (issue 8): every string option of every remote module, with hostile values.
+"""Injection (issue 8, issue 13): every string option of every remote module, and the connection options, with
+hostile values.
 
-Oracle per (module, option, value): the value arrives unchanged at the simulated cmdlet (``calls.jsonl``) or in
-the Graph request the simulator received, or the module refuses it before any connection with a message that
-names the option. Across every value the PowerShell sent is the same code: command line and the runner part of
-standard input byte-identical, and the same tree-sitter parse shape.
+Oracle per (module, option, value): the value arrives unchanged, byte for byte, as a parameter value at the
+simulated cmdlet (``calls.jsonl``, written from what psrpcore decoded) or in the Graph request the simulator
+received, or the module refuses it before any connection with a message that names the option. Across every value
+no script reaches the Microsoft.Exchange endpoint: every command the Exchange endpoint decoded is a cmdlet of the
+catalog sent as a command (never ``is_script``), and the default endpoint receives only the collection's Windows
+PowerShell cmdlets and its fixed host scripts, byte-identical to ``_host_scripts.HOST_SCRIPTS`` (values bound by
+their ``param()`` block).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
-from ansible_collections.exchange.hybrid.plugins.module_utils import _runner_script
+from ansible_collections.exchange.hybrid.plugins.module_utils import _cmdlet_catalog, _host_scripts
 from ansible_collections.exchange.hybrid.plugins.modules import (
     exchange_auth_server,
     exchange_monitoring_probe,
@@ -22,8 +25,10 @@ from ansible_collections.exchange.hybrid.plugins.modules import (
     msol_sp_credential,
     push_proxy,
 )
-from defects import interpolating_runner
-from safety_harness import drive, graph_args, winrm_args
+from defects import interpolating_client
+from hybrid_sim.simulation import is_read_call
+from hybrid_sim.wsman import DEFAULT_CONFIGURATION, EXCHANGE_CONFIGURATION
+from safety_harness import drive, exchange_args, graph_args, pipelines_seen
 
 FAMILY = "injection"
 
@@ -184,7 +189,7 @@ def _graph_arrived(sent, requests) -> bool:
 
 def check_value(module, option, sent, outcome, graph=False):
     """The oracle for one run."""
-    if outcome.failed and outcome.calls and all(c["cmdlet"].startswith("Get-") for c in outcome.calls):
+    if outcome.failed and outcome.calls and all(is_read_call(c) for c in outcome.calls):
         if not _arrived(sent, outcome.calls):
             # Refused after reading what it must check against (target_server must be a server of the org).
             assert option in outcome.msg, "refused after reading, without naming %s: %r" % (option, outcome.msg[:300])
@@ -207,52 +212,56 @@ def check_value(module, option, sent, outcome, graph=False):
             str(sent)[:80],
             outcome,
         )
+        assert _as_parameter(sent, outcome.pipelines), "%s=%r did not travel as a PSRP parameter value" % (
+            option,
+            str(sent)[:80],
+        )
     return "arrived"
 
 
-def same_code(commands):
-    """Every command line and every runner text is the project's, byte for byte, and parses to the same shape."""
-    lines = {c.command_line for c in commands}
-    runners = {_runner_script.split_stdin(c.stdin)[0] for c in commands}
-    assert lines == {_runner_script.command_line()}, "the command line differs between values (%d forms)" % len(lines)
-    assert runners == {_runner_script.RUNNER}, "the runner text differs between values (%d forms)" % len(runners)
-    shapes = {parse_shape(_bootstrap(line)) for line in lines} | {("runner",) + parse_shape(r) for r in runners}
-    assert len(shapes) == 2, "the PowerShell parse shape differs between values"
+def no_script_on_exchange(pipelines):
+    """No script reaches Microsoft.Exchange; only the fixed host scripts reach the default endpoint.
+
+    Every command of every pipeline the Exchange endpoint decoded is a cmdlet of the catalog (its exact name, so no
+    value travelled inside the name), sent as a command, never as script text. On the default endpoint every
+    script is one of ``HOST_SCRIPTS`` byte for byte and every command one of ``HOST_CMDLETS``.
+    """
+    assert pipelines, "no pipeline reached the simulated endpoints"
+    for pipeline in pipelines:
+        for command in pipeline.commands:
+            if pipeline.configuration == EXCHANGE_CONFIGURATION:
+                assert not command.is_script, "script text reached Microsoft.Exchange: %r" % command.name[:120]
+                assert _cmdlet_catalog.is_exchange_cmdlet(command.name), (
+                    "a command that is not a cmdlet of the catalog reached Microsoft.Exchange: %r" % command.name[:120]
+                )
+            elif pipeline.configuration == DEFAULT_CONFIGURATION:
+                if command.is_script:
+                    assert command.name in _host_scripts.HOST_SCRIPTS.values(), (
+                        "a script that is not one of the fixed host scripts reached the default endpoint: %r"
+                        % command.name[:120]
+                    )
+                else:
+                    assert command.name in _host_scripts.HOST_CMDLETS, (
+                        "a command that is not a host cmdlet reached the default endpoint: %r" % command.name[:120]
+                    )
+            else:
+                raise AssertionError("a pipeline on an unknown configuration %r" % pipeline.configuration)
 
 
-def _bootstrap(line: str) -> str:
-    return base64.b64decode(line.rsplit(" ", 1)[-1]).decode("utf-16-le")
-
-
-def parse_shape(text: str) -> tuple:
-    """Node types of the tree-sitter-powershell parse (string contents ignored): the code's shape."""
-    import ps_static_check  # tests/quality
-
-    tree = ps_static_check._parser().parse(
-        ps_static_check.normalise(text).encode("utf-8")
-    )  # pylint: disable=protected-access
-    shape = []
-    stack = [tree.root_node]
-    while stack:
-        node = stack.pop()
-        assert node.type != "ERROR", "the PowerShell text does not parse"
-        shape.append(node.type)
-        stack.extend(reversed(node.children))
-    return tuple(shape)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _quality_path():
-    import os
-    import sys
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "quality")
-    if path not in sys.path:
-        sys.path.insert(0, path)
+def _as_parameter(sent, pipelines) -> bool:
+    """Each value (or element) is, exactly, the value of a named parameter of a decoded PSRP command."""
+    wanted = sent if isinstance(sent, list) else [sent]
+    seen = []
+    for pipeline in pipelines:
+        for command in pipeline.commands:
+            for name, value in command.parameters:
+                if name is not None:
+                    seen.extend(value if isinstance(value, list) else [value])
+    return all(any(isinstance(v, str) and v == w for v in seen) for w in wanted)
 
 
 def _run_exchange(sim, module, option, base, kind, value):
-    args = winrm_args(sim)
+    args = exchange_args(sim)
     args.update(base)
     sent = _wrap(kind, value)
     args[option] = sent
@@ -265,18 +274,18 @@ def _run_exchange(sim, module, option, base, kind, value):
     ids=["%s.%s%s" % (m.__name__.rsplit(".", 1)[-1], o, "(%s)" % k if k else "") for m, o, _b, k in EXCHANGE_OPTIONS],
 )
 def test_exchange_option_hostile_values(shared_sim, cases, module, option, base, kind):
-    commands = []
+    pipelines = []
     verdicts = {}
     for label, value in CORPUS.items():
         with cases.soft(
             "%s %s%s: %s" % (module.__name__.rsplit(".", 1)[-1], option, " (%s)" % kind if kind else "", label)
         ):
             sent, outcome = _run_exchange(shared_sim, module, option, base, kind, value)
-            commands.extend(outcome.commands)
+            pipelines.extend(outcome.pipelines)
             verdicts[label] = check_value(module, option, sent, outcome)
-    with cases.soft("%s %s: same PowerShell code for every value" % (module.__name__.rsplit(".", 1)[-1], option)):
-        if commands or any(v != "refused" for v in verdicts.values()):
-            same_code(commands)
+    with cases.soft("%s %s: no script reaches Microsoft.Exchange" % (module.__name__.rsplit(".", 1)[-1], option)):
+        if pipelines or any(v != "refused" for v in verdicts.values()):
+            no_script_on_exchange(pipelines)
 
 
 @pytest.mark.parametrize(
@@ -309,8 +318,8 @@ def test_long_username_refused(shared_sim, cases):
     from ansible_collections.exchange.hybrid.plugins.modules import exchange_server_info
 
     with cases.case("connection username: 100 KB"):
-        outcome = drive(exchange_server_info, winrm_args(shared_sim, username=CORPUS["100 KB"]), shared_sim)
-        assert outcome.failed and not outcome.calls
+        outcome = drive(exchange_server_info, exchange_args(shared_sim, username=CORPUS["100 KB"]), shared_sim)
+        assert outcome.failed and not outcome.calls and not outcome.connected, outcome
         assert "username" in outcome.msg, outcome.msg[:200]
 
 
@@ -336,57 +345,93 @@ def test_long_application_display_name_refused(shared_sim, cases):
         check_value(msol_sp_credential, "application_display_name", sent, outcome, graph=True)
 
 
-def test_planted_interpolating_runner_is_caught(shared_sim, cases):
-    """A client that writes a value into the PowerShell text fails the oracle and the same-code check."""
+def test_planted_interpolating_client_is_caught(shared_sim, cases):
+    """A client that formats a value into script text fails the value oracle and the no-script check."""
     value = CORPUS["single quote + statement"]
-    with cases.defect("runner interpolating a value: value oracle"):
-        with interpolating_runner.planted():
+    with cases.defect("client formatting a value into script text: value oracle"):
+        with interpolating_client.planted():
             sent, outcome = _run_exchange(shared_sim, exchange_setting_override, "reason", OVERRIDE, None, value)
         check_value(exchange_setting_override, "reason", sent, outcome)
-    with cases.defect("runner interpolating a value: same-code check"):
-        with interpolating_runner.planted():
-            first = _run_exchange(shared_sim, exchange_setting_override, "reason", OVERRIDE, None, "a")[1].commands
-            second = _run_exchange(shared_sim, exchange_setting_override, "reason", OVERRIDE, None, value)[1].commands
-        same_code(first + second)
-    with cases.defect("runner interpolating a value: parse shape differs"):
-        with interpolating_runner.planted():
-            texts = [
-                _runner_script.split_stdin(
-                    interpolating_runner._interpolating_payload(  # pylint: disable=protected-access
-                        {"calls": [{"cmdlet": "X", "parameters": {"P": v}}]}
-                    )
-                )[0]
-                for v in ("plain", value)
-            ]
-        assert parse_shape(texts[0]) == parse_shape(texts[1]), "parse shape differs"
+    with cases.defect("client formatting a value into script text: no script reaches Microsoft.Exchange"):
+        with interpolating_client.planted():
+            first = _run_exchange(shared_sim, exchange_setting_override, "reason", OVERRIDE, None, "a")[1]
+            second = _run_exchange(shared_sim, exchange_setting_override, "reason", OVERRIDE, None, value)[1]
+        no_script_on_exchange(first.pipelines + second.pipelines)
+    with cases.defect("client formatting a value into a host script: value oracle"):
+        with interpolating_client.planted("host scripts"):
+            sent, outcome = _run_exchange(shared_sim, exchange_oauth_cert, "export_path", {}, "path", value)
+        check_value(exchange_oauth_cert, "export_path", sent, outcome)
+    with cases.defect("client formatting a value into a host script: host scripts byte-identical"):
+        with interpolating_client.planted("host scripts"):
+            outcome = _run_exchange(shared_sim, exchange_oauth_cert, "export_path", {}, "path", value)[1]
+        no_script_on_exchange(outcome.pipelines)
+    with cases.case("the same runs without the defect"):
+        sent, outcome = _run_exchange(shared_sim, exchange_setting_override, "reason", OVERRIDE, None, value)
+        assert check_value(exchange_setting_override, "reason", sent, outcome) == "arrived"
+        sent, path_run = _run_exchange(shared_sim, exchange_oauth_cert, "export_path", {}, "path", value)
+        assert check_value(exchange_oauth_cert, "export_path", sent, path_run) == "arrived"
+        no_script_on_exchange(outcome.pipelines + path_run.pipelines)
 
 
-CONNECTION_OPTIONS = ["server", "username", "ca_path"]
+def test_1mb_value_crosses_several_envelopes(shared_sim, cases):
+    """The PSRP counterpart of the old stdin chunking: a 1 MB hostile value is larger than pypsrp's 512000-byte
+    envelope, so CreatePipeline goes out as a Command and Send fragments (and its echo comes back over many
+    Receives); it still arrives byte for byte as one parameter value."""
+    value = ("B'$(x)\u2019\r\n`\u201c" * 80000)[: 1024 * 1024]
+    with cases.case("exchange_auth_server name: 1 MB over several WS-Man envelopes"):
+        sent, outcome = _run_exchange(
+            shared_sim, exchange_auth_server, "name", {"tenant_domain": "contoso.onmicrosoft.com"}, None, value
+        )
+        assert check_value(exchange_auth_server, "name", sent, outcome) == "arrived", outcome
+        actions = [r["action"] for r in outcome.exchange_requests]
+        assert "Send" in actions, "the 1 MB value did not need more than one envelope: %s" % actions
+        no_script_on_exchange(outcome.pipelines)
+
+
+# Connection options: (option, overrides that make the option decide where the client goes, what else the failure
+# may name instead of the option). A value the client cannot refuse by itself goes to the KDC (user, password,
+# service principal), which rejects it: still nothing connects to a runspace.
+CONNECTION_OPTIONS = [
+    ("server", {"connection_uri": None}, ()),  # both endpoints' URLs are derived from server
+    ("connection_uri", {}, ()),
+    ("username", {}, ()),
+    ("password", {}, ()),
+    ("negotiate_service", {}, ("has no service principal",)),  # the SPN tried, <value>/ex2019.contoso.com
+    ("negotiate_hostname_override", {}, ()),
+    ("ca_path", {}, ()),
+    ("cert_pem", {}, ()),
+    ("cert_key_pem", {}, ()),
+]
 GRAPH_CONNECTION_OPTIONS = ["tenant", "client_id", "authority_host", "graph_endpoint"]
 
 
 def test_connection_options_never_become_code(shared_sim, cases):
-    """Connection options never reach PowerShell: refused naming the option, or rejected by the server
-    (authentication) with nothing executed; the PowerShell sent stays the fixed text."""
+    """Connection options never reach PowerShell: refused before connecting naming the option, or rejected by the
+    KDC with a message naming the option (or the service principal tried), with nothing executed, no WS-Man request
+    processed and no pipeline decoded."""
     from ansible_collections.exchange.hybrid.plugins.modules import exchange_server_info, tenant_info
 
-    commands = []
-    for option in CONNECTION_OPTIONS:
+    pipelines = []
+    for option, overrides, also in CONNECTION_OPTIONS:
         for label, value in CORPUS.items():
             if (option, label) in KNOWN_BUGS:
                 continue  # see test_known_bug_*
             with cases.soft("connection %s: %s" % (option, label)):
-                args = winrm_args(shared_sim)
+                args = exchange_args(shared_sim, **overrides)
+                args = {k: v for k, v in args.items() if v is not None}
                 args[option] = value
                 outcome = drive(exchange_server_info, args, shared_sim)
-                commands.extend(outcome.commands)
+                pipelines.extend(outcome.pipelines)
                 assert outcome.failed and not outcome.calls, "a hostile %s ran something: %r" % (option, outcome)
-                assert (
-                    option in outcome.msg
-                    or "credentials" in outcome.msg
-                    or "could not connect" in outcome.msg
-                    or "does not exist" in outcome.msg
-                ), "unclear failure for %s: %r" % (option, outcome.msg[:300])
+                assert not outcome.pipelines and not outcome.wsman_requests, "a hostile %s reached a runspace: %r" % (
+                    option,
+                    outcome,
+                )
+                tail = outcome.msg.replace(value, "<value>")
+                assert option in tail or any(word in tail for word in also), "unclear failure for %s: %r" % (
+                    option,
+                    tail[:300],
+                )
     for option in GRAPH_CONNECTION_OPTIONS:
         for label, value in CORPUS.items():
             with cases.soft("connection %s: %s" % (option, label)):
@@ -400,9 +445,9 @@ def test_connection_options_never_become_code(shared_sim, cases):
                 assert (
                     option in outcome.msg or "client" in outcome.msg or "tenant" in outcome.msg
                 ), "unclear failure for %s: %r" % (option, outcome.msg[:300])
-    with cases.soft("connection options: same PowerShell code"):
-        if commands:
-            same_code(commands)
+    with cases.soft("connection options: no script reaches Microsoft.Exchange"):
+        if pipelines:
+            no_script_on_exchange(pipelines)
 
 
 PLAYBOOK = r"""
@@ -440,6 +485,14 @@ PLAYBOOK = r"""
         certificate: "{{ cert.certificate }}"
         display_name: "{{ v }}"
       delegate_to: localhost
+    - name: hostile username
+      exchange.hybrid.exchange_server_info:
+        username: "{{ v }}"
+      ignore_errors: true
+    - name: hostile hostname override
+      exchange.hybrid.exchange_server_info:
+        negotiate_hostname_override: "{{ p }}"
+      ignore_errors: true
 """
 # Everything the corpus tries, in one value that Ansible's templating passes through unchanged (no NUL: YAML
 # and Ansible refuse it before a module runs; CR/LF/quotes/$()/backticks are in).
@@ -464,14 +517,30 @@ def test_through_ansible_playbook(make_sim, run_playbook, cases):
         assert sent("New-SettingOverride", "Parameters") == [["Enabled=" + value]]
     with cases.soft("ansible-playbook: push proxy uri unchanged"):
         assert "https://outlook.office365.com/PushNotifications/" + value in sent("Enable-PushNotificationProxy", "Uri")
-    with cases.soft("ansible-playbook: export path unchanged"):
-        assert sent("Set-RunnerFileContent", "Path") == ["C:\\Certs\\" + path_value + ".cer"]
+    with cases.soft("ansible-playbook: export path unchanged (a parameter of the fixed host script)"):
+        assert sent("script:write_file", "Path") == ["C:\\Certs\\" + path_value + ".cer"]
     with cases.soft("ansible-playbook: 100 KB AuthServer name unchanged"):
         assert sent("New-AuthServer", "Name") == [long_value]
     with cases.soft("ansible-playbook: key display name unchanged in the PATCH"):
         bodies = [json.dumps(r.get("body"), ensure_ascii=False) for r in sim.entra.log if r.get("method") == "PATCH"]
         assert any(json.dumps(value, ensure_ascii=False)[1:-1] in b for b in bodies), bodies[:1]
-    with cases.soft("ansible-playbook: same PowerShell code for every task"):
-        commands = [c for server in sim.servers.values() for c in getattr(server.handler, "seen", [])]
-        assert commands
-        same_code(commands)
+    with cases.soft("ansible-playbook: hostile connection options refused, naming them, nothing ran"):
+        for task, option in (
+            ("hostile username", "username"),
+            ("hostile hostname override", "negotiate_hostname_override"),
+        ):
+            record = run.results(task, "EX2019")[0]
+            result = record["result"]
+            assert record["status"] == "ignored" and option in str(result.get("msg")), (task, record["status"], result)
+            assert not result.get("servers"), (task, "read the servers with a hostile %s" % option)
+        statuses = [t["status"] for t in run.tasks]
+        assert statuses.count("ignored") == 2, statuses
+    with cases.soft("ansible-playbook: no script reaches Microsoft.Exchange, host scripts byte-identical"):
+        pipelines = pipelines_seen(sim)
+        assert any(p.configuration == EXCHANGE_CONFIGURATION for p in pipelines)
+        assert any(p.configuration == DEFAULT_CONFIGURATION for p in pipelines)
+        no_script_on_exchange(pipelines)
+    with cases.soft("ansible-playbook: every value travelled as a PSRP parameter value"):
+        pipelines = pipelines_seen(sim)
+        for wanted in (value, ["Enabled=" + value], long_value, "C:\\Certs\\" + path_value + ".cer"):
+            assert _as_parameter(wanted, pipelines), str(wanted)[:80]

@@ -1,6 +1,9 @@
 """Secrets (issue 8): canary values for password, client_secret, client_certificate_password, access_token and a
-private key passed as ``certificate`` never show in output, errors, logs, the simulators' records or files left on
-disk; the token cache is private (0700 directory, 0600 files) and holds no secret but the token.
+private key passed as ``certificate`` never show in output, errors, logs, the simulators' records (calls.jsonl, the
+PSRP commands either endpoint decoded, the Graph log, state.json) or files left on disk (Ansible's temp dirs, the
+token cache, the Kerberos realm's directory); the token cache is private (0700 directory, 0600 files) and holds no
+secret but the token. The Exchange password travels to the KDC (Kerberos pre-authentication, the default), or to
+the endpoint in an NTLM or Basic exchange, never as a PSRP value.
 
 In-process runs see results *before* Ansible's no_log masking (stricter than the playbook); one real
 ansible-playbook run at -vvvv covers what a user sees, the callback's records and Ansible's temp files.
@@ -26,11 +29,11 @@ from ansible_collections.exchange.hybrid.plugins.modules import (
     tenant_info,
 )
 from defects import leaky_clients
-from safety_harness import drive, files_containing, graph_args, winrm_args
+from safety_harness import drive, exchange_args, files_containing, graph_args, pipelines_seen
 
 FAMILY = "secrets"
 
-PASSWORD = "Canary-WinRM-Pw-7c1e9a"
+PASSWORD = "Canary-Kerberos-Pw-7c1e9a"
 CLIENT_SECRET = "Canary-Graph-Secret-4b8d2f"
 CERT_PASSWORD = "Canary-Pfx-Pw-93a6c0"
 ACCESS_TOKEN = "eyJ0eXAiOiJKV1QifQ.Canary-Access-Token-5e2a71.c2lnbmF0dXJl"
@@ -84,11 +87,16 @@ def leaks(outcome, canaries) -> list[str]:
         "stderr and logging": outcome.stderr,
         "calls.jsonl": json.dumps(outcome.calls),
         "Graph simulator log": json.dumps(outcome.graph_requests, default=str),
-        "WinRM stdin/command line": "".join(
-            c.command_line + c.stdin.decode("ascii", "replace") for c in outcome.commands
-        ),
+        "PSRP commands (both endpoints)": psrp_text(outcome.pipelines),
     }
     return ["%s in %s" % (c[:12], name) for name, text in channels.items() for c in canaries if c in text]
+
+
+def psrp_text(pipelines) -> str:
+    """Every command name, script text and parameter value the endpoints decoded, as one text."""
+    return json.dumps(
+        [[(c.name, c.is_script, c.parameters) for c in p.commands] for p in pipelines], default=str, ensure_ascii=False
+    )
 
 
 def token_cache_problems(canaries) -> list[str]:
@@ -106,10 +114,8 @@ def token_cache_problems(canaries) -> list[str]:
     return problems
 
 
-def _winrm(sim, **extra):
-    args = winrm_args(sim, password=PASSWORD)
-    args.update(extra)
-    return args
+def _exchange(sim, **extra):
+    return exchange_args(sim, **dict({"password": PASSWORD}, **extra))
 
 
 def module_runs(sim):
@@ -118,20 +124,29 @@ def module_runs(sim):
 
     cert = make_certificate("Safety Secrets").base64_der
     return [
-        ("exchange_server_info", exchange_server_info, _winrm(sim)),
-        ("exchange_server_info wrong password (401)", exchange_server_info, _winrm(sim, password=WRONG_PASSWORD)),
+        ("exchange_server_info (Kerberos from the password)", exchange_server_info, _exchange(sim)),
+        (
+            "exchange_server_info wrong password (KDC pre-authentication failed)",
+            exchange_server_info,
+            _exchange(sim, password=WRONG_PASSWORD),
+        ),
         (
             "exchange_server_info basic over http refused",
             exchange_server_info,
-            _winrm(sim, transport="basic", scheme="http", port=sim.server("EX2019").http_port),
+            _exchange(sim, auth="basic", username=sim.username),
         ),
-        ("exchange_oauth_cert", exchange_oauth_cert, _winrm(sim)),
-        ("exchange_auth_server", exchange_auth_server, _winrm(sim, tenant_domain="contoso.onmicrosoft.com")),
-        ("push_proxy", push_proxy, _winrm(sim, organization="contoso.onmicrosoft.com")),
+        (
+            "exchange_server_info NTLM refused by the Exchange endpoint",
+            exchange_server_info,
+            _exchange(sim, auth="ntlm", username=sim.username),
+        ),
+        ("exchange_oauth_cert", exchange_oauth_cert, _exchange(sim)),
+        ("exchange_auth_server", exchange_auth_server, _exchange(sim, tenant_domain="contoso.onmicrosoft.com")),
+        ("push_proxy", push_proxy, _exchange(sim, organization="contoso.onmicrosoft.com")),
         (
             "exchange_setting_override",
             exchange_setting_override,
-            _winrm(
+            _exchange(
                 sim,
                 name="S",
                 component="Global",
@@ -143,7 +158,7 @@ def module_runs(sim):
         (
             "exchange_monitoring_probe",
             exchange_monitoring_probe,
-            _winrm(sim, restart_health_service=False, timeout=1, poll_interval=1, fail_on_failure=True),
+            _exchange(sim, restart_health_service=False, timeout=1, poll_interval=1, fail_on_failure=True),
         ),
         ("tenant_info client_secret", tenant_info, graph_args(sim, client_secret=CLIENT_SECRET)),
         ("tenant_info wrong client_secret", tenant_info, graph_args(sim, client_secret=CLIENT_SECRET + "x")),
@@ -212,9 +227,9 @@ def test_no_canary_in_process(canary_sim, cases):
 
 def test_planted_leaks_are_caught(canary_sim, cases):
     canaries = all_canaries(canary_sim)
-    with cases.defect("WinRM client logging its connection arguments"):
-        with leaky_clients.logging_winrm_client():
-            outcome = drive(exchange_server_info, _winrm(canary_sim), canary_sim)
+    with cases.defect("PSRP client logging its WSMan connection arguments"):
+        with leaky_clients.logging_psrp_client():
+            outcome = drive(exchange_server_info, _exchange(canary_sim), canary_sim)
         assert not leaks(outcome, canaries), leaks(outcome, canaries)
     with cases.defect("Graph client keeping the secret in the token cache"):
         with leaky_clients.secret_in_token_cache():
@@ -320,18 +335,21 @@ def test_no_canary_through_ansible_playbook_vvvv(canary_sim, run_playbook, cases
     with cases.soft("task results (callback records)"):
         found = [c[:12] for c in canaries if c in json.dumps(run.tasks)]
         assert not found, found
-    with cases.soft("simulators' records (calls.jsonl, Graph log, state.json)"):
+    with cases.soft("simulators' records (calls.jsonl, PSRP commands, Graph log, state.json)"):
         records = json.dumps(canary_sim.calls()) + json.dumps(canary_sim.entra.log, default=str)
+        records += psrp_text(pipelines_seen(canary_sim))
         records += open(canary_sim.state_path, encoding="utf-8").read()
         found = [c[:12] for c in canaries if c in records]
         assert not found, found
-    with cases.soft("files left on disk (Ansible temp dirs, e2e work dir, token cache)"):
+    with cases.soft("files left on disk (Ansible temp dirs, e2e work dir, token cache, Kerberos realm)"):
         work = os.path.join(canary_sim.directory, "e2e")
         # the playbook and extra-vars files hold the canaries because the test wrote them there
         mine = {"playbook-", "extra-vars-"}
         found = [
             p
-            for p in files_containing(work, canaries) + files_containing(str(tmp_path), canaries)
+            for p in files_containing(work, canaries)
+            + files_containing(str(tmp_path), canaries)
+            + files_containing(canary_sim.realm.directory, canaries)
             if not any(os.path.basename(p).startswith(m) for m in mine)
         ]
         assert not found, found

@@ -1,4 +1,4 @@
-"""Defects for the faults family: a WinRM client that never closes its shell, and one that gives up on the
+"""Defects for the faults family: a PSRP client that never closes its runspace pools, and one that gives up on the
 first transient fault (no retry)."""
 
 from __future__ import annotations
@@ -11,28 +11,20 @@ from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange
 
 
 @contextlib.contextmanager
-def shell_never_closed() -> Iterator[None]:
-    original = _exchange.ExchangeClient._execute  # pylint: disable=protected-access
+def pool_never_closed() -> Iterator[None]:
+    """pypsrp's RunspacePool with a close() that does nothing: every pool stays open on the server."""
+    base = _exchange.RunspacePool
 
-    def _execute(self, payload):  # type: ignore[no-untyped-def]
-        factory = self._factory
+    class LeakyRunspacePool(base):  # type: ignore[misc,valid-type]
+        def close(self) -> None:
+            return None
 
-        def leaky(**kwargs):  # type: ignore[no-untyped-def]
-            protocol = factory(**kwargs)
-            protocol.close_shell = lambda *a, **k: None
-            return protocol
-
-        self._factory = leaky
-        try:
-            return original(self, payload)
-        finally:
-            self._factory = factory
-
-    with mock.patch.object(_exchange.ExchangeClient, "_execute", _execute):
+    with mock.patch.object(_exchange, "RunspacePool", LeakyRunspacePool):
         yield
 
 
 @contextlib.contextmanager
 def no_retry() -> Iterator[None]:
-    with mock.patch.object(_exchange, "MAX_ATTEMPTS", 1):
+    """Every fault is taken as permanent: no transient fault is retried."""
+    with mock.patch.object(_exchange.ExchangeClient, "_is_transient", lambda self, exc: False):
         yield

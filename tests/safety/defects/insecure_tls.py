@@ -1,5 +1,5 @@
-"""Defects that turn certificate validation off: a WinRM client that ignores server certificates, and a Graph
-client whose session does not verify."""
+"""Defects that weaken the transport: a PSRP client that ignores server certificates, one that sends Kerberos over
+http without message encryption, and a Graph client whose session does not verify."""
 
 from __future__ import annotations
 
@@ -10,16 +10,26 @@ from unittest import mock
 from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange, _graph
 
 
-@contextlib.contextmanager
-def winrm_ignores_certificates() -> Iterator[None]:
-    original = _exchange.protocol_arguments
+def _patched_arguments(**changes):  # type: ignore[no-untyped-def]
+    original = _exchange.wsman_arguments
 
-    def protocol_arguments(params: dict) -> dict:
-        arguments = original(params)
-        arguments["server_cert_validation"] = "ignore"
+    def wsman_arguments(params: dict, uri: str) -> dict:
+        arguments = original(params, uri)
+        arguments.update(changes)
         return arguments
 
-    with mock.patch.object(_exchange, "protocol_arguments", protocol_arguments):
+    return mock.patch.object(_exchange, "wsman_arguments", wsman_arguments)
+
+
+@contextlib.contextmanager
+def psrp_ignores_certificates() -> Iterator[None]:
+    with _patched_arguments(cert_validation=False):
+        yield
+
+
+@contextlib.contextmanager
+def psrp_without_message_encryption() -> Iterator[None]:
+    with _patched_arguments(encryption="never"):
         yield
 
 

@@ -1,27 +1,27 @@
-"""Defects that leak secrets: a WinRM client that logs its connection arguments (password included), and a
-Graph client that keeps the client secret in the token cache file beside the token."""
+"""Defects that leak secrets: a PSRP client that logs the arguments it builds its WS-Management connection with
+(password included), and a Graph client that keeps the client secret in the token cache file beside the token."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-from typing import Iterator
+from typing import Any, Iterator
 from unittest import mock
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange, _graph
 
 
 @contextlib.contextmanager
-def logging_winrm_client() -> Iterator[None]:
-    original = _exchange.protocol_arguments
+def logging_psrp_client() -> Iterator[None]:
+    """pypsrp's ``WSMan`` wrapped so that every connection logs its keyword arguments at DEBUG."""
+    original = _exchange.WSMan
 
-    def protocol_arguments(params: dict) -> dict:
-        arguments = original(params)
-        logging.getLogger("exchange.hybrid.debug").debug("connecting with %s", json.dumps(arguments, default=str))
-        return arguments
+    def wsman(**kwargs: Any) -> Any:
+        logging.getLogger("exchange.hybrid.debug").debug("connecting with %s", json.dumps(kwargs, default=str))
+        return original(**kwargs)
 
-    with mock.patch.object(_exchange, "protocol_arguments", protocol_arguments):
+    with mock.patch.object(_exchange, "WSMan", wsman):
         yield
 
 

@@ -3,6 +3,8 @@
 ``up`` runs in the foreground until SIGTERM/SIGINT (``--detach`` starts it in the background and returns once it is
 ready); it writes ``DIR/sim.pid`` when everything listens, next to ``inventory.yml`` and ``endpoints.json``.
 ``down`` stops the process named in the pid file; ``status`` prints the endpoints (exit code 3 when not running).
+The simulation runs its own Kerberos KDC (MIT krb5) in ``DIR/kdc`` for as long as it runs: point clients at it with
+``KRB5_CONFIG=DIR/kdc/krb5.conf`` (also in endpoints.json as ``krb5_config``).
 """
 
 from __future__ import annotations
@@ -45,12 +47,6 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def _echo_factory(store: Any, server_name: str) -> Any:
-    from .wsman import echo_handler  # pylint: disable=import-outside-toplevel
-
-    return echo_handler
-
-
 def _build(args: argparse.Namespace) -> Any:
     from .simulation import (
         DEFAULT_SERVERS,
@@ -58,7 +54,12 @@ def _build(args: argparse.Namespace) -> Any:
         parse_server_argument,
     )  # pylint: disable=import-outside-toplevel
 
+    from .kdc import KerberosRealm  # pylint: disable=import-outside-toplevel
+
     servers = [parse_server_argument(text) for text in args.server] if args.server else list(DEFAULT_SERVERS)
+    realm = KerberosRealm(os.path.join(os.path.abspath(args.dir), "kdc")).start()
+    # This process's own clients and acceptors (the simulated endpoints) use the run's realm too.
+    os.environ.update(realm.environ())
     return Simulation(
         args.dir,
         servers=servers,
@@ -68,7 +69,7 @@ def _build(args: argparse.Namespace) -> Any:
         latency_process=args.latency_process,
         latency_graph=args.latency_graph,
         max_shells_per_user=args.max_shells,
-        handler_factory=_echo_factory if args.handler == "echo" else None,
+        realm=realm,
         entra=not args.no_entra,
         exchange_options=(
             {"health_ready_delay_seconds": args.health_ready_delay} if args.health_ready_delay is not None else None
@@ -104,6 +105,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             pass
     finally:
         sim.stop()
+        sim.realm.stop()
         try:
             os.unlink(_pid_path(directory))
         except FileNotFoundError:
@@ -172,7 +174,10 @@ def _endpoints(directory: str) -> dict[str, Any] | None:
 
 def _print_summary(endpoints: dict[str, Any]) -> None:
     for name, server in sorted(endpoints.get("servers", {}).items()):
-        print("  %-10s %s  %s  (%s)" % (name, server["https_url"], server["http_url"], server["spec"]["version_text"]))
+        print(
+            "  %-10s %s  %s  %s  (%s)"
+            % (name, server["exchange_uri"], server["https_url"], server["http_url"], server["spec"]["version_text"])
+        )
     entra = endpoints.get("entra") or {}
     if entra.get("base_url"):
         print("  %-10s %s  tenant %s" % ("entra", entra["base_url"], endpoints.get("tenant_domain")))
@@ -208,7 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.add_argument("--tenant", default="contoso.onmicrosoft.com", help="tenant domain")
     up.add_argument("--latency-rtt", type=float, default=0.0, help="seconds added to every HTTP request")
-    up.add_argument("--latency-process", type=float, default=0.0, help="seconds added to every command (process start)")
+    up.add_argument(
+        "--latency-process",
+        type=float,
+        default=0.0,
+        help="seconds added to every runspace-pool open on the Exchange endpoint (loading the Exchange cmdlets)",
+    )
     up.add_argument("--latency-graph", type=float, default=0.0, help="seconds added to every Entra/Graph request")
     up.add_argument(
         "--health-ready-delay",
@@ -218,7 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.add_argument("--max-shells", type=int, default=30, help="MaxShellsPerUser")
     up.add_argument("--allow-unencrypted", action="store_true", help="AllowUnencrypted=true (Basic over http)")
-    up.add_argument("--handler", choices=("exchange", "echo"), default="exchange", help=argparse.SUPPRESS)
     up.add_argument("--no-entra", action="store_true", help="do not start the Entra/Graph simulator")
     up.add_argument("--detach", action="store_true", help="start in the background, return when ready")
     up.add_argument("--timeout", type=float, default=60.0, help="with --detach: seconds to wait for readiness")

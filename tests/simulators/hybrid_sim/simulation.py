@@ -1,8 +1,11 @@
 """One simulated Exchange organization and Entra tenant, all in threads of this process.
 
 ``Simulation(directory, servers=[ServerSpec(...)], tenant_domain=...)``: ``start()`` writes the test PKI,
-``state.json``, ``inventory.yml`` and ``endpoints.json`` into ``directory`` and starts one WS-Management server per
-Exchange server (HTTPS and HTTP ports each) plus the Entra/Graph server; ``stop()`` closes everything.
+``state.json``, ``inventory.yml`` and ``endpoints.json`` into ``directory``, makes sure the Kerberos realm knows the
+admin and every server (``HTTP/<fqdn>``), and starts two WS-Management/PSRP servers per Exchange server: its Exchange
+endpoint (``/PowerShell``, Microsoft.Exchange, Kerberos over HTTP with message encryption, as IIS serves it) and its
+default WinRM endpoint (``/wsman``, Microsoft.PowerShell, HTTPS and HTTP, Negotiate/Kerberos/Basic), plus the
+Entra/Graph server; ``stop()`` closes everything.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import yaml
 
 from .pki import create_pki
 from .state import StateStore
-from .wsman import Handler, WSManServer
+from .wsman import WSManServer
+from .wsman.pipeline import DEFAULT_CONFIGURATION, EXCHANGE_CONFIGURATION, PipelineHandler
 
 DEFAULT_USERNAME = "CONTOSO\\exadmin"
 # A test-only password; tests grep output for it to prove it never leaks.
@@ -97,16 +101,20 @@ def parse_server_argument(text: str) -> ServerSpec:
 
 @dataclass
 class _Running:
-    servers: dict[str, WSManServer] = field(default_factory=dict)
+    servers: dict[str, WSManServer] = field(default_factory=dict)  # Exchange endpoints
+    hosts: dict[str, WSManServer] = field(default_factory=dict)  # default WinRM endpoints
     entra: Any = None
 
 
 class Simulation:
     """A simulated organization + tenant. Use as a context manager or call ``start()``/``stop()``.
 
-    ``handler_factory(store, server_name) -> handler`` replaces the Exchange simulator (tests of the WinRM layer);
-    ``entra=False`` runs without the Entra/Graph server. ``exchange_options``/``entra_options`` are passed to
-    ``initial_exchange_state``/``initial_entra_state``.
+    ``handler_factory(store, server_name, configuration) -> PipelineHandler`` replaces the Exchange simulator
+    (tests of the remoting layer); ``entra=False`` runs without the Entra/Graph server.
+    ``exchange_options``/``entra_options`` are passed to ``initial_exchange_state``/``initial_entra_state``.
+    ``realm`` is a ``hybrid_sim.kdc.KerberosRealm`` (default: this process's shared realm).
+    ``latency_process`` is slept once per runspace-pool open on the Exchange endpoint (loading the Exchange cmdlets
+    into the session); ``exchange_basic_auth`` also serves the Exchange endpoint over HTTPS with Basic.
     """
 
     def __init__(
@@ -122,7 +130,10 @@ class Simulation:
         latency_process: float = 0.0,
         latency_graph: float = 0.0,
         max_shells_per_user: int = 30,
-        handler_factory: Callable[[StateStore, str], Handler] | None = None,
+        max_concurrency_per_user: int | None = 18,
+        exchange_basic_auth: bool = False,
+        realm: Any = None,
+        handler_factory: Callable[[StateStore, str, str], PipelineHandler] | None = None,
         entra: bool = True,
         exchange_options: dict[str, Any] | None = None,
         entra_options: dict[str, Any] | None = None,
@@ -142,6 +153,9 @@ class Simulation:
         self.latency_process = latency_process
         self.latency_graph = latency_graph
         self.max_shells_per_user = max_shells_per_user
+        self.max_concurrency_per_user = max_concurrency_per_user
+        self.exchange_basic_auth = exchange_basic_auth
+        self.realm = realm
         self.handler_factory = handler_factory
         self.with_entra = entra
         self.exchange_options = dict(exchange_options or {})
@@ -164,24 +178,42 @@ class Simulation:
             return self
         os.makedirs(self.directory, exist_ok=True)
         self.pki = create_pki(self.directory)
+        self._prepare_realm()
         self.store.write(self._initial_state())
         running = _Running()
         self._running = running
+        users = {self.username: self.password}
         try:
             for spec in self.specs:
-                handler = self._handler(spec.name)
-                server = WSManServer(
+                exchange = WSManServer(
                     spec.name,
-                    handler,
-                    {self.username: self.password},
+                    self._handler(spec.name, EXCHANGE_CONFIGURATION),
+                    users,
+                    pki=self.pki if self.exchange_basic_auth else None,
+                    http=True,
+                    path="/PowerShell",
+                    configurations=(EXCHANGE_CONFIGURATION,),
+                    auth_methods=("kerberos", "basic") if self.exchange_basic_auth else ("kerberos",),
+                    kerberos_service="HTTP",
+                    max_shells_per_user=self.max_shells_per_user,
+                    max_concurrency_per_user=self.max_concurrency_per_user,
+                    latency_rtt=self.latency_rtt,
+                    latency_pool_open=self.latency_process,
+                )
+                running.servers[spec.name] = exchange.start()
+                host = WSManServer(
+                    spec.name,
+                    self._handler(spec.name, DEFAULT_CONFIGURATION),
+                    users,
                     pki=self.pki,
                     http=True,
+                    path="/wsman",
+                    configurations=(DEFAULT_CONFIGURATION,),
                     allow_unencrypted=self.allow_unencrypted,
                     max_shells_per_user=self.max_shells_per_user,
                     latency_rtt=self.latency_rtt,
-                    latency_process=self.latency_process,
                 )
-                running.servers[spec.name] = server.start()
+                running.hosts[spec.name] = host.start()
             if self.with_entra:
                 from .entra import EntraServer  # pylint: disable=import-outside-toplevel
 
@@ -197,7 +229,8 @@ class Simulation:
         running, self._running = self._running, None
         if running is None:
             return
-        stoppers = [threading.Thread(target=server.stop, daemon=True) for server in running.servers.values()]
+        endpoints = list(running.servers.values()) + list(running.hosts.values())
+        stoppers = [threading.Thread(target=server.stop, daemon=True) for server in endpoints]
         if running.entra is not None:
             stoppers.append(threading.Thread(target=running.entra.stop, daemon=True))
         for stopper in stoppers:
@@ -214,15 +247,60 @@ class Simulation:
     # -- accessors ------------------------------------------------------------------------------------------------
     @property
     def servers(self) -> dict[str, WSManServer]:
+        """The Exchange endpoints (``/PowerShell``), by server name."""
         if self._running is None:
             raise RuntimeError("the simulation is not running")
         return self._running.servers
 
+    @property
+    def hosts(self) -> dict[str, WSManServer]:
+        """The default WinRM endpoints (``/wsman``), by server name."""
+        if self._running is None:
+            raise RuntimeError("the simulation is not running")
+        return self._running.hosts
+
     def server(self, name: str) -> WSManServer:
-        for key, value in self.servers.items():
-            if key.lower() == name.lower():
-                return value
+        """The Exchange endpoint of ``name``."""
+        return _by_name(self.servers, name)
+
+    def host(self, name: str) -> WSManServer:
+        """The default WinRM endpoint of ``name``."""
+        return _by_name(self.hosts, name)
+
+    def spec(self, name: str) -> ServerSpec:
+        for spec in self.specs:
+            if spec.name.lower() == name.lower():
+                return spec
         raise KeyError(name)
+
+    @property
+    def kerberos_username(self) -> str:
+        """The admin as a Kerberos principal (user@REALM), what a Kerberos inventory sets as ansible_user."""
+        user = self.username.split("\\", 1)[-1]
+        return "%s@%s" % (user, self.realm.realm) if self.realm is not None else user
+
+    def exchange_uri(self, name: str) -> str:
+        server = self.server(name)
+        if self.exchange_basic_auth:
+            return "https://127.0.0.1:%d/PowerShell/" % server.https_port
+        return "http://127.0.0.1:%d/PowerShell/" % server.http_port
+
+    def connection_params(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Module options that reach ``name`` as a Kerberos inventory host does (for in-process module runs)."""
+        spec = self.spec(name)
+        params: dict[str, Any] = {
+            "server": "127.0.0.1",
+            "connection_uri": self.exchange_uri(name),
+            "port": self.host(name).https_port,
+            "scheme": "https",
+            "auth": "kerberos",
+            "username": self.kerberos_username,
+            "password": self.password,
+            "negotiate_hostname_override": spec.fqdn,
+            "ca_path": self.pki.ca_path,
+        }
+        params.update(changes)
+        return params
 
     @property
     def entra(self) -> Any:
@@ -233,20 +311,37 @@ class Simulation:
         return self.pki.ca_path
 
     def open_shells(self) -> dict[str, list[dict[str, Any]]]:
-        """Every WinRM shell still open, by server name; servers without open shells are left out."""
+        """Every runspace pool still open, by endpoint (``EX01`` for the Exchange endpoint, ``EX01/wsman`` for the
+        default one); endpoints without open pools are left out."""
         if self._running is None:
             return {}
         found = {name: server.open_shells() for name, server in self._running.servers.items()}
+        found.update({name + "/wsman": server.open_shells() for name, server in self._running.hosts.items()})
         return {name: shells for name, shells in found.items() if shells}
 
-    def inject(self, server: str, action: str, kind: str, count: int = 1, seconds: float | None = None) -> None:
-        """Fault injection on one server (``*`` for all); see ``WSManServer.inject``."""
-        targets = self.servers.values() if server == "*" else [self.server(server)]
-        for target in targets:
-            target.inject(action, kind, count=count, seconds=seconds)
+    def inject(
+        self,
+        server: str,
+        action: str,
+        kind: str,
+        count: int = 1,
+        seconds: float | None = None,
+        endpoint: str = "exchange",
+    ) -> None:
+        """Fault injection on one server (``*`` for all), on its ``exchange`` or ``host`` endpoint (or ``*`` for
+        both); see ``WSManServer.inject``."""
+        pools = []
+        if endpoint in ("exchange", "*"):
+            pools.append(self.servers)
+        if endpoint in ("host", "*"):
+            pools.append(self.hosts)
+        for endpoints in pools:
+            targets = endpoints.values() if server == "*" else [_by_name(endpoints, server)]
+            for target in targets:
+                target.inject(action, kind, count=count, seconds=seconds)
 
     def clear_faults(self) -> None:
-        for server in self.servers.values():
+        for server in list(self.servers.values()) + list(self.hosts.values()):
             server.clear_faults()
 
     def read_state(self) -> dict[str, Any]:
@@ -260,13 +355,28 @@ class Simulation:
         with open(path, encoding="utf-8") as handle:
             return [json.loads(line) for line in handle if line.strip()]
 
-    # -- internals ------------------------------------------------------------------------------------------------
-    def _handler(self, server_name: str) -> Handler:
-        if self.handler_factory is not None:
-            return self.handler_factory(self.store, server_name)
-        from .exchange import make_handler  # pylint: disable=import-outside-toplevel
+    def writes(self) -> list[dict[str, Any]]:
+        """The executed commands that change something (not Get-/Test-, not the host facts, not a CheckOnly write)."""
+        return [c for c in self.calls() if not is_read_call(c)]
 
-        return make_handler(self.store, server_name)
+    # -- internals ------------------------------------------------------------------------------------------------
+    def _prepare_realm(self) -> None:
+        if self.realm is None:
+            from .kdc import shared_realm  # pylint: disable=import-outside-toplevel
+
+            self.realm = shared_realm()
+        self.realm.add_user(self.username.split("\\", 1)[-1], self.password)
+        for spec in self.specs:
+            self.realm.add_host(spec.fqdn)
+
+    def _handler(self, server_name: str, configuration: str) -> PipelineHandler:
+        if self.handler_factory is not None:
+            return self.handler_factory(self.store, server_name, configuration)
+        from .exchange import make_exchange_handler, make_host_handler  # pylint: disable=import-outside-toplevel
+
+        if configuration == EXCHANGE_CONFIGURATION:
+            return make_exchange_handler(self.store, server_name)
+        return make_host_handler(self.store, server_name)
 
     def _initial_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"clock_offset_seconds": 0, "exchange": {}, "entra": {}}
@@ -314,14 +424,15 @@ class Simulation:
     def endpoints(self) -> dict[str, Any]:
         servers = {}
         for spec in self.specs:
-            server = self.servers[spec.name]
+            host = self.hosts[spec.name]
             servers[spec.name] = {
                 "spec": asdict(spec),
                 "fqdn": spec.fqdn,
-                "https_port": server.https_port,
-                "http_port": server.http_port,
-                "https_url": server.https_url,
-                "http_url": server.http_url,
+                "exchange_uri": self.exchange_uri(spec.name),
+                "https_port": host.https_port,
+                "http_port": host.http_port,
+                "https_url": host.https_url,
+                "http_url": host.http_url,
             }
         return {
             "directory": self.directory,
@@ -330,7 +441,10 @@ class Simulation:
             "state_path": self.state_path,
             "inventory_path": self.inventory_path,
             "username": self.username,
+            "kerberos_username": self.kerberos_username,
             "password": self.password,
+            "krb5_config": self.realm.krb5_conf if self.realm is not None else None,
+            "realm": self.realm.realm if self.realm is not None else None,
             "tenant_domain": self.tenant_domain,
             "organization_name": self.organization_name,
             "servers": servers,
@@ -344,17 +458,21 @@ class Simulation:
     def inventory(self) -> dict[str, Any]:
         hosts = {}
         for spec in self.specs:
-            server = self.servers[spec.name]
+            host = self.hosts[spec.name]
+            # A Kerberos psrp host as an admin writes it; the simulated FQDN reaches 127.0.0.1 through the SPN
+            # hostname override instead of DNS, so no /etc/hosts entry is needed.
             hosts[spec.name] = {
                 "ansible_host": "127.0.0.1",
-                "ansible_port": server.https_port,
-                "ansible_connection": "winrm",
-                "ansible_winrm_transport": "ntlm",
-                "ansible_winrm_scheme": "https",
-                "ansible_winrm_ca_trust_path": self.pki.ca_path,
-                "ansible_user": self.username,
+                "ansible_port": host.https_port,
+                "ansible_connection": "psrp",
+                "ansible_psrp_protocol": "https",
+                "ansible_psrp_auth": "kerberos",
+                "ansible_psrp_ca_cert": self.pki.ca_path,
+                "ansible_psrp_negotiate_hostname_override": spec.fqdn,
+                "ansible_user": self.kerberos_username,
                 "ansible_password": self.password,
-                "exchange_sim_http_port": server.http_port,
+                "exchange_connection_uri": self.exchange_uri(spec.name),
+                "exchange_sim_http_port": host.http_port,
             }
         group_vars: dict[str, Any] = {
             "exchange_sim_ca_path": self.pki.ca_path,
@@ -381,6 +499,21 @@ class Simulation:
         _write_private(self.inventory_path, yaml.safe_dump(self.inventory(), sort_keys=False, default_flow_style=False))
         _write_private(self.endpoints_path, json.dumps(self.endpoints(), indent=1) + "\n")
         _write_private(self.role_vars_path, yaml.safe_dump(ROLE_VARS, sort_keys=False, default_flow_style=False))
+
+
+def is_read_call(entry: dict[str, Any]) -> bool:
+    """Whether a ``calls.jsonl`` entry only reads."""
+    name = str(entry.get("cmdlet") or "")
+    if name == "script:write_file":
+        return bool((entry.get("parameters") or {}).get("CheckOnly"))
+    return name == "script:host_facts" or name.split("-", 1)[0] in ("Get", "Test", "Select", "Measure")
+
+
+def _by_name(endpoints: dict[str, WSManServer], name: str) -> WSManServer:
+    for key, value in endpoints.items():
+        if key.lower() == name.lower():
+            return value
+    raise KeyError(name)
 
 
 def _write_private(path: str, text: str) -> None:

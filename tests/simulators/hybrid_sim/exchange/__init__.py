@@ -1,8 +1,12 @@
-"""The simulated Exchange organization behind the WS-Management server.
+"""The simulated Exchange organization behind the simulated PSRP endpoints.
 
-``initial_exchange_state(servers, organization_name, ...)`` builds the ``exchange`` section of the shared state
-(servers as dicts or ``simulation.ServerSpec``); ``make_handler(store, server_name)`` is the command handler the
-WS-Management server calls for one server; ``testing.ExchangeHarness`` drives handlers directly in tests.
+``initial_exchange_state(servers, organization_name, ..., rbac=None)`` builds the ``exchange`` section of the shared
+state (servers as dicts or ``simulation.ServerSpec``). Per server, the WS-Management/PSRP server calls two pipeline
+handlers (contract: ``wsman/pipeline.py``): ``make_exchange_handler(store, server_name)`` for the Microsoft.Exchange
+configuration (NoLanguage, RBAC-filtered cmdlets, typed objects: ``handler``, ``rbac``, ``objects``) and
+``make_host_handler(store, server_name)`` for the default Microsoft.PowerShell configuration (Get-Service,
+Restart-Service and the collection's fixed host scripts only: ``host``). ``execute_call(store, server_name, cmdlet,
+parameters)`` runs one Exchange cmdlet; ``testing.ExchangeHarness`` drives all of it directly in tests.
 
 What is modelled, and from where:
 
@@ -12,8 +16,8 @@ What is modelled, and from where:
   fail with PowerShell's texts.
 - Documented semantics (office-docs-powershell, exchange-facts.md): ``$null`` Identity returns all objects;
   New-ExchangeCertificate defaults (IMAP, POP, SMTP; 2048 bits; "Microsoft Exchange"; five years; real RSA
-  certificates); assigning SMTP without ``-Force`` prompts, which ``-NonInteractive`` PowerShell turns into an
-  error; Set-AuthConfig's four exclusive sets, staged rollover performed when the simulated clock passes the
+  certificates); assigning SMTP without ``-Force`` prompts, which an unattended caller cannot
+  answer (an error); Set-AuthConfig's four exclusive sets, staged rollover performed when the simulated clock passes the
   effective date (the AuthAdmin servicelet) and deployment of the Auth certificate to every server;
   New-AuthServer deriving type, issuer and realm from the ACS or Entra metadata URL; the OnPrem-Proxy push app.
 - Inferred (no Microsoft page): Get-PushNotificationApp returns the OnPrem-Proxy object Enable-PushNotificationProxy
@@ -25,7 +29,18 @@ What is modelled, and from where:
 
 from __future__ import annotations
 
-from .handler import make_handler, run_request
+from .handler import execute_call, make_exchange_handler
+from .host import execute_host_call, execute_host_script, make_host_handler
 from .organization import initial_exchange_state
+from .rbac import ORGANIZATION_MANAGEMENT, VIEW_ONLY_ORGANIZATION_MANAGEMENT
 
-__all__ = ["initial_exchange_state", "make_handler", "run_request"]
+__all__ = [
+    "ORGANIZATION_MANAGEMENT",
+    "VIEW_ONLY_ORGANIZATION_MANAGEMENT",
+    "execute_call",
+    "execute_host_call",
+    "execute_host_script",
+    "initial_exchange_state",
+    "make_exchange_handler",
+    "make_host_handler",
+]

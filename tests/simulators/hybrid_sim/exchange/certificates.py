@@ -1,7 +1,7 @@
 """Real self-signed certificates for the simulated Exchange certificate stores (``cryptography``).
 
 Each store entry keeps the documented ExchangeCertificate properties (PS Get-ExchangeCertificate.md) already in
-the runner's normalised form; RawData is the genuine DER and Thumbprint its SHA-1, so what the modules upload to
+the state's JSON form (objects.py types them for remoting); RawData is the genuine DER and Thumbprint its SHA-1, so what the modules upload to
 Entra and what the probe compares are real. Private keys are not kept: HasPrivateKey says whether the store has one.
 """
 

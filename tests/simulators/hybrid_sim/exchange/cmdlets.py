@@ -6,8 +6,6 @@ of errors Microsoft does not document are modelled to read like Exchange's and n
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import fnmatch
 import time
@@ -20,7 +18,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._cmdlet_catalog im
 from ..state import iso, parse_iso
 from . import certificates as certs
 from . import tenant as entra
-from .organization import DEFAULT_PUSH_URI, HEALTH_SERVICES, version_tuple
+from .organization import DEFAULT_PUSH_URI, version_tuple
 
 ACS_ISSUER = "00000001-0000-0000-c000-000000000000"
 
@@ -241,8 +239,8 @@ def get_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[dict[
 
 
 def _smtp_prompt(ctx: Context, services: list[str], params: dict[str, Any]) -> None:
-    # Assigning SMTP asks "Overwrite the existing default SMTP certificate?" (facts: -Force skips the prompt);
-    # the runner's PowerShell is -NonInteractive, where a prompt is an error.
+    # Assigning SMTP asks "Overwrite the existing default SMTP certificate?" (facts: -Force skips the prompt); an
+    # unattended caller cannot answer, so the prompt is an error (the text is non-interactive PowerShell's).
     if "SMTP" in services and not params.get("Force"):
         raise CmdletError(
             "Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not available.",
@@ -377,11 +375,19 @@ def _holder(ctx: Context, thumb: str) -> Optional[dict[str, Any]]:
     return None
 
 
+# The AuthAdmin servicelet works on a schedule, not on every cmdlet: Microsoft's immediate replacement (stage with
+# -NewCertificateEffectiveDate (Get-Date), then -PublishCertificate in the next call; CSS New-ExchangeAuthCertificate.ps1)
+# relies on the switch not having happened in between. Its interval is not documented; modelled as one hour.
+AUTH_SERVICELET_DELAY_SECONDS = 3600.0
+
+
 def apply_scheduled_rollover(ctx: Context) -> None:
-    """The AuthAdmin servicelet switches to the staged certificate once its effective date has passed."""
+    """The AuthAdmin servicelet switches to the staged certificate once its effective date has passed by its
+    interval (``settings.auth_servicelet_delay_seconds``)."""
     config = _auth_config(ctx)
     nxt, when = config.get("NextCertificateThumbprint"), config.get("NextCertificateEffectiveDate")
-    if nxt and when and parse_iso(when) <= ctx.now:
+    delay = float(ctx.exchange.get("settings", {}).get("auth_servicelet_delay_seconds", AUTH_SERVICELET_DELAY_SECONDS))
+    if nxt and when and parse_iso(when) + dt.timedelta(seconds=delay) <= ctx.now:
         _publish(ctx, config)
 
 
@@ -727,7 +733,7 @@ def get_exchange_diagnostic_info(ctx: Context, params: dict[str, Any]) -> list[d
     return [{"Server": server["name"], "Result": result}]
 
 
-# ------------------------------------------------------------------------------------------------ health, services
+# ------------------------------------------------------------------------------------------------------ health
 
 
 def health_ready(ctx: Context, server: dict[str, Any]) -> bool:
@@ -743,78 +749,6 @@ def health_not_ready(server: dict[str, Any]) -> CmdletError:
         "ResourceUnavailable",
         "HealthManagerNotReadyException",
     )
-
-
-def _services(ctx: Context, params: dict[str, Any], command: str) -> list[str]:
-    names = _strings(params.get("Name"))
-    if not names:
-        return list(ctx.server["services"])
-    found = []
-    for name in names:
-        match = [s for s in ctx.server["services"] if fnmatch.fnmatch(s.lower(), name.lower())]
-        if not match:
-            raise CmdletError(
-                "Cannot find any service with service name '%s'." % name,
-                "ObjectNotFound",
-                "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.%s" % command,
-            )
-        found.extend(match)
-    return found
-
-
-def service_object(ctx: Context, name: str) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "ServiceName": name,
-        "DisplayName": HEALTH_SERVICES.get(name, name),
-        "Status": ctx.server["services"][name]["Status"],
-        "StartType": "Automatic",
-        "MachineName": ".",
-    }
-
-
-def get_service(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [service_object(ctx, n) for n in _services(ctx, params, "GetServiceCommand")]
-
-
-def restart_service(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
-    names = _services(ctx, params, "RestartServiceCommand")
-    delay = float(ctx.exchange.get("settings", {}).get("health_ready_delay_seconds", 0))
-    for name in names:
-        service = ctx.server["services"][name]
-        service["Status"] = "Running"
-        if name == "MSExchangeHM":
-            # Real time, not the simulated clock: the module's poller waits for it.
-            service["ready_at"] = time.time() + delay
-    return [service_object(ctx, n) for n in names] if params.get("PassThru") else []
-
-
-def set_runner_file_content(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
-    text = str(params["Base64Content"])
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise CmdletError(
-            'Exception calling "FromBase64String" with "1" argument(s): "The input is not a valid Base-64 string '
-            "as it contains a non-base 64 character, more than two padding characters, or an illegal character among "
-            'the padding characters. "',
-            "NotSpecified",
-            "FormatException",
-        )
-    path = str(params["Path"])
-    normalised = base64.b64encode(data).decode("ascii")
-    changed = ctx.server["files"].get(path) != normalised
-    if changed and not params.get("CheckOnly"):
-        ctx.server["files"][path] = normalised
-    return [{"Path": path, "Changed": changed, "Length": len(data)}]
-
-
-def get_runner_exsetup_version(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The runner's ExSetup.exe file version reader: long form ``15.02.1748.024`` (facts (f), LEARN-PDF option 2)."""
-    build = ctx.server["exsetup_build"]
-    text = "%d.%02d.%04d.%03d" % (build["Major"], build["Minor"], build["Build"], build["Revision"])
-    path = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Bin\\ExSetup.exe"
-    return [{"ComputerName": ctx.server["name"].upper(), "Path": path, "FileVersion": text}]
 
 
 Cmdlet = Callable[..., list]
@@ -846,10 +780,6 @@ CMDLETS: dict[str, Cmdlet] = {
     "Set-SettingOverride": set_setting_override,
     "Remove-SettingOverride": remove_setting_override,
     "Get-ExchangeDiagnosticInfo": get_exchange_diagnostic_info,
-    "Get-Service": get_service,
-    "Restart-Service": restart_service,
-    "Set-RunnerFileContent": set_runner_file_content,
-    "Get-RunnerExSetupVersion": get_runner_exsetup_version,
 }
 
 

@@ -1,91 +1,60 @@
-"""The simulated remote process: checks it was sent the project's runner, runs the request, answers its envelope.
+"""The simulated Exchange endpoint (PSRP configuration ``Microsoft.Exchange``) and the one-call core under it.
 
-Contract: docs/dev/architecture.md, "The runner protocol". The command line must carry ``BOOTSTRAP`` as
-``-EncodedCommand`` and standard input must be ``RUNNER`` + four NULs + the request JSON; anything else is refused
-(exit 1), so the simulator can never drift from the runner it stands in for.
+``execute_call(store, server_name, cmdlet, parameters)`` runs one Exchange cmdlet against the organization in one
+state transaction: the AuthAdmin servicelet's scheduled rollover, the catalog's binding for the server's ExSetup
+build (PowerShell's texts for unknown/missing/conflicting parameters and cmdlets the build lacks), ``calls.jsonl``,
+then the simulated cmdlet; a failing cmdlet leaves the state as it was.
+
+``make_exchange_handler(store, server_name)`` is what the WS-Management server calls for pipelines on that
+endpoint. It behaves like Exchange's remote runspace (exchange-remoting-facts.md):
+
+- NoLanguage: any script command fails the pipeline with ParseException ``ScriptsNotAllowed`` (pypsrp #103; the
+  CategoryInfo ``ParserError: (<text>:String) [], ParseException`` as Windows prints it for a NoLanguage session).
+- RBAC (``rbac.py``): a cmdlet the caller's role groups do not grant does not exist; like any unknown command it
+  fails the pipeline with CommandNotFoundException (pypsrp #29). Besides the granted cmdlets the runspace has the
+  seven commands of PowerShell's restricted remote-server session (``InitialSessionState.CreateRestricted(
+  SessionCapabilities.RemoteServer)``): Get-Command, Select-Object, Measure-Object, Get-FormatData, Out-Default,
+  Exit-PSSession, Get-Help - small working versions here (Get-Command lists what this caller may run).
+- Parameter binding errors fail the pipeline (PowerShell binds before it runs anything); a cmdlet's own failure is
+  a record on the ERROR STREAM and the pipeline completes (Exchange's remote errors are non-terminating as the
+  client sees them), FullyQualifiedErrorId ``<id>,<the cmdlet's .NET type>``, target = the Identity when given.
+- Output: every row as a typed ``RemoteObject`` (``objects.py``).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import importlib.util
+import copy
+import datetime as dt
+import fnmatch
 import json
 import os
-import re
-from typing import Any, Callable, Optional
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _cmdlet_catalog as catalog
 
-from ..state import StateStore, iso, now
-from ..wsman.command import CommandRequest, CommandResult, clixml_error
+from ..state import StateStore, now
+from ..wsman.pipeline import (
+    EXCHANGE_CONFIGURATION,
+    Command,
+    PipelineHandler,
+    PipelineRequest,
+    PipelineResult,
+    RemoteEnum,
+    RemoteError,
+    RemoteObject,
+)
+from . import rbac
 from .cmdlets import CMDLETS, WITH_SET, CmdletError, Context, apply_scheduled_rollover
+from .objects import output_objects
 from .organization import version_tuple
 from .probe import MONITORING_CMDLETS
 
-SNAPIN = "Microsoft.Exchange.Management.PowerShell.SnapIn"
-SEPARATOR = "\0\0\0\0"
-_ENCODED = re.compile(r"\s-EncodedCommand\s+(\S+)\s*$", re.IGNORECASE)
+CatalogError = catalog.CatalogError
+Pairs = Sequence[tuple[Optional[str], Any]]
+Spec = Mapping[str, tuple[str, bool]]  # parameter -> (type, mandatory)
 
-# The runner's own commands (not Exchange cmdlets) and their parameters: name -> (type, mandatory).
-LOCAL_COMMANDS: dict[str, tuple[str, dict[str, tuple[str, bool]]]] = {
-    "Get-Service": (
-        "Microsoft.PowerShell.Commands.GetServiceCommand",
-        {
-            "Name": ("String[]", False),
-            "DisplayName": ("String[]", False),
-            "ComputerName": ("String[]", False),
-            "Include": ("String[]", False),
-            "Exclude": ("String[]", False),
-            "DependentServices": ("Switch", False),
-            "RequiredServices": ("Switch", False),
-        },
-    ),
-    "Restart-Service": (
-        "Microsoft.PowerShell.Commands.RestartServiceCommand",
-        {
-            "Name": ("String[]", False),
-            "DisplayName": ("String[]", False),
-            "Include": ("String[]", False),
-            "Exclude": ("String[]", False),
-            "Force": ("Switch", False),
-            "PassThru": ("Switch", False),
-            "Confirm": ("Switch", False),
-            "WhatIf": ("Switch", False),
-        },
-    ),
-    "Set-RunnerFileContent": (
-        "Set-RunnerFileContent",
-        {"Path": ("String", True), "Base64Content": ("String", True), "CheckOnly": ("Switch", False)},
-    ),
-    "Get-RunnerExSetupVersion": ("Get-RunnerExSetupVersion", {}),
-}
-# The runner adds these to every call itself.
-RUNNER_BOUND = ("ErrorAction", "WarningAction")
-
-
-_TEXTS_CACHE: dict[str, Any] = {}
-
-
-def _runner_texts() -> tuple[str, str]:
-    """``BOOTSTRAP`` and ``RUNNER`` as the collection on disk has them now (re-read when the file changes), so a
-    long-running simulator judges requests by the same texts a freshly started ansible-playbook sends."""
-    from ansible_collections.exchange.hybrid.plugins.module_utils import _runner_script
-
-    path = _runner_script.__file__
-    stamp = os.stat(path).st_mtime_ns
-    if _TEXTS_CACHE.get("stamp") != stamp:
-        spec = importlib.util.spec_from_file_location("_hybrid_sim_runner_script", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        _TEXTS_CACHE.update(stamp=stamp, texts=(module.BOOTSTRAP, module.RUNNER))
-    return _TEXTS_CACHE["texts"]
-
-
-def _runner_local_commands() -> list[str]:
-    """The runner's own allowlist of non-Exchange commands, read from its text so the two cannot drift."""
-    match = re.search(r"\$LocalCmdlets\s*=\s*@\(([^)]*)\)", _runner_texts()[1])
-    return re.findall(r"'([^']+)'", match.group(1)) if match else list(LOCAL_COMMANDS)
+# ------------------------------------------------------------------------------------------------ PowerShell's texts
 
 
 def exchange_type(cmdlet: str) -> str:
@@ -94,225 +63,525 @@ def exchange_type(cmdlet: str) -> str:
     return "Microsoft.Exchange.Management.SystemConfigurationTasks." + cmdlet.replace("-", "")
 
 
-def _refuse(reason: str) -> CommandResult:
-    text = "The simulated Exchange server only runs the exchange.hybrid runner: %s" % reason
-    return CommandResult(stdout=b"", stderr=clixml_error(text, progress=False), exit_code=1)
+def command_not_found(name: str) -> CatalogError:
+    # The same text as the catalog's for a cmdlet the build lacks: to the caller, not granted = not there.
+    return CatalogError(
+        "The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program. "
+        "Check the spelling of the name, or if a path was included, verify that the path is correct and try "
+        "again." % name,
+        "ObjectNotFound",
+        "CommandNotFoundException",
+        None,
+    )
 
 
-def _error(index: Any, cmdlet: Any, kind: str, message: str, category: str, error_id: str) -> dict[str, Any]:
-    return {
-        "index": index,
-        "cmdlet": cmdlet,
-        "kind": kind,
-        "message": message,
-        "category": category,
-        "fully_qualified_error_id": error_id,
-    }
+def scripts_not_allowed(text: str) -> RemoteError:
+    return RemoteError(
+        "The syntax is not supported by this runspace. This can occur if the runspace is in no-language mode.",
+        "ParserError",
+        "ScriptsNotAllowed",
+        text,
+        "System.Management.Automation.ParseException",
+    )
 
 
-def normalise(value: Any) -> Any:
-    """The runner's value forms (architecture.md 5); stored values are mostly normalised already."""
+def _argument_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return " ".join(_argument_text(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _binding_error(message: str, error_id: str, type_name: Optional[str], category: str = "InvalidArgument") -> Any:
+    # error_id carries its ",<type>" suffix already, so remote_error leaves it alone; a script has no type name.
+    return CatalogError(message, category, error_id + ("," + type_name if type_name else ""))
+
+
+_EXCEPTION_TYPES = {
+    "CommandNotFoundException": "System.Management.Automation.CommandNotFoundException",
+    "ManagementObjectNotFoundException": "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException",
+    "ADObjectAlreadyExistsException": "Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException",
+    "NoServiceFoundForGivenName": "Microsoft.PowerShell.Commands.ServiceCommandException",
+    "FormatException": "System.Management.Automation.MethodInvocationException",
+}
+
+
+def _exception_type(error_id: str) -> str:
+    head = error_id.split(",", 1)[0]
+    if head in _EXCEPTION_TYPES:
+        return _EXCEPTION_TYPES[head]
+    if "." in head:
+        return head  # the id is already a type name (System.Management.Automation.PSInvalidOperationException)
+    if head in ("ArgumentException", "ArgumentOutOfRangeException", "InvalidOperationException"):
+        return "System." + head
+    if head in ("InvalidCastException", "NotImplementedException"):
+        return "System." + head
+    return "Microsoft.Exchange.Management.SystemConfigurationTasks." + head  # plausible for Exchange's own errors
+
+
+def error_target(parameters: Mapping[str, Any]) -> Optional[str]:
+    """The ErrorRecord's TargetObject: the object the call named, when it named one."""
+    for key, value in parameters.items():
+        if str(key).lower() in ("identity", "thumbprint") and value is not None:
+            return _argument_text(value)
+    return None
+
+
+def remote_error(exc: Exception, type_name: Optional[str], target: Optional[str] = None) -> RemoteError:
+    """A CmdletError or CatalogError as the ErrorRecord PowerShell writes (FullyQualifiedErrorId "<id>,<type>")."""
+    message = getattr(exc, "message", str(exc))
+    category = getattr(exc, "category", "NotSpecified")
+    error_id = getattr(exc, "error_id", "") or "RuntimeException"
+    if isinstance(exc, CatalogError):
+        if error_id == "CommandNotFoundException":
+            # PowerShell's own id for an unknown command carries no type: "FullyQualifiedErrorId :
+            # CommandNotFoundException"; the target is the name.
+            return RemoteError(message, category, error_id, target, _EXCEPTION_TYPES[error_id])
+        exception_type = "System.Management.Automation.ParameterBindingException"
+        target = None
+    else:
+        exception_type = _exception_type(error_id)
+    if "," not in error_id and type_name:
+        error_id = "%s,%s" % (error_id, type_name)
+    return RemoteError(message, category, error_id, target, exception_type)
+
+
+# ------------------------------------------------------------------------------------------------------ calls.jsonl
+
+
+def loggable(value: Any) -> Any:
+    """A parameter value for calls.jsonl: JSON types as they are (every str exactly as received; ``ensure_ascii``
+    keeps lone surrogates, NUL and U+2019 intact), datetime -> ISO text, bytes -> base64, enum -> its name."""
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dict):
-        if set(value) == {"Major", "Minor", "Build", "Revision"}:
-            return {k: int(value[k]) for k in ("Major", "Minor", "Build", "Revision")}
-        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, RemoteEnum):
+        return value.name
+    if isinstance(value, RemoteObject):
+        return value.to_string if value.to_string is not None else value.type_names[0]
     if isinstance(value, (list, tuple)):
-        return [normalise(v) for v in value]
+        return [loggable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): loggable(v) for k, v in value.items()}
     return str(value)
 
 
-def _bind_local(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    type_name, spec = LOCAL_COMMANDS[name]
-    lookup = {p.lower(): p for p in spec}
-    common = {p.lower(): p for p in catalog.COMMON_PARAMETERS}
-    bound: dict[str, Any] = {}
-    for given, value in parameters.items():
-        key = str(given).lower()
-        if key in lookup:
-            bound[lookup[key]] = value
-        elif key in common:
-            bound[common[key]] = value
-        else:
-            raise CmdletError(
-                "A parameter cannot be found that matches parameter name '%s'." % given,
-                "InvalidArgument",
-                "NamedParameterNotFound,%s" % type_name,
-            )
-    missing = [p for p, (_type_name, mandatory) in spec.items() if mandatory and p not in bound]
-    if missing:
-        raise CmdletError(
-            "Cannot process command because of one or more missing mandatory parameters: %s." % " ".join(missing),
-            "InvalidArgument",
-            "MissingMandatoryParameter,%s" % type_name,
-        )
-    return bound
+def calls_path(store: StateStore) -> str:
+    return os.path.join(os.path.dirname(store.path), "calls.jsonl")
 
 
-def _log_call(path: str, server: str, cmdlet: str, parameters: dict[str, Any]) -> None:
-    # ensure_ascii: every string (lone surrogates, NUL, U+2019...) survives the round trip exactly.
-    line = json.dumps({"server": server, "cmdlet": cmdlet, "parameters": parameters}, ensure_ascii=True, sort_keys=True)
-    with open(path, "a", encoding="ascii") as handle:
+def log_call(store: StateStore, server: str, cmdlet: str, parameters: Mapping[str, Any], endpoint: str) -> None:
+    entry = {
+        "server": server,
+        "cmdlet": cmdlet,
+        "parameters": {str(k): loggable(v) for k, v in parameters.items()},
+        "endpoint": endpoint,
+    }
+    line = json.dumps(entry, ensure_ascii=True, sort_keys=True)
+    with open(calls_path(store), "a", encoding="ascii") as handle:
         handle.write(line + "\n")
 
 
-def run_request(store: StateStore, server_name: str, request_text: str) -> tuple[dict[str, Any], int]:
-    """Run one request against the organization; returns (envelope, exit code)."""
-    state_preview = store.read()
-    server_state = state_preview["exchange"]["servers"].get(server_name)
-    if server_state is None:
-        raise KeyError("no server %r in the organization" % server_name)
-    envelope: dict[str, Any] = {
-        "runner": 1,
-        "ok": False,
-        "computer_name": server_name.upper(),
-        "ps_version": server_state.get("ps_version") or _ps_version(server_state),
-        "utc_now": iso(now(state_preview)),
-        "results": [],
-        "error": None,
-    }
+# ---------------------------------------------------------------------------------------------------------- binding
 
-    try:
-        request = json.loads(request_text)
-        if not isinstance(request, dict):
-            raise ValueError("Invalid JSON primitive: the request is not an object.")
-        if request.get("runner") != 1:
-            version = request.get("runner")
-            raise ValueError("unsupported runner request version: %s" % ("" if version is None else version))
-    except ValueError as exc:
-        envelope["error"] = _error(
-            None, None, "request", "the runner request is invalid: %s" % exc, "InvalidData", "RunnerRequestInvalid"
-        )
-        return envelope, 1
-    calls = request.get("calls")
-    calls = [] if calls is None else (calls if isinstance(calls, list) else [calls])
 
-    allowed = set(catalog.EXCHANGE_CMDLETS) | set(_runner_local_commands())
-    for position, call in enumerate(calls):
-        name = call.get("cmdlet") if isinstance(call, dict) else None
-        if not isinstance(name, str) or name not in allowed:  # the runner compares case-sensitively (-ccontains)
-            envelope["error"] = _error(
-                position,
-                name,
-                "request",
-                "the cmdlet is not allowed by the runner: %s" % ("" if name is None else name),
-                "PermissionDenied",
-                "RunnerCmdletNotAllowed",
-            )
-            return envelope, 1
-
-    if not server_state.get("snapin", True):
-        for position, call in enumerate(calls):
-            if catalog.is_exchange_cmdlet(call["cmdlet"]):
-                envelope["error"] = _error(
-                    position,
-                    call["cmdlet"],
-                    "snapin",
-                    "The Windows PowerShell snap-in '%s' is not installed on this computer." % SNAPIN,
-                    "InvalidArgument",
-                    "AddPSSnapInRead,Microsoft.PowerShell.Commands.AddPSSnapinCommand",
+def bind_parameters(
+    pairs: Pairs,
+    spec: Spec,
+    type_name: Optional[str],
+    positional: Sequence[str] = (),
+    common: bool = True,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Bind (name, value) pairs as PowerShell's binder would for a command declaring ``spec``; returns (bound under
+    canonical names, the parameters as given - a positional argument under the parameter it bound to). Texts as
+    PowerShell 5.1 prints them; a switch sent without a value (``AddParameter(name)``) is present."""
+    lookup = {p.lower(): p for p in spec}
+    commons = {p.lower(): p for p in catalog.COMMON_PARAMETERS} if common else {}
+    bound: dict[str, Any] = {}
+    given: dict[str, Any] = {}
+    for name, value in pairs:
+        if name is None:
+            free = [p for p in positional if p not in bound]
+            if not free:
+                raise _binding_error(
+                    "A positional parameter cannot be found that accepts argument '%s'." % _argument_text(value),
+                    "PositionalParameterNotFound",
+                    type_name,
                 )
-                return envelope, 1
+            canonical, label = free[0], free[0]
+        else:
+            key = str(name).lower()
+            canonical = lookup.get(key) or commons.get(key)
+            label = str(name)
+            if canonical is None:
+                raise _binding_error(
+                    "A parameter cannot be found that matches parameter name '%s'." % name,
+                    "NamedParameterNotFound",
+                    type_name,
+                )
+        if canonical in bound:
+            raise _binding_error(
+                "Cannot bind parameter because parameter '%s' is specified more than once. To provide multiple values "
+                "to parameters that can accept multiple values, use the array syntax." % canonical,
+                "ParameterAlreadyBound",
+                type_name,
+            )
+        given[label] = value  # as received: calls.jsonl shows what the client sent
+        kind = spec.get(canonical, ("Object", False))[0]
+        if kind == "Switch" and value is None:
+            value = True
+        _check_type(canonical, kind, value, type_name)
+        bound[canonical] = value
+    missing = [p for p, (_kind, mandatory) in spec.items() if mandatory and p not in bound]
+    if missing:
+        raise _binding_error(
+            "Cannot process command because of one or more missing mandatory parameters: %s." % " ".join(missing),
+            "MissingMandatoryParameter",
+            type_name,
+        )
+    for parameter, (_kind, mandatory) in spec.items():
+        if mandatory and bound.get(parameter) is None:
+            raise _binding_error(
+                "Cannot bind argument to parameter '%s' because it is null." % parameter,
+                "ParameterArgumentValidationErrorNullNotAllowed",
+                type_name,
+                "InvalidData",
+            )
+    return bound, given
 
-    log_path = os.path.join(os.path.dirname(store.path), "calls.jsonl")
+
+def _check_type(name: str, kind: str, value: Any, type_name: Optional[str]) -> None:
+    if value is None:
+        return
+    if kind == "Switch" and not isinstance(value, bool):
+        raise _binding_error(
+            "Cannot process argument transformation on parameter '%s'. Cannot convert the \"%s\" value of type "
+            '"%s" to type "System.Management.Automation.SwitchParameter".' % (name, value, type(value).__name__),
+            "ParameterArgumentTransformationError",
+            type_name,
+            "InvalidData",
+        )
+    if kind == "Int32" and (
+        isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().lstrip("+-").isdigit()
+    ):
+        raise _binding_error(
+            'Cannot bind parameter \'%s\'. Cannot convert value "%s" to type "System.Int32". Error: "Input string '
+            'was not in a correct format."' % (name, value),
+            "CannotConvertArgumentNoMessage",
+            type_name,
+        )
+    if kind == "String" and isinstance(value, (list, tuple, dict)):
+        raise _binding_error(
+            "Cannot convert 'System.Object[]' to the type 'System.String' required by parameter '%s'. Specified "
+            "method is not supported." % name,
+            "CannotConvertArgument",
+            type_name,
+        )
+
+
+def _switches(cmdlet: str) -> set[str]:
+    entry = catalog.CATALOG[cmdlet]
+    names: set[str] = set()
+    for parameter in entry["parameters"]:
+        spec = catalog.parameter_spec(cmdlet, parameter)
+        if spec["switch"]:
+            names.add(parameter.lower())
+            names.update(a.lower() for a in spec.get("aliases", []))
+    return names
+
+
+def _bindable(value: Any) -> Any:
+    """PSRP values in the forms the catalog's binder and the simulated cmdlets take (the state keeps JSON forms):
+    a DateTime as ISO text, an enum as its name, any other object as its ToString, as PowerShell would coerce."""
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return moment.isoformat()
+    if isinstance(value, RemoteEnum):
+        return value.name
+    if isinstance(value, RemoteObject):
+        return value.to_string if value.to_string is not None else ""
+    if isinstance(value, tuple):
+        return [_bindable(v) for v in value]
+    if isinstance(value, list):
+        return [_bindable(v) for v in value]
+    return value
+
+
+def exchange_parameters(command: Command, cmdlet: str) -> dict[str, Any]:
+    """An Exchange command's parameters as a dict, refusing what a dict cannot carry: positional arguments (the
+    catalog records no positions, so the simulator does not guess them; name every parameter) and a name sent twice."""
+    named: dict[str, Any] = {}
+    for name, value in command.parameters:
+        if name is None:
+            raise _binding_error(
+                "A positional parameter cannot be found that accepts argument '%s'." % _argument_text(value),
+                "PositionalParameterNotFound",
+                exchange_type(cmdlet),
+            )
+        if name in named:
+            raise _binding_error(
+                "Cannot bind parameter because parameter '%s' is specified more than once. To provide multiple values "
+                "to parameters that can accept multiple values, use the array syntax." % name,
+                "ParameterAlreadyBound",
+                exchange_type(cmdlet),
+            )
+        named[name] = value
+    return named
+
+
+# ---------------------------------------------------------------------------------------------------- one Exchange call
+
+
+def execute_call(
+    store: StateStore,
+    server_name: str,
+    cmdlet: str,
+    parameters: Mapping[str, Any],
+    username: Optional[str] = None,
+) -> list[dict[str, Any]]:
+    """Run one Exchange cmdlet on ``server_name`` in one state transaction; returns its rows (JSON-form dicts).
+
+    ``username`` (the remote caller) subjects the call to RBAC; None skips it (direct harness calls). Raises
+    CatalogError (the command is unknown to the caller or the build, or binding failed: nothing ran, nothing was
+    logged) or CmdletError (the cmdlet failed: it was logged, its changes are undone)."""
+    failure: Optional[Exception] = None
+    rows: list[dict[str, Any]] = []
     with store.transaction() as state:
         ctx = Context(state, server_name, now(state))
         apply_scheduled_rollover(ctx)
-        version = version_tuple(ctx.server["exsetup_build"])
-        for index, call in enumerate(calls):
-            name = call["cmdlet"]
-            parameters = call.get("parameters") or {}
-            if not isinstance(parameters, dict):
-                parameters = {}
-            type_name = exchange_type(name) if name in CMDLETS or name in MONITORING_CMDLETS else name
+        try:
+            if not catalog.is_exchange_cmdlet(cmdlet):
+                raise command_not_found(cmdlet)
+            name = catalog.canonical_cmdlet(cmdlet)
+            if username is not None and not rbac.is_granted(ctx.exchange, username, name):
+                raise command_not_found(cmdlet)
+            switches = _switches(name)
+            bindable = {
+                key: True if value is None and str(key).lower() in switches else _bindable(value)
+                for key, value in parameters.items()
+            }
+            parameter_set, bound = catalog.resolve_call(name, bindable, version_tuple(ctx.server["exsetup_build"]))
+            log_call(store, server_name, name, parameters, EXCHANGE_CONFIGURATION)
+            function = CMDLETS.get(name) or MONITORING_CMDLETS[name]
+            before = copy.deepcopy(state)
             try:
-                for bound_by_runner in RUNNER_BOUND:
-                    if any(str(k).lower() == bound_by_runner.lower() for k in parameters):
-                        raise CmdletError(
-                            "Cannot bind parameter because parameter '%s' is specified more than once. To provide "
-                            "multiple values to parameters that can accept multiple values, use the array syntax."
-                            % bound_by_runner,
-                            "InvalidArgument",
-                            "ParameterAlreadyBound",
-                        )
-                if not catalog.is_exchange_cmdlet(name) and name not in LOCAL_COMMANDS:
-                    raise CmdletError(
-                        "The simulated Exchange does not implement the runner's command '%s' yet." % name,
-                        "NotImplemented",
-                        "NotImplementedException",
-                    )
-                if name in LOCAL_COMMANDS:
-                    type_name = LOCAL_COMMANDS[name][0]
-                    bound, parameter_set = _bind_local(name, parameters), ""
-                else:
-                    parameter_set, bound = catalog.resolve_call(name, parameters, version)
-                _log_call(log_path, server_name, name, parameters)
-                function = CMDLETS.get(name) or MONITORING_CMDLETS[name]
-                output = function(ctx, bound, parameter_set) if name in WITH_SET else function(ctx, bound)
-            except catalog.CatalogError as exc:
-                envelope["error"] = _error(
-                    index, name, "cmdlet", exc.message, exc.category, "%s,%s" % (exc.error_id, type_name)
+                rows = function(ctx, bound, parameter_set) if name in WITH_SET else function(ctx, bound)
+            except CmdletError:
+                # A cmdlet is atomic: what it changed before failing is undone (the rollover above stays).
+                state.clear()
+                state.update(before)
+                raise
+        except (CatalogError, CmdletError) as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ the restricted runspace
+
+CORE_TYPES = {
+    "Get-Command": "Microsoft.PowerShell.Commands.GetCommandCommand",
+    "Select-Object": "Microsoft.PowerShell.Commands.SelectObjectCommand",
+    "Measure-Object": "Microsoft.PowerShell.Commands.MeasureObjectCommand",
+    "Get-FormatData": "Microsoft.PowerShell.Commands.GetFormatDataCommand",
+    "Out-Default": "Microsoft.PowerShell.Commands.OutDefaultCommand",
+    "Exit-PSSession": "Microsoft.PowerShell.Commands.ExitPSSessionCommand",
+    "Get-Help": "Microsoft.PowerShell.Commands.GetHelpCommand",
+}
+# The parameters the small versions here understand: (spec, positional order).
+CORE_PARAMETERS: dict[str, tuple[dict[str, tuple[str, bool]], tuple[str, ...]]] = {
+    "Get-Command": ({"Name": ("String[]", False)}, ("Name",)),
+    "Select-Object": (
+        {"Property": ("Object[]", False), "First": ("Int32", False), "ExpandProperty": ("String", False)},
+        ("Property",),
+    ),
+    "Measure-Object": ({}, ()),
+    "Get-FormatData": ({"TypeName": ("String[]", False)}, ("TypeName",)),
+    "Out-Default": ({}, ()),
+    "Exit-PSSession": ({}, ()),
+    "Get-Help": ({"Name": ("String", False), "Full": ("Switch", False)}, ("Name",)),
+}
+_CORE_BY_LOWER = {name.lower(): name for name in CORE_TYPES}
+_COMMAND_INFO = ["System.Management.Automation.CommandInfo", "System.Object"]
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def _exists_on(name: str, version: tuple[int, int, int, int]) -> bool:
+    try:
+        catalog.resolve_call(name, {}, version)
+    except CatalogError as exc:
+        return exc.error_id != "CommandNotFoundException"
+    return True
+
+
+def visible_commands(exchange: dict[str, Any], username: str, server_name: str) -> list[str]:
+    """What Get-Command lists for this caller on this server: the core commands and the granted Exchange cmdlets the
+    server's build has."""
+    version = version_tuple(exchange["servers"][server_name]["exsetup_build"])
+    granted = [c for c in catalog.EXCHANGE_CMDLETS if rbac.is_granted(exchange, username, c) and _exists_on(c, version)]
+    return sorted(list(CORE_TYPES) + granted, key=str.lower)
+
+
+def _get_command(names: list[str], bound: dict[str, Any]) -> tuple[list[Any], list[RemoteError]]:
+    output: list[Any] = []
+    errors: list[RemoteError] = []
+    for pattern in _strings(bound.get("Name")) or ["*"]:
+        matches = [n for n in names if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
+        if not matches and not any(ch in pattern for ch in "*?["):
+            exc = command_not_found(pattern)
+            errors.append(
+                RemoteError(
+                    exc.message,
+                    exc.category,
+                    "CommandNotFoundException,Microsoft.PowerShell.Commands.GetCommandCommand",
+                    pattern,
+                    "System.Management.Automation.CommandNotFoundException",
                 )
-                break
-            except CmdletError as exc:
-                error_id = exc.error_id if "," in exc.error_id else "%s,%s" % (exc.error_id, type_name)
-                envelope["error"] = _error(index, name, "cmdlet", exc.message, exc.category, error_id)
-                break
-            properties = call.get("properties")
-            rows = []
-            if properties is not None:
-                wanted = [str(p) for p in (properties if isinstance(properties, list) else [properties])]
-                for item in output:
-                    rows.append({p: normalise(item.get(p)) for p in wanted})
-            envelope["results"].append({"cmdlet": name, "output": rows})
-    if envelope["error"] is None:
-        envelope["ok"] = True
-        return envelope, 0
-    return envelope, 1
+            )
+        for name in matches:
+            # The restricted session's core commands are proxy functions; Exchange's cmdlets are cmdlets.
+            core = name in CORE_TYPES
+            kind = RemoteEnum(
+                "System.Management.Automation.CommandTypes", "Function" if core else "Cmdlet", 2 if core else 8
+            )
+            type_names = [
+                "System.Management.Automation.%s" % ("FunctionInfo" if core else "CmdletInfo")
+            ] + _COMMAND_INFO
+            output.append(RemoteObject(type_names, {"Name": name, "CommandType": kind}, name))
+    return output, errors
 
 
-def _ps_version(server: dict[str, Any]) -> str:
-    # Exchange 2013 commonly runs on Windows Server 2012 R2 (WMF 4.0); 2016+ on Windows Server 2016/2019 (5.1).
-    return "4.0" if server["admin_display_version"]["Minor"] == 0 else "5.1.17763.1"
+def _property(item: Any, name: str) -> Any:
+    if isinstance(item, RemoteObject):
+        for key, value in item.properties.items():
+            if key.lower() == name.lower():
+                return value
+    return None
 
 
-def make_handler(
-    store: StateStore,
-    server_name: str,
-    bootstrap: Optional[str] = None,
-    runner: Optional[str] = None,
-) -> Callable[[CommandRequest], CommandResult]:
-    """The WS-Management command handler for one simulated Exchange server (``bootstrap``/``runner`` default to the
-    collection's texts; tests may pass their own)."""
+def _select(items: list[Any], bound: dict[str, Any]) -> list[Any]:
+    if bound.get("First") is not None:
+        items = items[: int(bound["First"])]
+    if bound.get("ExpandProperty") is not None:
+        expanded: list[Any] = []
+        for item in items:
+            value = _property(item, str(bound["ExpandProperty"]))
+            expanded.extend(value if isinstance(value, list) else [value])
+        return expanded
+    patterns = _strings(bound.get("Property"))
+    if not patterns:
+        return items
+    selected = []
+    for item in items:
+        names = list(item.properties) if isinstance(item, RemoteObject) else []
+        properties: dict[str, Any] = {}
+        for pattern in patterns:
+            if any(ch in pattern for ch in "*?["):
+                for name in names:
+                    if fnmatch.fnmatchcase(name.lower(), pattern.lower()):
+                        properties[name] = _property(item, name)
+            else:
+                properties[pattern] = _property(item, pattern)
+        first = item.type_names[0] if isinstance(item, RemoteObject) and item.type_names else "System.Object"
+        type_names = ["Selected." + first, "System.Management.Automation.PSCustomObject", "System.Object"]
+        selected.append(RemoteObject(type_names, properties))
+    return selected
 
-    def handler(request: CommandRequest) -> CommandResult:
-        if bootstrap is None or runner is None:
-            default_bootstrap, default_runner = _runner_texts()
-        expected_bootstrap = default_bootstrap if bootstrap is None else bootstrap
-        expected_runner = default_runner if runner is None else runner
-        match = _ENCODED.search(" " + request.command_line)
-        if not match:
-            return _refuse("the command line has no -EncodedCommand")
-        try:
-            script = base64.b64decode(match.group(1), validate=True).decode("utf-16-le")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            return _refuse("the -EncodedCommand value is not base64 of UTF-16LE text")
-        if script != expected_bootstrap:
-            return _refuse("the encoded command is not the runner's BOOTSTRAP")
-        try:
-            text = request.stdin.decode("ascii")
-        except UnicodeDecodeError:
-            return _refuse("standard input is not ASCII")
-        runner_text, separator, request_text = text.partition(SEPARATOR)
-        if not separator:
-            return _refuse("standard input has no runner/request separator")
-        if runner_text != expected_runner:
-            return _refuse("the script on standard input is not the runner")
-        envelope, code = run_request(store, server_name, request_text)
-        body = json.dumps(envelope, ensure_ascii=True, separators=(",", ":"))
-        return CommandResult(stdout=body.encode("ascii"), stderr=b"", exit_code=code)
+
+def _measure(items: list[Any]) -> list[Any]:
+    properties = {"Count": len(items), "Average": None, "Sum": None, "Maximum": None, "Minimum": None, "Property": None}
+    type_names = [
+        "Microsoft.PowerShell.Commands.GenericMeasureInfo",
+        "Microsoft.PowerShell.Commands.MeasureInfo",
+        "System.Object",
+    ]
+    return [RemoteObject(type_names, properties, "Microsoft.PowerShell.Commands.GenericMeasureInfo")]
+
+
+def _failed(
+    exc: Exception, type_name: Optional[str], target: Optional[str] = None, errors: Iterable[RemoteError] = ()
+) -> PipelineResult:
+    return PipelineResult(errors=list(errors), failed=remote_error(exc, type_name, target))
+
+
+def make_exchange_handler(store: StateStore, server_name: str) -> PipelineHandler:
+    """The PSRP pipeline handler of ``server_name``'s Microsoft.Exchange endpoint."""
+
+    def handler(request: PipelineRequest) -> PipelineResult:
+        for command in request.commands:
+            if command.is_script:
+                return PipelineResult(failed=scripts_not_allowed(command.name))
+        exchange = store.read()["exchange"]
+        user = request.username
+        # PowerShell resolves and binds the whole pipeline before anything runs.
+        plan: list[tuple[str, str, Any]] = []
+        for position, command in enumerate(request.commands):
+            name = command.name
+            if catalog.is_exchange_cmdlet(name) and rbac.is_granted(exchange, user, catalog.canonical_cmdlet(name)):
+                canonical = catalog.canonical_cmdlet(name)
+                if position > 0:
+                    return PipelineResult(
+                        failed=RemoteError(
+                            "The simulated Exchange endpoint does not model pipeline input to Exchange cmdlets: send "
+                            "'%s' as the first command of its own pipeline." % canonical,
+                            "NotImplemented",
+                            "HybridSimPipelineInputNotModelled",
+                            canonical,
+                            "System.NotImplementedException",
+                        )
+                    )
+                try:
+                    plan.append(("exchange", canonical, exchange_parameters(command, canonical)))
+                except CatalogError as exc:
+                    return _failed(exc, exchange_type(canonical))
+            elif name.lower() in _CORE_BY_LOWER:
+                canonical = _CORE_BY_LOWER[name.lower()]
+                spec, positional = CORE_PARAMETERS[canonical]
+                try:
+                    plan.append(
+                        (
+                            "core",
+                            canonical,
+                            bind_parameters(command.parameters, spec, CORE_TYPES[canonical], positional),
+                        )
+                    )
+                except CatalogError as exc:
+                    return _failed(exc, CORE_TYPES[canonical])
+            else:
+                return _failed(command_not_found(name), None, name)
+
+        items: list[Any] = []
+        errors: list[RemoteError] = []
+        for kind, name, parameters in plan:
+            if kind == "exchange":
+                try:
+                    rows = execute_call(store, server_name, name, parameters, username=user)
+                except CatalogError as exc:
+                    return _failed(exc, exchange_type(name), name, errors)
+                except CmdletError as exc:
+                    errors.append(remote_error(exc, exchange_type(name), error_target(parameters)))
+                    rows = []
+                items = output_objects(name, rows)
+                continue
+            bound, given = parameters
+            log_call(store, server_name, name, given, EXCHANGE_CONFIGURATION)
+            if name == "Get-Command":
+                items, more = _get_command(visible_commands(store.read()["exchange"], user, server_name), bound)
+                errors.extend(more)
+            elif name == "Select-Object":
+                items = _select(items, bound)
+            elif name == "Measure-Object":
+                items = _measure(items)
+            else:  # Out-Default consumes its input; Get-FormatData, Get-Help and Exit-PSSession write nothing here.
+                items = []
+        return PipelineResult(output=items, errors=errors)
 
     return handler

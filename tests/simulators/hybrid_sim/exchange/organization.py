@@ -1,27 +1,29 @@
 """The ``exchange`` section of the simulators' state: one Exchange organization.
 
-Shape (all values already in the runner's normalised form):
+Shape (values in JSON form: ISO dates, base64 bytes, enum names; ``objects.py`` types them for remoting):
 
     {"organization": {Name, Guid, ...Get-OrganizationConfig properties},
      "ad_domain": "contoso.com", "domain_controller": "DC01.contoso.com",
      "servers": {"EX01": {name, fqdn, domain, admin_display_version {Major..}, exsetup_build {Major..}, roles, site,
-                          edition, snapin (bool), certificates [ExchangeCertificate...], files {path: base64},
+                          edition, certificates [ExchangeCertificate...], files {path: base64},
                           services {"MSExchangeHM": {"Status": "Running", "ready_at": <unix time>}}}},
      "auth_config": {...Get-AuthConfig}, "auth_servers": [...], "partner_applications": [...],
      "intra_organization_connectors": [...], "push_notification_apps": [OnPrem-Proxy],
      "setting_overrides": [...], "variant_configuration_refreshes": [{server, time}],
-     "settings": {"health_ready_delay_seconds": 3}}
+     "settings": {"health_ready_delay_seconds": 3, "auth_servicelet_delay_seconds": 3600},
+     "rbac": {"contoso\\viewer": ["View-Only Organization Management"]}}    (rbac.py)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._cmdlet_catalog import version_from_text
 
 from . import certificates as certs
+from .rbac import rbac_state
 
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 AUTH_CERTIFICATE_SUBJECT = "CN=Microsoft Exchange Server Auth Certificate"
@@ -44,7 +46,7 @@ def version_tuple(value: dict[str, int]) -> tuple[int, int, int, int]:
 
 def spec_dict(spec: Any) -> dict[str, Any]:
     """A server description: a dict ``{"name", "version" ("Version 15.0 (Build 1497.2)"), "exsetup_build"?,
-    "roles"?, "site"?, "domain"?, "fqdn"?, "snapin"?, "ps_version"?}`` or a ``simulation.ServerSpec``."""
+    "roles"?, "site"?, "domain"?, "fqdn"?}`` or a ``simulation.ServerSpec``."""
     if isinstance(spec, dict):
         return dict(spec)
     return {
@@ -83,8 +85,6 @@ def server_entry(spec: dict[str, Any], ad_domain: str, org_dn: str) -> dict[str,
         "edition": spec.get("edition", "Standard"),
         "distinguished_name": "CN=%s,CN=Servers,CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative "
         "Groups,%s" % (name, org_dn),
-        "snapin": spec.get("snapin", True),
-        "ps_version": spec.get("ps_version"),
         "certificates": [],
         "files": {},
         "services": {svc: {"Status": "Running", "ready_at": 0} for svc in HEALTH_SERVICES},
@@ -100,11 +100,14 @@ def initial_exchange_state(
     auth_certificate: bool = True,
     intra_organization_connector: bool = True,
     health_ready_delay_seconds: float = 3.0,
+    auth_servicelet_delay_seconds: float = 3600.0,
+    rbac: Optional[Mapping[str, Iterable[str]]] = None,
 ) -> dict[str, Any]:
     """A freshly installed organization: setup's per-server "Microsoft Exchange" certificate, setup's Auth
     certificate on every server as AuthConfig's current one (``auth_certificate``), the Exchange Online partner
     application (enabled), optionally the IntraOrganizationConnector the HCW leaves, the OnPrem-Proxy push app
-    (disabled), no AuthServers, no setting overrides, MSExchangeHM running and ready."""
+    (disabled), no AuthServers, no setting overrides, MSExchangeHM running and ready. ``rbac`` maps users
+    (``DOMAIN\\user``) to role groups (rbac.py); users not in it are Organization Management."""
     now = now or dt.datetime.now(dt.timezone.utc)
     specs = [spec_dict(s) for s in servers]
     ad_domain = ad_domain or next((s["domain"] for s in specs if s.get("domain")), None)
@@ -216,5 +219,9 @@ def initial_exchange_state(
         ],
         "setting_overrides": [],
         "variant_configuration_refreshes": [],
-        "settings": {"health_ready_delay_seconds": health_ready_delay_seconds},
+        "settings": {
+            "health_ready_delay_seconds": health_ready_delay_seconds,
+            "auth_servicelet_delay_seconds": auth_servicelet_delay_seconds,
+        },
+        "rbac": rbac_state(rbac),
     }

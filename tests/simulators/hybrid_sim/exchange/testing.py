@@ -1,20 +1,63 @@
-"""A small harness for driving one simulated organization's handlers directly (no WS-Management in between)."""
+"""A small harness for driving one simulated organization directly (no WS-Management/PSRP in between).
+
+``run(calls)`` executes a batch of ``call(...)`` dicts one after the other (each call in its own state transaction,
+through ``execute_call``/``execute_host_call``, as the PSRP endpoints run them) and answers with a small envelope in
+the state's JSON value forms, so tests can assert on plain values; the batch stops at the first failing call, whose
+effects are undone while the earlier calls' stay. ``exchange(...)``/``host(...)`` drive the real PSRP handlers
+with ``PipelineRequest``s and return their ``PipelineResult``.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from typing import Any, Iterable, Optional
 
-from ..state import StateStore
-from ..wsman.command import CommandRequest, CommandResult
-from .handler import make_handler
+from ansible_collections.exchange.hybrid.plugins.module_utils import _cmdlet_catalog as catalog
+
+from ..state import StateStore, iso, now
+from ..wsman.pipeline import (
+    DEFAULT_CONFIGURATION,
+    EXCHANGE_CONFIGURATION,
+    Command,
+    PipelineRequest,
+    PipelineResult,
+)
+from .cmdlets import CmdletError
+from .handler import (
+    CatalogError,
+    command_not_found,
+    error_target,
+    exchange_type,
+    execute_call,
+    make_exchange_handler,
+    remote_error,
+)
+from .host import execute_host_call, host_type, is_host_cmdlet, make_host_handler
 from .organization import initial_exchange_state
 
 E2013_CU23 = {"name": "EX2013", "version": "Version 15.0 (Build 1497.2)"}
 E2016_CU23 = {"name": "EX2016", "version": "Version 15.1 (Build 2507.6)"}
 E2016_CU23_HU = {"name": "EX2016", "version": "Version 15.1 (Build 2507.6)", "exsetup_build": "15.1.2507.55"}
 E2019_CU15_HU = {"name": "EX2019", "version": "Version 15.2 (Build 1748.10)", "exsetup_build": "15.2.1748.24"}
+DEFAULT_USER = "CONTOSO\\exadmin"
+
+
+def normalise(value: Any) -> Any:
+    """Rows in the state's JSON forms (stored values mostly are already): bytes -> base64, a ServerVersion dict ->
+    its four ints, any other object -> str."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        if set(value) == {"Major", "Minor", "Build", "Revision"}:
+            return {k: int(value[k]) for k in ("Major", "Minor", "Build", "Revision")}
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [normalise(v) for v in value]
+    return str(value)
 
 
 class ExchangeHarness:
@@ -37,18 +80,58 @@ class ExchangeHarness:
         self.store.write(state)
         self.calls_path = os.path.join(directory, "calls.jsonl")
 
-    def request(
-        self, payload: dict[str, Any], server: str, command_line: Optional[str] = None, stdin: Optional[bytes] = None
-    ) -> CommandResult:
-        from ansible_collections.exchange.hybrid.plugins.module_utils import _runner_script as runner
-
-        line = command_line if command_line is not None else runner.command_line()
-        data = stdin if stdin is not None else runner.stdin_payload(payload)
-        return make_handler(self.store, server)(CommandRequest(server, "CONTOSO\\exadmin", line, data))
-
     def run(self, calls: list[dict[str, Any]], server: Optional[str] = None) -> tuple[int, dict[str, Any]]:
-        result = self.request({"runner": 1, "calls": calls}, server or self.first_server)
-        return result.exit_code, json.loads(result.stdout.decode("ascii"))
+        """Run ``calls`` in order, stopping at the first failure. Envelope: ``{"ok", "computer_name", "utc_now",
+        "results": [{"cmdlet", "output"}], "error": {"index", "cmdlet", "kind": "cmdlet", "message", "category",
+        "fully_qualified_error_id"} | None}``; ``output`` holds the rows reduced to the call's ``properties`` (none
+        when the call names none)."""
+        server = server or self.first_server
+        state = self.state()
+        envelope: dict[str, Any] = {
+            "ok": False,
+            "computer_name": server.upper(),
+            "utc_now": iso(now(state)),
+            "results": [],
+            "error": None,
+        }
+        for index, entry in enumerate(calls):
+            name = entry["cmdlet"]
+            parameters = entry.get("parameters") or {}
+            record = None
+            rows: list[dict[str, Any]] = []
+            try:
+                if catalog.is_exchange_cmdlet(name):
+                    rows = execute_call(self.store, server, name, parameters)
+                elif is_host_cmdlet(name):
+                    rows, errors = execute_host_call(self.store, server, name, parameters)
+                    if errors:
+                        record = remote_error(errors[0], host_type(name), getattr(errors[0], "target", None))
+                else:
+                    raise command_not_found(name)
+            except (CatalogError, CmdletError) as exc:
+                if catalog.is_exchange_cmdlet(name):
+                    type_name: Optional[str] = exchange_type(catalog.canonical_cmdlet(name))
+                else:
+                    type_name = host_type(name) if is_host_cmdlet(name) else None
+                record = remote_error(exc, type_name, error_target(parameters) or name)
+            if record is not None:
+                envelope["error"] = {
+                    "index": index,
+                    "cmdlet": name,
+                    "kind": "cmdlet",
+                    "message": record.message,
+                    "category": record.category,
+                    "fully_qualified_error_id": record.fully_qualified_error_id,
+                }
+                return 1, envelope
+            properties = entry.get("properties")
+            output = []
+            if properties is not None:
+                wanted = [str(p) for p in (properties if isinstance(properties, list) else [properties])]
+                output = [{p: normalise(row.get(p)) for p in wanted} for row in rows]
+            envelope["results"].append({"cmdlet": name, "output": output})
+        envelope["ok"] = True
+        return 0, envelope
 
     def ok(self, calls: list[dict[str, Any]], server: Optional[str] = None) -> list[list[dict[str, Any]]]:
         """Run and insist on success; returns each call's output."""
@@ -61,6 +144,19 @@ class ExchangeHarness:
         code, envelope = self.run(calls, server)
         assert code == 1 and not envelope["ok"], envelope
         return envelope["error"]
+
+    # -- the PSRP handlers ----------------------------------------------------------------------------------------
+    def exchange(self, *commands: Command, server: Optional[str] = None, user: str = DEFAULT_USER) -> PipelineResult:
+        """One pipeline on the server's Microsoft.Exchange endpoint."""
+        server = server or self.first_server
+        request = PipelineRequest(server, EXCHANGE_CONFIGURATION, user, tuple(commands))
+        return make_exchange_handler(self.store, server)(request)
+
+    def host(self, *commands: Command, server: Optional[str] = None, user: str = DEFAULT_USER) -> PipelineResult:
+        """One pipeline on the server's default endpoint (Microsoft.PowerShell)."""
+        server = server or self.first_server
+        request = PipelineRequest(server, DEFAULT_CONFIGURATION, user, tuple(commands))
+        return make_host_handler(self.store, server)(request)
 
     @property
     def first_server(self) -> str:
@@ -88,3 +184,15 @@ def call(cmdlet: str, properties: Optional[list[str]] = None, **parameters: Any)
     if properties is not None:
         entry["properties"] = properties
     return entry
+
+
+def command(name: str, *arguments: Any, **parameters: Any) -> Command:
+    """A PSRP command: ``command("Get-AuthServer", Identity="x")``; positional ``arguments`` first."""
+    pairs = [(None, a) for a in arguments] + list(parameters.items())
+    return Command(name, False, tuple(pairs))
+
+
+def script(text: str, *arguments: Any, **parameters: Any) -> Command:
+    """A PSRP script command (``add_script``): the text, positional ``arguments`` first, then named parameters."""
+    pairs = [(None, a) for a in arguments] + list(parameters.items())
+    return Command(text, True, tuple(pairs))

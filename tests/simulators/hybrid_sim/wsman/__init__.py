@@ -1,29 +1,38 @@
-"""The simulated WS-Management (WinRS) service of a Windows host; see ``server.WSManServer``."""
+"""The simulated WS-Management service of a Windows host, speaking PSRP; see ``server.WSManServer``.
+
+The contract with whatever plays the remote runspace (the Exchange simulator) is ``pipeline``.
+"""
 
 from __future__ import annotations
 
-from .command import (
-    CLIXML_HEADER,
-    CommandRequest,
-    CommandResult,
-    Handler,
-    clixml_error,
-    clixml_progress_only,
-    echo_handler,
+from .pipeline import (
+    DEFAULT_CONFIGURATION,
+    EXCHANGE_CONFIGURATION,
+    Command,
+    PipelineHandler,
+    PipelineRequest,
+    PipelineResult,
+    RemoteEnum,
+    RemoteError,
+    RemoteObject,
+    Value,
 )
-from .server import ACTIONS, CMD_LINE_LIMIT, FAULT_KINDS, WSManServer, register_ntlm_users
+from .server import ACTIONS, AUTH_METHODS, FAULT_KINDS, WSManServer, register_ntlm_users
 
 __all__ = [
     "ACTIONS",
-    "CLIXML_HEADER",
-    "CMD_LINE_LIMIT",
+    "AUTH_METHODS",
+    "DEFAULT_CONFIGURATION",
+    "EXCHANGE_CONFIGURATION",
     "FAULT_KINDS",
-    "CommandRequest",
-    "CommandResult",
-    "Handler",
+    "Command",
+    "PipelineHandler",
+    "PipelineRequest",
+    "PipelineResult",
+    "RemoteEnum",
+    "RemoteError",
+    "RemoteObject",
+    "Value",
     "WSManServer",
-    "clixml_error",
-    "clixml_progress_only",
-    "echo_handler",
     "register_ntlm_users",
 ]

@@ -1,8 +1,11 @@
-"""A WS-Management (WinRS) server that real pywinrm and pypsrp talk to unmodified.
+"""A WS-Management server speaking PowerShell remoting (PSRP) that real pypsrp talks to unmodified.
 
-One ``WSManServer`` plays one Windows host: an HTTPS listener (test CA certificate) and an HTTP listener, Basic and
-NTLM/Negotiate (pyspnego acceptor, message encryption), the shell operations Create, Command, Send, Receive, Signal
-and Delete, Windows-shaped faults, a shell table tests can inspect, and fault injection settable at runtime.
+One ``WSManServer`` plays one endpoint of a Windows host: the WinRM service's ``/wsman`` (Microsoft.PowerShell) or
+IIS-hosted Exchange's ``/PowerShell`` (Microsoft.Exchange). It has an HTTPS listener (test CA certificate) and an HTTP
+listener; Kerberos (MIT keytab from KRB5_KTNAME), NTLM/Negotiate (pyspnego) with message encryption, and Basic, as
+the endpoint allows; the shell operations Create, Command, Send, Receive, Signal, Delete and Get, with the PSRP
+payload decoded and encoded by psrpcore's server side (see ``psrp.py``); Windows-shaped faults, a pool table tests
+can inspect, per-user quotas, latency, and fault injection settable at runtime.
 """
 
 from __future__ import annotations
@@ -19,18 +22,18 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable, Optional
 
+import psrpcore
 import spnego
 
 from . import soap
-from .command import CommandRequest, CommandResult, Handler, clixml_error
+from .pipeline import DEFAULT_CONFIGURATION, EXCHANGE_CONFIGURATION, PipelineHandler, PipelineRequest
+from .psrp import Pipeline, RunspacePool, commands_from
 
-CMD_LINE_LIMIT = 8191
-TEXT_LINE_TOO_LONG = b"The command line is too long.\r\n"
-ACTIONS = ("Create", "Command", "Send", "Receive", "Signal", "Delete")
+ACTIONS = ("Create", "Command", "Send", "Receive", "Signal", "Delete", "Get")
 FAULT_KINDS = (
     "latency",  # sleep `seconds`, then answer normally
     "http401",  # 401 (credentials rejected)
@@ -38,12 +41,16 @@ FAULT_KINDS = (
     "shell_quota",  # 500, MSFT_WmiError 0x803381A5
     "operation_quota",  # 500, MSFT_WmiError 0x803381A6
     "timed_out",  # 500, w:TimedOut 2150858793
+    "throttled",  # 500, Exchange's MaxConcurrency refusal
     "reset",  # close the connection without an answer (the request is not processed)
     "slow",  # sleep `seconds` (longer than the client's read timeout), then close without processing
 )
+AUTH_METHODS = ("kerberos", "negotiate", "ntlm", "basic")
 _BOUNDARY = b"--Encrypted Boundary\r\n"
 _BOUNDARY_END = b"--Encrypted Boundary--\r\n"
 _OCTET = b"\tContent-Type: application/octet-stream\r\n"
+# Room for the SOAP envelope around a Receive's stream data (headers, ReceiveResponse, CommandState).
+_RECEIVE_OVERHEAD = 2048
 
 
 # --- NTLM credential store -------------------------------------------------------------------------------------
@@ -82,36 +89,44 @@ def register_ntlm_users(users: dict[str, str]) -> str:
         return _NTLM_FILE
 
 
-# --- shell table -----------------------------------------------------------------------------------------------
-@dataclass
-class _Command:
-    command_id: str
-    command_line: str
-    skip_cmd_shell: bool
-    stdin: bytearray = field(default_factory=bytearray)
-    stdin_ended: bool = False
-    started: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
-    result: CommandResult | None = None
-    stdout_pos: int = 0
-    stderr_pos: int = 0
-    terminated: bool = False
+# --- Kerberos acceptor helpers -----------------------------------------------------------------------------------
+def _gss_context(ctx: Any) -> Any:
+    """The python-gssapi SecurityContext inside a pyspnego Kerberos or Negotiate acceptor, if there is one."""
+    inner = ctx
+    for _depth in range(3):
+        try:
+            inner = getattr(inner, "_context", None)
+        except Exception:  # pylint: disable=broad-except
+            return None  # Negotiate without a chosen mech
+        if inner is None:
+            return None
+        if type(inner).__module__.startswith("gssapi"):
+            return inner
+    return None
 
 
-@dataclass
-class _Shell:
-    shell_id: str
-    owner: str
-    client_ip: str
-    created: str
-    input_streams: str
-    output_streams: str
-    options: dict[str, str]
-    environment: dict[str, str]
-    working_directory: str | None
-    commands: dict[str, _Command] = field(default_factory=dict)
+def _kerberos_error_token(ctx: Any) -> bytes | None:
+    # python-gssapi defers an acceptor's error and returns its KRB-ERROR token from step(); pyspnego then fails on
+    # the next attribute and the token is lost, except in the gssapi context's _last_err. The client needs it to
+    # report the real cause ("Clock skew too great") instead of a bare 401.
+    gss = _gss_context(ctx)
+    error = getattr(gss, "__dict__", {}).get("_last_err") if gss is not None else None
+    return getattr(error, "token", None) or None
 
 
+def _acceptor_service(ctx: Any) -> str | None:
+    """The service part of the principal the client's ticket was for (HTTP, host, WSMAN), or None."""
+    gss = _gss_context(ctx)
+    if gss is None:
+        return None
+    try:
+        name = str(gss.target_name or "")
+    except Exception:  # pylint: disable=broad-except
+        return None
+    return name.split("/", 1)[0] if "/" in name else None
+
+
+# --- tables --------------------------------------------------------------------------------------------------------
 @dataclass
 class _Fault:
     action: str
@@ -134,32 +149,52 @@ class _Drop(Exception):
 
 
 class WSManServer:
-    """One simulated Windows host.
+    """One simulated WS-Management endpoint of a Windows host, serving PSRP runspace pools.
 
-    ``users`` maps ``DOMAIN\\user`` (or a bare user) to its password. ``pki`` (``hybrid_sim.pki.TestPKI``) enables
-    the HTTPS listener; ``http=True`` the plain HTTP listener. ``allow_unencrypted`` is the service's
-    AllowUnencrypted setting (Basic over http and unencrypted NTLM over http are refused when false, as on Windows).
-    ``latency_rtt`` is slept once per HTTP request, ``latency_process`` once per command (process start).
+    ``handler`` runs every pipeline (``pipeline.PipelineHandler``). ``users`` maps ``DOMAIN\\user`` (or a bare user)
+    to its password; a Kerberos principal ``user@REALM`` maps to the same entries. ``pki`` (``hybrid_sim.pki.TestPKI``)
+    enables the HTTPS listener; ``http=True`` the plain HTTP listener. ``allow_unencrypted`` is the service's
+    AllowUnencrypted setting (Basic over http and unencrypted NTLM/Kerberos over http are refused when false).
+    ``configurations`` are the session configurations served (resource URI
+    ``http://schemas.microsoft.com/powershell/<name>``); ``path`` the URL path (``/wsman``, or ``/PowerShell`` for
+    Exchange); ``auth_methods`` a subset of ``AUTH_METHODS`` ("negotiate" is Negotiate with NTLM or Kerberos inside,
+    "ntlm" allows NTLM only, "kerberos" the raw ``Kerberos`` scheme IIS uses, "basic" Basic on https or with
+    allow_unencrypted); ``kerberos_service`` restricts Kerberos to tickets for that service (e.g. "HTTP"), None accepts
+    any key of the keytab. ``max_shells_per_user`` is WinRM's MaxShellsPerUser (pools), ``max_concurrency_per_user``
+    Exchange's PowerShellMaxConcurrency (Microsoft.Exchange pools only; None = off). ``latency_rtt`` is slept once
+    per HTTP request, ``latency_pool_open`` once per runspace pool open (Exchange: loading the cmdlets);
+    ``latency_process`` is the old name of the latter. ``output_chunk_size`` caps the PSRP bytes per Receive below
+    what the client's MaxEnvelopeSize allows (None: only the envelope limits).
     """
 
     def __init__(
         self,
         name: str,
-        handler: Handler,
+        handler: PipelineHandler,
         users: dict[str, str],
         pki: Any = None,
         http: bool = True,
         allow_unencrypted: bool = False,
         max_shells_per_user: int = 30,
         max_operations_per_user: int = 1500,
-        output_chunk_size: int = 64 * 1024,
+        output_chunk_size: int | None = None,
         latency_rtt: float = 0.0,
-        latency_process: float = 0.0,
+        latency_pool_open: float = 0.0,
         https_port: int = 0,
         http_port: int = 0,
         legacy_quota_faults: bool = False,
         max_envelope_size_kb: int = 500,
+        *,
+        configurations: tuple[str, ...] = (DEFAULT_CONFIGURATION,),
+        path: str = "/wsman",
+        auth_methods: tuple[str, ...] = ("negotiate", "kerberos", "basic"),
+        kerberos_service: str | None = None,
+        max_concurrency_per_user: int | None = 18,
+        latency_process: float | None = None,
     ) -> None:
+        unknown = [m for m in auth_methods if m not in AUTH_METHODS]
+        if unknown or not auth_methods:
+            raise ValueError("auth_methods must be a non-empty subset of %s, not %r" % (AUTH_METHODS, auth_methods))
         self.name = name
         self.handler = handler
         self.users = dict(users)
@@ -167,28 +202,41 @@ class WSManServer:
         self.allow_unencrypted = allow_unencrypted
         self.max_shells_per_user = max_shells_per_user
         self.max_operations_per_user = max_operations_per_user
+        self.max_concurrency_per_user = max_concurrency_per_user
         self.output_chunk_size = output_chunk_size
         self.latency_rtt = latency_rtt
-        self.latency_process = latency_process
+        self.latency_pool_open = latency_process if latency_process is not None else latency_pool_open
+        self.configurations = tuple(configurations)
+        self.path = "/" + path.strip("/")
+        self.auth_methods = tuple(auth_methods)
+        self.kerberos_service = kerberos_service
         # Older hosts report quota errors as f:WSManFault/@Code instead of an MSFT_WmiError detail.
         self.legacy_quota_faults = legacy_quota_faults
-        # MaxEnvelopeSizekb also caps request size (MS-WSMV 2.2.4.10): large stdin must be sent in several Sends.
+        # MaxEnvelopeSizekb caps request size (MS-WSMV 2.2.4.10) and is what update_max_payload_size() reads.
         self.max_envelope_size_kb = max_envelope_size_kb
         self._stopping = threading.Event()
-        # One entry per SOAP request (action, user, status, scheme, encrypted), for tests.
+        # One entry per SOAP request (action, user, status, scheme, encrypted, auth, configuration, time, ...).
         self.requests: list[dict[str, Any]] = []
         self._want_https = pki is not None
         self._want_http = http
         self._ports = (https_port, http_port)
         self._lock = threading.RLock()
-        self._shells: dict[str, _Shell] = {}
-        self._operations: dict[str, int] = {}
+        self._pools: dict[str, RunspacePool] = {}  # by ShellId, upper case
         self._faults: list[_Fault] = []
         self._listeners: list[_Listener] = []
         self._threads: list[threading.Thread] = []
         self._connections: set[socket.socket] = set()
         self.https_port: int | None = None
         self.http_port: int | None = None
+
+    @property
+    def latency_process(self) -> float:
+        """The old name of ``latency_pool_open`` (the WinRS shell slept it per process start)."""
+        return self.latency_pool_open
+
+    @latency_process.setter
+    def latency_process(self, value: float) -> None:
+        self.latency_pool_open = value
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> "WSManServer":
@@ -221,6 +269,9 @@ class WSManServer:
             listener.server_close()
         with self._lock:
             connections = list(self._connections)
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.close()  # wakes long-polling Receives
         for conn in connections:
             try:
                 conn.shutdown(socket.SHUT_RDWR)
@@ -239,35 +290,41 @@ class WSManServer:
 
     @property
     def https_url(self) -> str | None:
-        return "https://127.0.0.1:%d/wsman" % self.https_port if self.https_port else None
+        return "https://127.0.0.1:%d%s" % (self.https_port, self.path) if self.https_port else None
 
     @property
     def http_url(self) -> str | None:
-        return "http://127.0.0.1:%d/wsman" % self.http_port if self.http_port else None
+        return "http://127.0.0.1:%d%s" % (self.http_port, self.path) if self.http_port else None
 
     # -- test hooks ---------------------------------------------------------------------------------------------
     def open_shells(self) -> list[dict[str, Any]]:
+        """The open runspace pools (a PSRP pool is a WinRM shell), oldest first."""
         with self._lock:
             return [
                 {
-                    "shell_id": shell.shell_id,
-                    "owner": shell.owner,
-                    "created": shell.created,
-                    "commands": [cmd.command_id for cmd in shell.commands.values()],
+                    "id": pool.shell_id,
+                    "shell_id": pool.shell_id,
+                    "owner": pool.owner,
+                    "configuration": pool.configuration,
+                    "resource_uri": pool.resource_uri,
+                    "created": pool.created,
+                    "auth": pool.auth,
+                    "pipelines": [pipe.command_id for pipe in pool.pipelines.values()],
                 }
-                for shell in self._shells.values()
+                for pool in self._pools.values()
             ]
 
     def close_all_shells(self) -> int:
         with self._lock:
-            count = len(self._shells)
-            self._shells.clear()
-            self._operations.clear()
-            return count
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
+        return len(pools)
 
     def inject(self, action: str, kind: str, count: int = 1, seconds: float | None = None) -> None:
-        """Make the next ``count`` requests of ``action`` (Create, Command, Send, Receive, Signal, Delete or ``*``)
-        fail with ``kind`` (see ``FAULT_KINDS``); ``seconds`` for latency (default 1) and slow (default 60)."""
+        """Make the next ``count`` requests of ``action`` (one of ``ACTIONS`` or ``*``) fail with ``kind`` (see
+        ``FAULT_KINDS``); ``seconds`` for latency (default 1) and slow (default 60)."""
         if action != "*" and action not in ACTIONS:
             raise ValueError("unknown action %r (use one of %s or '*')" % (action, ", ".join(ACTIONS)))
         if kind not in FAULT_KINDS:
@@ -306,7 +363,11 @@ class WSManServer:
     def _match_user(self, username: str, password: str | None) -> str | None:
         domain, user = _split_user(username)
         if "@" in user and not domain:
-            user = user.split("@", 1)[0]
+            # user@REALM (Kerberos, UPN): the realm's first label stands for the NetBIOS domain where one matches.
+            user, realm = user.split("@", 1)
+            matches = [self._match_user("%s\\%s" % (realm.split(".")[0], user), password)]
+            matches.append(self._match_user(user, password))
+            return next((m for m in matches if m), None)
         for known, known_password in self.users.items():
             known_domain, known_user = _split_user(known)
             if known_user.lower() != user.lower():
@@ -318,20 +379,38 @@ class WSManServer:
         return None
 
     def canonical_user(self, principal: str) -> str:
+        """``DOMAIN\\user`` as listed in ``users`` for ``DOMAIN\\user``, ``user`` or ``user@REALM``."""
         return self._match_user(principal, None) or principal
+
+    def kerberos_allowed(self, ctx: Any) -> bool:
+        """Whether an accepted Kerberos context was for this endpoint's service."""
+        if self.kerberos_service is None:
+            return True
+        service = _acceptor_service(ctx)
+        return service is not None and service.lower() == self.kerberos_service.lower()
 
     # -- SOAP dispatch ------------------------------------------------------------------------------------------
     def process(
-        self, data: bytes, username: str, client_ip: str, scheme: str = "https", encrypted: bool = False
+        self,
+        data: bytes,
+        username: str,
+        client_ip: str,
+        scheme: str = "https",
+        encrypted: bool = False,
+        auth: str = "",
     ) -> tuple[int, bytes]:
         """Run one SOAP request; returns (HTTP status, reply envelope). Raises _Drop for injected resets."""
         relates: str | None = None
         action = "?"
+        configuration = ""
+        max_envelope: int | None = None
         started = time.time()
         try:
             request = soap.parse_request(data)
             relates = request.message_id
             action = request.short_action
+            max_envelope = request.max_envelope_size
+            configuration = self._configuration_of(request)
             if len(data) > self.max_envelope_size_kb * 1024:
                 # Text as Windows reports it; the numeric WSManFault code was not verified, so none is sent.
                 raise _Reply(
@@ -348,8 +427,10 @@ class WSManServer:
             injected = self._take_fault(action)
             if injected is not None:
                 self._apply_fault(injected, request)
-            handler = getattr(self, "_op_" + action.lower(), None) if action in ACTIONS else None
-            if handler is None:
+            operation: Callable[..., bytes] | None = (
+                getattr(self, "_op_" + action.lower(), None) if action in ACTIONS else None
+            )
+            if operation is None:
                 raise _Reply(
                     500,
                     soap.fault(
@@ -362,11 +443,23 @@ class WSManServer:
                         fault_detail="http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/ActionMismatch",
                     ),
                 )
-            status, body = 200, handler(request, username, client_ip)
+            status, body = 200, operation(request, username, client_ip, auth)
         except soap.SoapError as error:
             status, body = 400, soap.fault(relates, "s:Sender", "w:SchemaValidationError", str(error), self.name)
         except _Reply as reply:
             status, body = reply.status, reply.body
+        except _Drop:
+            raise
+        except Exception as error:  # pylint: disable=broad-except
+            # A simulator bug: answer a fault that names it rather than dropping the connection.
+            status, body = 500, soap.fault(
+                relates,
+                "s:Receiver",
+                "w:InternalError",
+                "simulator error: %r " % (error,),
+                self.name,
+                wsman_code=0x80004005,
+            )
         with self._lock:
             self.requests.append(
                 {
@@ -375,11 +468,23 @@ class WSManServer:
                     "status": status,
                     "scheme": scheme,
                     "encrypted": encrypted,
+                    "auth": auth,
+                    "configuration": configuration,
                     "time": started,
                     "elapsed": time.time() - started,
+                    "reply_bytes": len(body),
+                    "max_envelope_size": max_envelope,
                 }
             )
         return status, body
+
+    def _configuration_of(self, request: soap.Request) -> str:
+        uri = request.resource_uri
+        if uri.lower().startswith(soap.RESOURCE_POWERSHELL):
+            return uri[len(soap.RESOURCE_POWERSHELL) :]
+        with self._lock:
+            pool = self._pools.get((request.shell_id or "").upper())
+        return pool.configuration if pool is not None else ""
 
     def _apply_fault(self, injected: _Fault, request: soap.Request) -> None:
         relates = request.message_id
@@ -413,6 +518,8 @@ class WSManServer:
             raise self._quota(relates, soap.CODE_QUOTA_SHELLS, self.max_shells_per_user)
         if kind == "operation_quota":
             raise self._quota(relates, soap.CODE_QUOTA_OPERATIONS, self.max_operations_per_user)
+        if kind == "throttled":
+            raise self._throttled(relates)
 
     def _timed_out(self, relates: str) -> _Reply:
         return _Reply(
@@ -429,235 +536,301 @@ class WSManServer:
             return _Reply(500, soap.fault(relates, "s:Receiver", "w:InternalError", reason, self.name, wsman_code=code))
         return _Reply(500, soap.fault(relates, "s:Receiver", "w:InternalError", reason, self.name, wmi_code=code))
 
-    def _shell(self, request: soap.Request) -> _Shell:
+    def _throttled(self, relates: str) -> _Reply:
+        # Exchange's text, verbatim; the fault code is modelled (E_FAIL), not verified against a real Exchange.
+        limit = self.max_concurrency_per_user if self.max_concurrency_per_user is not None else 18
+        return _Reply(
+            500,
+            soap.fault(
+                relates,
+                "s:Receiver",
+                "w:InternalError",
+                soap.TEXT_MAX_CONCURRENCY.format(limit=limit),
+                self.name,
+                wsman_code=soap.CODE_MAX_CONCURRENCY,
+            ),
+        )
+
+    def _resource_not_found(self, request: soap.Request) -> _Reply:
+        return _Reply(
+            500,
+            soap.fault(
+                request.message_id,
+                "s:Sender",
+                "w:DestinationUnreachable",
+                soap.TEXT_RESOURCE_NOT_FOUND.format(uri=request.resource_uri),
+                self.name,
+                wsman_code=soap.CODE_RESOURCE_NOT_FOUND,
+                fault_detail="http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidResourceURI",
+            ),
+        )
+
+    def _pool(self, request: soap.Request) -> RunspacePool:
         with self._lock:
-            shell = self._shells.get(request.shell_id or "")
-        if shell is None:
-            raise _Reply(
-                500,
-                soap.fault(
-                    request.message_id,
-                    "s:Sender",
-                    "w:InvalidSelectors",
-                    soap.TEXT_SHELL_NOT_FOUND.format(shell_id=request.shell_id or ""),
-                    self.name,
-                    wsman_code=soap.CODE_INVALID_SELECTORS,
-                    fault_detail="http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue",
-                ),
-            )
-        return shell
+            pool = self._pools.get((request.shell_id or "").upper())
+        if pool is None or pool.closed:
+            raise self._shell_not_found(request)
+        return pool
 
-    def _command(self, request: soap.Request, shell: _Shell, command_id: str | None) -> _Command:
-        command = shell.commands.get((command_id or "").upper())
-        if command is None:
-            raise _Reply(
-                500,
-                soap.fault(
-                    request.message_id,
-                    "s:Sender",
-                    "w:InvalidParameter",
-                    "The WS-Management service cannot process the request because the CommandId %s is not valid "
-                    "for the shell %s. " % (command_id, shell.shell_id),
-                    self.name,
-                    wsman_code=2150858882,
-                ),
-            )
-        return command
+    def _shell_not_found(self, request: soap.Request) -> _Reply:
+        return _Reply(
+            500,
+            soap.fault(
+                request.message_id,
+                "s:Sender",
+                "w:InvalidSelectors",
+                soap.TEXT_SHELL_NOT_FOUND.format(shell_id=request.shell_id or ""),
+                self.name,
+                wsman_code=soap.CODE_INVALID_SELECTORS,
+                fault_detail="http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue",
+            ),
+        )
 
-    def _op_create(self, request: soap.Request, username: str, client_ip: str) -> bytes:
-        if request.resource_uri.lower() != soap.RESOURCE_CMD:
-            raise _Reply(
-                500,
-                soap.fault(
-                    request.message_id,
-                    "s:Sender",
-                    "w:DestinationUnreachable",
-                    "The WS-Management service cannot process the request. The resource URI (%s) was not found in "
-                    "the WS-Management catalog. " % request.resource_uri,
-                    self.name,
-                    wsman_code=2150858770,
-                ),
+    def _bad_command(self, request: soap.Request, pool: RunspacePool, command_id: str | None) -> _Reply:
+        return _Reply(
+            500,
+            soap.fault(
+                request.message_id,
+                "s:Sender",
+                "w:InvalidParameter",
+                "The WS-Management service cannot process the request because the CommandId %s is not valid "
+                "for the shell %s. " % (command_id, pool.shell_id),
+                self.name,
+                wsman_code=soap.CODE_INVALID_PARAMETER,
+            ),
+        )
+
+    def _internal(self, request: soap.Request, text: str) -> _Reply:
+        return _Reply(
+            500,
+            soap.fault(request.message_id, "s:Receiver", "w:InternalError", text, self.name, wsman_code=0x80004005),
+        )
+
+    def _start_pipeline(self, pool: RunspacePool, pipe: Pipeline, powershell: Any) -> None:
+        def build() -> PipelineRequest:
+            return PipelineRequest(
+                server_name=self.name,
+                configuration=pool.configuration,
+                username=pool.owner,
+                commands=commands_from(powershell),
+                runspace_pool_id=pool.shell_id,
             )
+
+        thread = threading.Thread(target=pool.run, args=(pipe, self.handler, build), daemon=True)
+        thread.name = "wsman-%s-pipeline-%s" % (self.name, pipe.command_id[:8])
+        thread.start()
+
+    @staticmethod
+    def _b64(text: str | None) -> bytes:
+        try:
+            return base64.b64decode((text or "").strip(), validate=False)
+        except binascii.Error as error:
+            raise soap.SoapError("The stream data is not valid base64.") from error
+
+    # -- operations -------------------------------------------------------------------------------------------------
+    def _op_create(self, request: soap.Request, username: str, client_ip: str, auth: str) -> bytes:
+        uri = request.resource_uri
+        configuration = None
+        if uri.lower().startswith(soap.RESOURCE_POWERSHELL):
+            wanted = uri[len(soap.RESOURCE_POWERSHELL) :].lower()
+            configuration = next((c for c in self.configurations if c.lower() == wanted), None)
+        if configuration is None:
+            raise self._resource_not_found(request)
         shell_element = request.body
         if not soap.is_tag(shell_element, soap.NS_RSP, "Shell"):
             raise soap.SoapError("Create needs an rsp:Shell body.")
-        environment = {
-            var.get("Name", ""): var.text or ""
-            for var in shell_element.iter("{%s}Variable" % soap.NS_RSP)  # type: ignore[union-attr]
-        }
-        working = soap.child(shell_element, soap.NS_RSP, "WorkingDirectory")
-        inputs = soap.child(shell_element, soap.NS_RSP, "InputStreams")
-        outputs = soap.child(shell_element, soap.NS_RSP, "OutputStreams")
+        creation = shell_element.find("{%s}creationXml" % soap.NS_PWSH)  # type: ignore[union-attr]
+        if creation is None or not (creation.text or "").strip():
+            raise soap.SoapError("Create of a PowerShell shell needs a creationXml element.")
+        creation_data = self._b64(creation.text)
+        # pypsrp sends the RunspacePool id as ShellId; Windows keeps a client's ShellId as sent.
+        shell_id = shell_element.get("ShellId") or str(uuid.uuid4()).upper()  # type: ignore[union-attr]
         with self._lock:
-            owned = sum(1 for s in self._shells.values() if s.owner == username)
-            if owned >= self.max_shells_per_user:
+            owned = [p for p in self._pools.values() if p.owner == username]
+            if self.max_concurrency_per_user is not None and configuration == EXCHANGE_CONFIGURATION:
+                if sum(1 for p in owned if p.configuration == configuration) >= self.max_concurrency_per_user:
+                    raise self._throttled(request.message_id)
+            if len(owned) >= self.max_shells_per_user:
                 raise self._quota(request.message_id, soap.CODE_QUOTA_SHELLS, self.max_shells_per_user)
-            shell_id = shell_element.get("ShellId") or str(uuid.uuid4()).upper()  # type: ignore[union-attr]
-            shell = _Shell(
+            if shell_id.upper() in self._pools:
+                raise self._internal(
+                    request, "The WS-Management service cannot create the shell %s: it exists. " % shell_id
+                )
+            pool = RunspacePool(
                 shell_id=shell_id,
                 owner=username,
-                client_ip=client_ip,
+                configuration=configuration,
+                resource_uri=soap.RESOURCE_POWERSHELL + configuration,
                 created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                input_streams=(inputs.text if inputs is not None and inputs.text else "stdin"),
-                output_streams=(outputs.text if outputs is not None and outputs.text else "stdout stderr"),
-                options=dict(request.options),
-                environment=environment,
-                working_directory=working.text if working is not None else None,
+                client_ip=client_ip,
+                auth=auth,
             )
-            self._shells[shell_id] = shell
-        address = self.https_url or self.http_url or "http://127.0.0.1/wsman"
+            # Counted from here on, so that concurrent Creates cannot overrun the quotas while this one opens.
+            self._pools[shell_id.upper()] = pool
+        try:
+            pool.feed(creation_data, None, lambda pipe, ps: self._start_pipeline(pool, pipe, ps))
+        except Exception as error:  # pylint: disable=broad-except
+            with self._lock:
+                self._pools.pop(shell_id.upper(), None)
+            raise self._internal(request, "The runspace pool could not be opened: %s " % (error,)) from error
+        if self.latency_pool_open:
+            self._stopping.wait(self.latency_pool_open)
+        address = request.to or self.https_url or self.http_url or ""
         body = (
             "<x:ResourceCreated><a:Address>%s</a:Address><a:ReferenceParameters><w:ResourceURI>%s</w:ResourceURI>"
             '<w:SelectorSet><w:Selector Name="ShellId">%s</w:Selector></w:SelectorSet></a:ReferenceParameters>'
-            "</x:ResourceCreated><rsp:Shell><rsp:ShellId>%s</rsp:ShellId><rsp:ResourceUri>%s</rsp:ResourceUri>"
-            "<rsp:Owner>%s</rsp:Owner><rsp:ClientIP>%s</rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
-            "<rsp:InputStreams>%s</rsp:InputStreams><rsp:OutputStreams>%s</rsp:OutputStreams>"
-            "<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity>"
-            "</rsp:Shell>"
-        ) % tuple(
-            soap.escape(v)
-            for v in (
-                address,
-                soap.RESOURCE_CMD,
-                shell_id,
-                shell_id,
-                soap.RESOURCE_CMD,
-                username,
-                client_ip,
-                shell.input_streams,
-                shell.output_streams,
-            )
-        )
+            "</x:ResourceCreated>%s"
+        ) % (soap.escape(address), soap.escape(pool.resource_uri), soap.escape(shell_id), self._shell_xml(pool))
         return soap.envelope(soap.ACTION_CREATE + "Response", request.message_id, body)
 
-    def _op_command(self, request: soap.Request, username: str, client_ip: str) -> bytes:
-        shell = self._shell(request)
+    def _shell_xml(self, pool: RunspacePool) -> str:
+        return (
+            "<rsp:Shell><rsp:ShellId>%s</rsp:ShellId><rsp:ResourceUri>%s</rsp:ResourceUri><rsp:Owner>%s</rsp:Owner>"
+            "<rsp:ClientIP>%s</rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
+            "<rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>"
+            "<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity>"
+            "<rsp:State>Connected</rsp:State></rsp:Shell>"
+        ) % tuple(soap.escape(v) for v in (pool.shell_id, pool.resource_uri, pool.owner, pool.client_ip))
+
+    def _op_command(self, request: soap.Request, username: str, client_ip: str, auth: str) -> bytes:
+        pool = self._pool(request)
         line = request.body
         if not soap.is_tag(line, soap.NS_RSP, "CommandLine"):
             raise soap.SoapError("Command needs an rsp:CommandLine body.")
-        parts = (
-            [soap.child(line, soap.NS_RSP, "Command").text or ""]
-            if soap.child(line, soap.NS_RSP, "Command") is not None
-            else []
-        )
-        parts += [arg.text or "" for arg in soap.children(line, soap.NS_RSP, "Arguments")]
-        command_line = " ".join(p for p in parts if p != "")
-        skip = request.options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper() == "TRUE"
+        data = b"".join(self._b64(arg.text) for arg in soap.children(line, soap.NS_RSP, "Arguments"))
+        if len(data) < 61:
+            raise soap.SoapError("Command needs the first CreatePipeline fragment in rsp:Arguments.")
+        # The PSRP pipeline id: the message's PID (after the 21-byte fragment header, destination, type and RPID).
+        pipeline_id = uuid.UUID(bytes_le=data[45:61])
+        command_id = line.get("CommandId") or str(pipeline_id).upper()  # type: ignore[union-attr]
         with self._lock:
-            used = self._operations.get(shell.owner, 0)
-            if used >= self.max_operations_per_user:
+            active = sum(len(p.pipelines) for p in self._pools.values() if p.owner == pool.owner)
+            if active >= self.max_operations_per_user:
                 raise self._quota(request.message_id, soap.CODE_QUOTA_OPERATIONS, self.max_operations_per_user)
-            # Terminate does not give the operation back for text shells: only Delete of the shell does.
-            self._operations[shell.owner] = used + 1
-            # A client-chosen CommandId (pypsrp) is kept as sent; lookups ignore case.
-            command_id = line.get("CommandId") or str(uuid.uuid4()).upper()  # type: ignore[union-attr]
-            shell.commands[command_id.upper()] = _Command(command_id, command_line, skip)
-        body = "<rsp:CommandResponse><rsp:CommandId>%s</rsp:CommandId></rsp:CommandResponse>" % command_id
+        with pool.lock:
+            previous = pool.pipelines.get(command_id.upper())
+            if previous is not None:
+                pool.forget(previous)  # pypsrp reuses the CommandId when a PowerShell is invoked again
+            pipe = pool.add_pipeline(command_id, pipeline_id)
+            try:
+                pool.feed(data, pipeline_id, lambda p, ps: self._start_pipeline(pool, p, ps))
+            except Exception as error:  # pylint: disable=broad-except
+                pool.forget(pipe)
+                raise self._internal(request, "The pipeline could not be created: %s " % (error,)) from error
+        body = "<rsp:CommandResponse><rsp:CommandId>%s</rsp:CommandId></rsp:CommandResponse>" % soap.escape(command_id)
         return soap.envelope(soap.ACTION_COMMAND + "Response", request.message_id, body)
 
-    def _op_send(self, request: soap.Request, username: str, client_ip: str) -> bytes:
-        shell = self._shell(request)
+    def _op_send(self, request: soap.Request, username: str, client_ip: str, auth: str) -> bytes:
+        pool = self._pool(request)
         if not soap.is_tag(request.body, soap.NS_RSP, "Send"):
             raise soap.SoapError("Send needs an rsp:Send body.")
         for stream in soap.children(request.body, soap.NS_RSP, "Stream"):
-            command = self._command(request, shell, stream.get("CommandId"))
+            command_id = stream.get("CommandId")
+            data = self._b64(stream.text)
+            pipeline_id = None
+            if command_id:
+                pipe = pool.pipelines.get(command_id.upper())
+                if pipe is None:
+                    raise self._bad_command(request, pool, command_id)
+                pipeline_id = pipe.pipeline_id
+            if not data:
+                continue
+            stream_type = psrpcore.StreamType.prompt_response if stream.get("Name") == "pr" else None
             try:
-                data = base64.b64decode(stream.text or "")
-            except binascii.Error as error:
-                raise soap.SoapError("stdin is not valid base64") from error
-            with self._lock:
-                if not command.stdin_ended:
-                    command.stdin.extend(data)
-                if (stream.get("End") or "").lower() == "true":
-                    command.stdin_ended = True
-            if command.stdin_ended:
-                self._start(shell, command)
+                pool.feed(
+                    data,
+                    pipeline_id,
+                    lambda p, ps: self._start_pipeline(pool, p, ps),
+                    stream_type or psrpcore.StreamType.default,
+                )
+            except Exception as error:  # pylint: disable=broad-except
+                raise self._internal(request, "The PSRP data could not be processed: %s " % (error,)) from error
         return soap.envelope(soap.ACTION_SEND + "Response", request.message_id, "<rsp:SendResponse/>")
 
-    def _start(self, shell: _Shell, command: _Command) -> None:
-        with self._lock:
-            if command.started:
-                return
-            command.started = True
-        thread = threading.Thread(target=self._run, args=(shell, command), daemon=True)
-        thread.name = "wsman-%s-cmd-%s" % (self.name, command.command_id[:8])
-        thread.start()
+    def _receive_budget(self, request: soap.Request) -> int:
+        # The reply must fit the client's MaxEnvelopeSize; the stream data is base64 inside it.
+        envelope = request.max_envelope_size or self.max_envelope_size_kb * 1024
+        budget = (envelope - _RECEIVE_OVERHEAD) * 3 // 4
+        if self.output_chunk_size:
+            budget = min(budget, self.output_chunk_size)
+        return max(budget, 64)
 
-    def _run(self, shell: _Shell, command: _Command) -> None:
-        try:
-            if not command.skip_cmd_shell and len(command.command_line) > CMD_LINE_LIMIT:
-                # cmd.exe refuses before anything starts.
-                command.result = CommandResult(b"", TEXT_LINE_TOO_LONG, 1)
-                return
-            if self.latency_process:
-                self._stopping.wait(self.latency_process)
-            request = CommandRequest(self.name, shell.owner, command.command_line, bytes(command.stdin))
-            try:
-                result = self.handler(request)
-            except Exception as error:  # pylint: disable=broad-except
-                result = CommandResult(b"", clixml_error("simulator handler failed: %r" % (error,)), 1)
-            command.result = result
-        finally:
-            command.done.set()
-
-    def _op_receive(self, request: soap.Request, username: str, client_ip: str) -> bytes:
-        shell = self._shell(request)
+    def _op_receive(self, request: soap.Request, username: str, client_ip: str, auth: str) -> bytes:
+        pool = self._pool(request)
         desired = soap.child(request.body, soap.NS_RSP, "DesiredStream")
-        command = self._command(request, shell, desired.get("CommandId") if desired is not None else None)
-        self._start(shell, command)
+        command_id = desired.get("CommandId") if desired is not None else None
+        pipe = None
+        if command_id:
+            pipe = pool.pipelines.get(command_id.upper())
+            if pipe is None:
+                raise self._bad_command(request, pool, command_id)
+        target = pipe.pipeline_id if pipe is not None else None
+        budget = self._receive_budget(request)
         timeout = request.operation_timeout if request.operation_timeout is not None else 60.0
-        if not command.done.wait(timeout):
-            raise self._timed_out(request.message_id)
-        result = command.result or CommandResult(b"", b"", 1)
-        chunk = self.output_chunk_size
-        cid = soap.escape(command.command_id)
-        with self._lock:
-            out = result.stdout[command.stdout_pos : command.stdout_pos + chunk]
-            err = result.stderr[command.stderr_pos : command.stderr_pos + chunk]
-            command.stdout_pos += len(out)
-            command.stderr_pos += len(err)
-            finished = command.stdout_pos >= len(result.stdout) and command.stderr_pos >= len(result.stderr)
+        deadline = time.monotonic() + timeout
+        with pool.cond:
+            while True:
+                data = pool.take(target, budget)
+                if data or (pipe is not None and (pipe.finished or pipe.forgotten)):
+                    break
+                if pool.closed:
+                    raise self._shell_not_found(request)  # deleted while this Receive waited
+                remaining = deadline - time.monotonic()
+                # Windows holds the Receive until there is output or OperationTimeout passes; the TimedOut fault is
+                # sent only when nothing is queued (pypsrp's open() does not swallow it, poll_invoke does).
+                if remaining <= 0 or self._stopping.is_set():
+                    raise self._timed_out(request.message_id)
+                pool.cond.wait(min(remaining, 0.5))
+            done = pipe is not None and (pipe.finished or pipe.forgotten) and not pool.has_output(target, budget)
+        cid = ' CommandId="%s"' % soap.escape(command_id) if command_id else ""
         streams = ""
-        for name, data in (("stdout", out), ("stderr", err)):
-            if data:
-                streams += '<rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream>' % (
-                    name,
-                    cid,
-                    base64.b64encode(data).decode("ascii"),
-                )
-        if finished:
-            streams += '<rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream>' % cid
-            streams += '<rsp:Stream Name="stderr" CommandId="%s" End="true"></rsp:Stream>' % cid
-            state = '<rsp:CommandState CommandId="%s" State="%s"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>' % (
-                cid,
-                soap.STATE_DONE,
-                result.exit_code,
-            )
-        else:
-            state = '<rsp:CommandState CommandId="%s" State="%s"/>' % (cid, soap.STATE_RUNNING)
+        if data:
+            streams = '<rsp:Stream Name="stdout"%s>%s</rsp:Stream>' % (cid, base64.b64encode(data).decode("ascii"))
+        state = ""
+        if pipe is not None:
+            state = '<rsp:CommandState%s State="%s"/>' % (cid, soap.STATE_DONE if done else soap.STATE_RUNNING)
         body = "<rsp:ReceiveResponse>%s%s</rsp:ReceiveResponse>" % (streams, state)
         return soap.envelope(soap.ACTION_RECEIVE + "Response", request.message_id, body)
 
-    def _op_signal(self, request: soap.Request, username: str, client_ip: str) -> bytes:
-        shell = self._shell(request)
+    def _op_signal(self, request: soap.Request, username: str, client_ip: str, auth: str) -> bytes:
+        pool = self._pool(request)
         signal = request.body
-        command = self._command(request, shell, signal.get("CommandId") if signal is not None else None)
+        command_id = signal.get("CommandId") if signal is not None else None
         code = soap.child(signal, soap.NS_RSP, "Code")
         code_text = (code.text or "").strip().lower() if code is not None else ""
-        if code_text.endswith(("/terminate", "/ctrl_c", "/ctrl_break")):
-            with self._lock:
-                command.terminated = True
-                shell.commands.pop(command.command_id.upper(), None)
+        if not code_text.endswith(("/terminate", "/ctrl_c", "/ctrl_break")):
+            raise soap.SoapError("Unknown signal code %r." % code_text)
+        with pool.lock:
+            pipe = pool.pipelines.get((command_id or "").upper())
+            if pipe is not None:
+                pool.forget(pipe)
+            elif (command_id or "").upper() not in pool.forgotten:
+                raise self._bad_command(request, pool, command_id)
+            # else: pypsrp's stop() (ctrl_c) is followed by close() (terminate) for the same, forgotten pipeline
         return soap.envelope(soap.ACTION_SIGNAL + "Response", request.message_id, "<rsp:SignalResponse/>")
 
-    def _op_delete(self, request: soap.Request, username: str, client_ip: str) -> bytes:
-        shell = self._shell(request)
+    def _op_delete(self, request: soap.Request, username: str, client_ip: str, auth: str) -> bytes:
+        pool = self._pool(request)
         with self._lock:
-            self._shells.pop(shell.shell_id, None)
-            self._operations[shell.owner] = max(0, self._operations.get(shell.owner, 0) - len(shell.commands))
-            if not any(s.owner == shell.owner for s in self._shells.values()):
-                self._operations.pop(shell.owner, None)
+            self._pools.pop(pool.shell_id.upper(), None)
+        pool.close()
         return soap.envelope(soap.ACTION_DELETE + "Response", request.message_id, "")
+
+    def _op_get(self, request: soap.Request, username: str, client_ip: str, auth: str) -> bytes:
+        uri = request.resource_uri.rstrip("/").lower()
+        if uri == soap.RESOURCE_CONFIG:
+            # What pypsrp's update_max_payload_size() reads (cfg:Config/cfg:MaxEnvelopeSizekb).
+            body = (
+                '<cfg:Config xmlns:cfg="%s"><cfg:MaxEnvelopeSizekb>%d</cfg:MaxEnvelopeSizekb>'
+                "<cfg:MaxTimeoutms>60000</cfg:MaxTimeoutms><cfg:MaxBatchItems>32000</cfg:MaxBatchItems>"
+                "<cfg:MaxProviderRequests>4294967295</cfg:MaxProviderRequests></cfg:Config>"
+            ) % (soap.NS_CFG, self.max_envelope_size_kb)
+        elif uri == soap.RESOURCE_SHELL.lower():
+            # pypsrp's RunspacePool.is_alive(): an unknown shell is the InvalidSelectors fault it treats as closed.
+            body = self._shell_xml(self._pool(request))
+        else:
+            raise self._resource_not_found(request)
+        return soap.envelope(soap.ACTION_GET + "Response", request.message_id, body)
 
 
 # --- HTTP layer --------------------------------------------------------------------------------------------------
@@ -697,8 +870,10 @@ class _HTTPHandler(BaseHTTPRequestHandler):
                 self._forget()
                 raise
         super().setup()
+        # One security context per TCP connection (keep-alive): later requests carry no Authorization.
         self.auth_ctx: Any = None
         self.auth_user: str | None = None
+        self.auth_kind = ""
 
     def _forget(self) -> None:
         owner = self.server.owner
@@ -732,11 +907,23 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(body)
 
-    def _challenge(self) -> None:
-        headers = [("WWW-Authenticate", "Negotiate")]
-        if self.https or self.server.owner.allow_unencrypted:
+    def _challenge_headers(self) -> list[tuple[str, str]]:
+        # Exactly the enabled methods: a client limited to another one (pypsrp auth="ntlm" against Exchange's
+        # Kerberos-only endpoint) stops with "...incompatible with the specified auth_provider 'ntlm'".
+        methods = self.server.owner.auth_methods
+        headers = []
+        if "negotiate" in methods or "ntlm" in methods:
+            headers.append(("WWW-Authenticate", "Negotiate"))
+        if "kerberos" in methods:
+            headers.append(("WWW-Authenticate", "Kerberos"))
+        if "basic" in methods and (self.https or self.server.owner.allow_unencrypted):
             headers.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
-        self._send(401, b"", headers)
+        return headers
+
+    def _challenge(self) -> None:
+        self.auth_ctx = None
+        self.auth_user = None
+        self._send(401, b"", self._challenge_headers())
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -749,8 +936,86 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def _path_matches(self) -> bool:
+        path = self.path
+        if "://" in path:  # absolute form, as sent through a proxy
+            rest = path.split("://", 1)[1]
+            path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        path = path.split("?", 1)[0].split("#", 1)[0]
+        return path.rstrip("/").lower() == self.server.owner.path.rstrip("/").lower()
+
     def do_GET(self) -> None:  # pylint: disable=invalid-name
         self._send(405, b"", [("Allow", "POST")])
+
+    def _authenticate(self, authorization: str, extra: list[tuple[str, str]]) -> Optional[str]:
+        """Check an Authorization header; returns the user, or None after answering 401."""
+        owner = self.server.owner
+        methods = owner.auth_methods
+        scheme, _sep, token = authorization.strip().partition(" ")
+        scheme_l = scheme.lower()
+        if scheme_l == "basic":
+            if "basic" not in methods or (not self.https and not owner.allow_unencrypted):
+                self._challenge()
+                return None
+            username = owner.check_basic(token.strip())
+            if username is None:
+                self._challenge()
+                return None
+            self.auth_ctx, self.auth_user, self.auth_kind = None, None, "basic"
+            return username
+        if scheme_l == "kerberos":
+            # IIS's Kerberos scheme: a raw AP-REQ, no SPNEGO.
+            if "kerberos" not in methods:
+                self._challenge()
+                return None
+            acceptor = "kerberos"
+        elif scheme_l in ("negotiate", "ntlm"):
+            if "negotiate" not in methods and "ntlm" not in methods:
+                # Exchange's endpoint: Kerberos only, a Negotiate (NTLM) token gets 401.
+                self._challenge()
+                return None
+            acceptor = "negotiate"  # raw NTLM, raw Kerberos or SPNEGO around either
+        else:
+            self._challenge()
+            return None
+        if self.auth_ctx is None or self.auth_ctx.complete:
+            # The acceptor takes any key of the keytab (KRB5_KTNAME) whatever ``service`` says; kerberos_allowed()
+            # checks the ticket's service afterwards.
+            self.auth_ctx = spnego.server(
+                service=owner.kerberos_service or "host",
+                protocol=acceptor,
+                options=spnego.NegotiateOptions.wrapping_winrm,
+            )
+            self.auth_user = None
+        ctx = self.auth_ctx
+        try:
+            raw = base64.b64decode(token.strip())
+            out = ctx.step(raw)
+        except Exception:  # pylint: disable=broad-except
+            # Wrong password, unknown user, clock skew or a garbled token: 401, with Kerberos' error token if any.
+            error_token = _kerberos_error_token(ctx)
+            self.auth_ctx, self.auth_user = None, None
+            if error_token:
+                self._send(401, b"", [("WWW-Authenticate", "%s %s" % (scheme, base64.b64encode(error_token).decode()))])
+            else:
+                self._send(401, b"", self._challenge_headers())
+            return None
+        if not ctx.complete:
+            self._send(401, b"", [("WWW-Authenticate", "%s %s" % (scheme, base64.b64encode(out or b"").decode()))])
+            return None
+        protocol = "kerberos" if acceptor == "kerberos" else (ctx.negotiated_protocol or "ntlm")
+        allowed = {
+            "ntlm": "ntlm" in methods or "negotiate" in methods,
+            "kerberos": "kerberos" in methods or "negotiate" in methods,
+        }
+        if not allowed.get(protocol, False) or (protocol == "kerberos" and not owner.kerberos_allowed(ctx)):
+            self._challenge()
+            return None
+        self.auth_user = owner.canonical_user(ctx.client_principal or "")
+        self.auth_kind = protocol
+        if out:
+            extra.append(("WWW-Authenticate", "%s %s" % (scheme, base64.b64encode(out).decode())))
+        return self.auth_user
 
     def do_POST(self) -> None:  # pylint: disable=invalid-name
         owner = self.server.owner
@@ -758,51 +1023,22 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if owner.latency_rtt:
             time.sleep(owner.latency_rtt)
-        if self.path.split("?", 1)[0].lower() != "/wsman":
+        if not self._path_matches():
             self._send(404, b"")
             return
 
         extra: list[tuple[str, str]] = []
         authorization = self.headers.get("Authorization")
-        username: str | None = None
-        basic = False
         if authorization:
-            scheme, _sep, token = authorization.strip().partition(" ")
-            if scheme.lower() == "basic":
-                if not self.https and not owner.allow_unencrypted:
-                    self._challenge()
-                    return
-                username = owner.check_basic(token.strip())
-                if username is None:
-                    self._challenge()
-                    return
-                basic = True
-            elif scheme.lower() in ("negotiate", "ntlm"):
-                if self.auth_ctx is None or self.auth_ctx.complete:
-                    self.auth_ctx = spnego.server(protocol="negotiate")
-                    self.auth_user = None
-                try:
-                    out = self.auth_ctx.step(base64.b64decode(token.strip()))
-                except Exception:  # pylint: disable=broad-except
-                    # Wrong password, unknown user or a garbled token: Windows answers 401.
-                    self.auth_ctx = None
-                    self._send(401, b"", [("WWW-Authenticate", "Negotiate")])
-                    return
-                if not self.auth_ctx.complete:
-                    self._send(401, b"", [("WWW-Authenticate", "%s %s" % (scheme, base64.b64encode(out).decode()))])
-                    return
-                self.auth_user = owner.canonical_user(self.auth_ctx.client_principal or "")
-                username = self.auth_user
-                if out:
-                    extra.append(("WWW-Authenticate", "%s %s" % (scheme, base64.b64encode(out).decode())))
-            else:
-                self._challenge()
+            username = self._authenticate(authorization, extra)
+            if username is None:
                 return
         elif self.auth_user is not None:
             username = self.auth_user
         else:
             self._challenge()
             return
+        basic = self.auth_kind == "basic" and self.auth_ctx is None
 
         content_type = self.headers.get("Content-Type", "")
         encrypted = content_type.lower().startswith(("multipart/encrypted", "multipart/x-multi-encrypted"))
@@ -828,24 +1064,25 @@ class _HTTPHandler(BaseHTTPRequestHandler):
 
         try:
             status, reply = owner.process(
-                body, username or "", self.client_address[0], "https" if self.https else "http", encrypted
+                body,
+                username or "",
+                self.client_address[0],
+                "https" if self.https else "http",
+                encrypted,
+                auth=self.auth_kind,
             )
         except _Drop:
             self._drop()
             return
         if status == 401:
-            # Injected: the connection and its NTLM context stay usable. Only Basic is offered so that requests_ntlm
+            # Injected: the connection and its security context stay usable. Only Basic is offered so that the client
             # does not re-authenticate and replay a body sealed with the old keys.
             self._send(401, b"", [("WWW-Authenticate", 'Basic realm="WSMAN"')])
             return
         if encrypted and protocol:
             reply = _wrap(self.auth_ctx, reply, protocol)
-            extra.append(
-                (
-                    "Content-Type",
-                    'multipart/encrypted;protocol="%s";boundary="Encrypted Boundary"' % protocol,
-                )
-            )
+            # pypsrp's regex needs the boundary quoted.
+            extra.append(("Content-Type", 'multipart/encrypted;protocol="%s";boundary="Encrypted Boundary"' % protocol))
         self._send(status, reply, extra)
 
 

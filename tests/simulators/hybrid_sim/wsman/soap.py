@@ -16,9 +16,12 @@ NS_RSP = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 NS_F = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
 NS_P = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
 NS_WMI = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/MSFT_WmiError"
+NS_PWSH = "http://schemas.microsoft.com/powershell"
+NS_CFG = "http://schemas.microsoft.com/wbem/wsman/1/config"
 
 ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
 ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
+ACTION_GET = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
 ACTION_COMMAND = NS_RSP + "/Command"
 ACTION_SEND = NS_RSP + "/Send"
 ACTION_RECEIVE = NS_RSP + "/Receive"
@@ -31,8 +34,12 @@ SHORT_ACTIONS = {
     ACTION_SEND: "Send",
     ACTION_RECEIVE: "Receive",
     ACTION_SIGNAL: "Signal",
+    ACTION_GET: "Get",
 }
-RESOURCE_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+# A PSRP shell's resource URI is this prefix plus the session configuration name (Microsoft.Exchange, ...).
+RESOURCE_POWERSHELL = "http://schemas.microsoft.com/powershell/"
+RESOURCE_CONFIG = "http://schemas.microsoft.com/wbem/wsman/1/config"
+RESOURCE_SHELL = NS_RSP
 STATE_RUNNING = NS_RSP + "/CommandState/Running"
 STATE_DONE = NS_RSP + "/CommandState/Done"
 ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
@@ -42,6 +49,10 @@ CODE_TIMED_OUT = 2150858793
 CODE_INVALID_SELECTORS = 2150858843
 CODE_QUOTA_SHELLS = 0x803381A5
 CODE_QUOTA_OPERATIONS = 0x803381A6
+CODE_RESOURCE_NOT_FOUND = 2150858770
+CODE_INVALID_PARAMETER = 2150858882
+# Exchange's MaxConcurrency refusal: the text is Exchange's, the code is modelled (generic E_FAIL), not verified.
+CODE_MAX_CONCURRENCY = 0x80004005
 
 TEXT_TIMED_OUT = (
     "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  "
@@ -62,6 +73,16 @@ TEXT_QUOTA_OPERATIONS = (
 )
 
 
+TEXT_RESOURCE_NOT_FOUND = (
+    "The WS-Management service cannot process the request. The resource URI ({uri}) was not found in the "
+    "WS-Management catalog. The catalog contains the metadata that describes resources, or logical endpoints. "
+)
+TEXT_MAX_CONCURRENCY = (
+    "Fail to create a runspace because you have exceeded the maximum number of connections allowed : {limit} for "
+    "the policy party : MaxConcurrency. Please close existing runspace and try again."
+)
+
+
 class SoapError(Exception):
     """A request the server cannot read (answered with a Sender fault)."""
 
@@ -75,6 +96,8 @@ class Request:
     operation_timeout: float | None
     options: dict[str, str] = field(default_factory=dict)
     body: ET.Element | None = None
+    to: str = ""
+    max_envelope_size: int | None = None  # the client's w:MaxEnvelopeSize in bytes
 
     @property
     def short_action(self) -> str:
@@ -122,6 +145,7 @@ def parse_request(data: bytes) -> Request:
     message_id = text(NS_A, "MessageID")
     if not message_id:
         raise SoapError("The request has no MessageID.")
+    max_envelope = text(NS_W, "MaxEnvelopeSize")
     return Request(
         action=text(NS_A, "Action"),
         message_id=message_id,
@@ -130,6 +154,8 @@ def parse_request(data: bytes) -> Request:
         operation_timeout=parse_duration(text(NS_W, "OperationTimeout")),
         options=options,
         body=body[0] if len(body) else None,
+        to=text(NS_A, "To"),
+        max_envelope_size=int(max_envelope) if max_envelope.isdigit() else None,
     )
 
 

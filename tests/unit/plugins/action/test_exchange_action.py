@@ -42,6 +42,7 @@ WINRM = {
         "ansible_winrm_ca_trust_path": "/ca.pem",
         "ansible_winrm_message_encryption": "always",
         "ansible_winrm_read_timeout_sec": "40",
+        "ansible_winrm_kerberos_hostname_override": "ex01.contoso.com",
     },
 }
 
@@ -54,18 +55,19 @@ def test_winrm_options_mapped(base):
         "password": "from-ask-pass",
         "port": 5986,
         "scheme": "https",
-        "transport": "ntlm",
+        "auth": "ntlm",
         "validate_certs": False,
         "ca_path": "/ca.pem",
         "message_encryption": "always",
         "read_timeout": 40,
+        "negotiate_hostname_override": "ex01.contoso.com",
     }
 
 
 def test_winrm_scheme_from_port_and_plaintext_is_basic(base):
     options = dict(WINRM, scheme=None, port=5985, transport=["plaintext"], _extras={})
     found = base.connection_options(FakeConnection("winrm", options))
-    assert found["scheme"] == "http" and found["transport"] == "basic" and "validate_certs" not in found
+    assert found["scheme"] == "http" and found["auth"] == "basic" and "validate_certs" not in found
 
 
 def test_psrp_options_mapped(base):
@@ -81,9 +83,13 @@ def test_psrp_options_mapped(base):
         "message_encryption": "auto",
         "operation_timeout": 20,
         "read_timeout": 30,
+        "negotiate_service": "HTTP",
+        "negotiate_hostname_override": "ex02.contoso.com",
     }
     found = base.connection_options(FakeConnection("ansible.builtin.psrp", options))
-    assert found["transport"] == "ntlm" and found["validate_certs"] is True and found["ca_path"] == "/ca.pem"
+    # A psrp host's negotiate stays negotiate: Exchange's endpoint would refuse NTLM, so never pick it silently.
+    assert found["auth"] == "negotiate" and found["negotiate_hostname_override"] == "ex02.contoso.com"
+    assert found["negotiate_service"] == "HTTP" and found["validate_certs"] is True and found["ca_path"] == "/ca.pem"
     assert found["scheme"] == "https" and found["server"] == "ex02"
 
 
@@ -140,3 +146,25 @@ def test_delegated_task_runs_with_the_controller_interpreter(base):
         action.run(task_vars=task_vars)
     assert delegated["ansible_python_interpreter"] == base.sys.executable
     assert "ansible_shell_type" not in delegated
+
+
+def test_exchange_endpoint_from_the_host_variable_and_transport_alias(base):
+    action = _action(base, FakeConnection("winrm", WINRM), {"transport": "kerberos"})
+    action._templar = mock.MagicMock()
+    action._templar.template.side_effect = lambda value: value
+    captured = {}
+    with mock.patch.object(base.ActionBase, "run", return_value={}), mock.patch.object(
+        base.connection_loader, "get", return_value=mock.MagicMock()
+    ), mock.patch.object(action, "_execute_module", side_effect=lambda **kw: captured.update(kw) or {}):
+        action.run(task_vars={"exchange_connection_uri": "http://ex01.contoso.com/PowerShell/"})
+    args = captured["module_args"]
+    assert args["connection_uri"] == "http://ex01.contoso.com/PowerShell/"
+    # The task's transport (alias of auth) wins over the host's ansible_winrm_transport.
+    assert args["transport"] == "kerberos" and "auth" not in args
+
+
+def test_psrp_defaults_do_not_override_ours(base):
+    options = {"remote_addr": "ex02", "port": 5985, "protocol": None, "negotiate_service": "WSMAN", "auth": "kerberos"}
+    found = base.connection_options(FakeConnection("psrp", options))
+    # WSMAN is the psrp plugin's default for the WinRM service; the Exchange endpoint needs HTTP/<fqdn>.
+    assert "negotiate_service" not in found and found["scheme"] == "http"

@@ -1,291 +1,239 @@
 # Copyright: (c) 2026, exchange.hybrid contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import annotations
+"""The PSRP client's own logic: options, endpoints, value mapping, error texts, retries.
 
-import json
+Its behaviour on the wire (pools, faults, Kerberos) is proven against the simulator in tests/sim/test_psrp_client.py.
+"""
+
+from __future__ import annotations
 
 import pytest
 import requests
-from winrm.exceptions import InvalidCredentialsError, WinRMTransportError, WSManFaultError
+from pypsrp.complex_objects import GenericComplexObject
+from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFaultError
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange as ex
-from ansible_collections.exchange.hybrid.plugins.module_utils import _runner_script as rs
 
 PASSWORD = "S3cr3t-canary-\u00e9"
-PARAMS = {
-    "server": "ex01.contoso.com",
-    "port": None,
-    "scheme": "https",
-    "username": "CONTOSO\\exadmin",
-    "password": PASSWORD,
-    "transport": "ntlm",
-    "validate_certs": True,
-    "ca_path": __file__,
-    "cert_pem": None,
-    "cert_key_pem": None,
-    "message_encryption": "auto",
-    "operation_timeout": 20,
-    "read_timeout": 30,
-    "allow_unencrypted_basic": False,
-}
 
 
-def envelope(results=None, ok=True, error=None):
-    return json.dumps(
-        {"runner": 1, "ok": ok, "computer_name": "EX01", "ps_version": "5.1", "results": results or [], "error": error}
-    ).encode()
+def params(**changes):
+    base = {name: spec.get("default") for name, spec in ex.CONNECTION_ARGUMENT_SPEC.items()}
+    base.update(server="ex01.contoso.com", username="exadmin@CONTOSO.COM", password=PASSWORD)
+    base.update(changes)
+    return base
 
 
-class FakeProtocol:
-    """Records the five operations; ``fail`` maps an operation to an exception (or a list consumed per call)."""
-
-    instances: list = []
-
-    def __init__(self, script, **kwargs):
-        self.kwargs = kwargs
-        self.script = script
-        self.log = []
-        self.open = set()
-        FakeProtocol.instances.append(self)
-
-    def _maybe_fail(self, op):
-        failure = self.script.get(op)
-        if isinstance(failure, list):
-            failure = failure.pop(0) if failure else None
-        if failure is not None:
-            raise failure
-
-    def open_shell(self, codepage=437):
-        self.log.append("open_shell")
-        self._maybe_fail("open_shell")
-        self.open.add("S1")
-        return "S1"
-
-    def run_command(self, shell_id, command, arguments=()):
-        self.log.append("run_command")
-        self.command = command
-        self._maybe_fail("run_command")
-        return "C1"
-
-    def send_command_input(self, shell_id, command_id, data, end=False):
-        self.log.append(("send", end))
-        self.stdin = getattr(self, "stdin", b"") + data
-        self._maybe_fail("send")
-
-    def get_command_output(self, shell_id, command_id):
-        self.log.append("receive")
-        self._maybe_fail("receive")
-        return self.script.get("stdout", envelope()), b"", self.script.get("rc", 0)
-
-    def cleanup_command(self, shell_id, command_id):
-        self.log.append("cleanup")
-
-    def close_shell(self, shell_id, close_session=True):
-        self.log.append("close_shell")
-        self.open.discard(shell_id)
+def obj(types, adapted=None, extended=None, to_string=None, sets=None):
+    value = GenericComplexObject()
+    value.types = list(types)
+    value.adapted_properties = dict(adapted or {})
+    value.extended_properties = dict(extended or {})
+    value.to_string = to_string
+    value.property_sets = list(sets or [])
+    return value
 
 
-def make_client(script, params=None):
-    FakeProtocol.instances = []
+def test_default_endpoints_follow_microsoft():
+    p = params()
+    assert ex.exchange_uri(p) == "http://ex01.contoso.com/PowerShell/"
+    assert ex.host_uri(p) == "https://ex01.contoso.com:5986/wsman"
+    assert ex.host_uri(params(scheme="http")) == "http://ex01.contoso.com:5985/wsman"
+    assert ex.exchange_uri(params(connection_uri="https://mail.contoso.com/powershell")).startswith("https://mail")
+    assert p["auth"] == "kerberos" and p["negotiate_service"] == "HTTP"
+
+
+def test_wsman_arguments_for_the_exchange_endpoint():
+    p = params(negotiate_hostname_override="ex01.contoso.com", server="127.0.0.1")
+    args = ex.wsman_arguments(p, "http://127.0.0.1:8080/PowerShell/?SerializationLevel=Full")
+    assert args["server"] == "127.0.0.1" and args["port"] == 8080 and not args["ssl"]
+    assert args["path"] == "PowerShell/?SerializationLevel=Full"
+    assert args["auth"] == "kerberos" and args["negotiate_service"] == "HTTP"
+    assert args["negotiate_hostname_override"] == "ex01.contoso.com"
+    assert args["no_proxy"] is True
+    assert ex.spn_of(p, "http://127.0.0.1:8080/PowerShell/") == "HTTP/ex01.contoso.com"
+
+
+def test_ca_path_wins_over_environment_bundle(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
+    args = ex.wsman_arguments(params(ca_path=__file__), "https://ex01:5986/wsman")
+    assert args["cert_validation"] == __file__  # a path: pypsrp then ignores the environment
+    assert ex.wsman_arguments(params(), "https://ex01:5986/wsman")["cert_validation"] is True
+    assert ex.wsman_arguments(params(validate_certs=False), "https://ex01:5986/wsman")["cert_validation"] is False
+
+
+def test_negotiate_stays_negotiate():
+    args = ex.wsman_arguments(params(auth="negotiate"), "https://ex01:5986/wsman")
+    assert args["auth"] == "negotiate"
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        (dict(auth="basic", scheme="https"), ["basic", "http", "allow_unencrypted_basic"]),
+        (dict(auth="basic", scheme="http", connection_uri="https://ex01/PowerShell/"), ["scheme http"]),
+        (dict(auth="ntlm", username=None, password=None), ["username is required", "ntlm"]),
+        (dict(username=None), ["password is set but username is not"]),
+        (dict(connection_uri="ex01/PowerShell"), ["connection_uri", "http://ex01.contoso.com/PowerShell/"]),
+        (dict(auth="certificate", scheme="https"), ["cert_pem", "cert_key_pem"]),
+        (dict(read_timeout=10), ["read_timeout", "operation_timeout"]),
+        (dict(username="a\nb"), ["username"]),
+        (dict(ca_path="/nonexistent/ca.pem"), ["ca_path", "/nonexistent/ca.pem"]),
+    ],
+)
+def test_bad_options_refused_naming_the_option(changes, words):
+    problem = ex.connection_problem(params(**changes))
+    assert problem is not None
+    for word in words:
+        assert word in problem
+
+
+def test_kerberos_without_credentials_is_fine():
+    assert ex.connection_problem(params(username=None, password=None)) is None
+    assert ex.connection_problem(params(auth="basic", connection_uri="https://ex01/PowerShell/")) is None
+
+
+def test_endpoint_of_each_call():
+    assert ex.endpoint_for(ex.call("Get-AuthConfig")) == ex.ENDPOINT_EXCHANGE
+    assert ex.endpoint_for(ex.call("Restart-Service", Name="MSExchangeHM")) == ex.ENDPOINT_HOST
+    assert ex.endpoint_for(ex.host_script("host_facts")) == ex.ENDPOINT_HOST
+    with pytest.raises(ex.ExchangeInputError):
+        ex.call("Invoke-Expression", Command="whoami")
+    with pytest.raises(ex.ExchangeInputError):
+        ex.host_script("anything")
+
+
+def test_reads_and_writes():
+    assert ex.is_read(ex.call("Get-AuthServer")) and ex.is_read(ex.host_script("host_facts"))
+    assert ex.is_read(ex.host_script("write_file", Path="c:\\a", Base64Content="", CheckOnly=True))
+    assert not ex.is_read(ex.host_script("write_file", Path="c:\\a", Base64Content=""))
+    assert not ex.is_read(ex.call("Set-AuthConfig", PublishCertificate=True))
+
+
+def test_plain_maps_remoting_values_in_one_place():
+    version = obj(
+        ["Microsoft.Exchange.Data.ServerVersion", "System.Object"],
+        {"Major": 15, "Minor": 2, "Build": 1748, "Revision": 10},
+        to_string="Version 15.2 (Build 1748.10)",
+    )
+    assert ex.plain(version) == {"Major": 15, "Minor": 2, "Build": 1748, "Revision": 10}
+    enum = obj(["Microsoft.Exchange.Data.Directory.SystemConfiguration.ServerRole", "System.Enum"], to_string="Mailbox")
+    assert ex.plain(enum) == "Mailbox"
+    multi = obj(["Microsoft.Exchange.Data.MultiValuedProperty`1[[System.String]]"], sets=[["a.com", "b.com"]])
+    assert ex.plain(multi) == ["a.com", "b.com"]
+    assert ex.plain(b"\x00\x01") == "AAE="
+    assert ex.plain("2026-11-27T13:00:00.1234567+01:00") == "2026-11-27T12:00:00Z"
+    assert ex.plain("2026-11-27T12:00:00Z") == "2026-11-27T12:00:00Z"
+    assert ex.plain("not a date 2026") == "not a date 2026"
+    other = obj(["Some.Identity"], to_string="contoso.com/Configuration/Sites/Default")
+    assert ex.plain(other) == "contoso.com/Configuration/Sites/Default"
+
+
+def test_retry_is_bounded_and_only_for_transient():
     sleeps = []
-    client = ex.ExchangeClient(
-        dict(PARAMS, **(params or {})), protocol_factory=lambda **kw: FakeProtocol(script, **kw), sleep=sleeps.append
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        raise ValueError("transient")
+
+    with pytest.raises(ValueError) as info:
+        ex.retry(flaky, lambda exc: True, attempts=4, sleep=sleeps.append)
+    assert len(calls) == 4 and len(sleeps) == 3 and info.value.attempts == 4
+    assert all(0 < s <= ex.BACKOFF_MAX for s in sleeps)
+    calls.clear()
+    with pytest.raises(ValueError):
+        ex.retry(flaky, lambda exc: False, sleep=sleeps.append)
+    assert len(calls) == 1
+
+
+def error_of(exc, endpoint=ex.ENDPOINT_EXCHANGE, stage="open", **changes):
+    client = ex.ExchangeClient(params(**changes))
+    return client._connection_error(exc, endpoint, stage, 1)  # pylint: disable=protected-access
+
+
+def chained(outer, inner):
+    try:
+        try:
+            raise inner
+        except Exception as exc:
+            raise outer from exc
+    except Exception as exc:  # pylint: disable=broad-except
+        return exc
+
+
+@pytest.mark.parametrize(
+    "inner, words",
+    [
+        (RuntimeError("Clock skew too great"), ["Clock skew too great", "synchronise"]),
+        (RuntimeError("Server not found in Kerberos database"), ["HTTP/ex01.contoso.com", "FQDN"]),
+        (RuntimeError("Preauthentication failed"), ["password", "exadmin@CONTOSO.COM"]),
+        (RuntimeError('Cannot find KDC for realm "CONTOSO.COM"'), ["krb5.conf", "[domain_realm]"]),
+    ],
+)
+def test_kerberos_failures_say_which(inner, words):
+    error = error_of(chained(ValueError("Failed to authenticate"), inner))
+    for word in words:
+        assert word in error.msg
+    assert PASSWORD not in error.msg
+
+
+def test_no_ticket_says_kinit():
+    error = error_of(RuntimeError("No Kerberos credentials available"), username=None, password=None)
+    assert "kinit" in error.msg
+
+
+def test_ntlm_refused_by_the_exchange_endpoint():
+    exc = ValueError(
+        "Server responded with the auth protocol 'Kerberos' which is incompatible with the specified auth_provider 'ntlm'"
     )
-    return client, sleeps
+    error = error_of(exc, auth="ntlm", username="CONTOSO\\exadmin")
+    assert "auth: kerberos" in error.msg and "Kerberos" in error.msg
 
 
-def quota_fault(code=ex.QUOTA_MAX_SHELLS):
-    return WSManFaultError(
-        500,
-        "Bad HTTP response",
-        "<xml/>",
-        "maximum number of concurrent shells",
-        "s:Receiver",
-        "w:InternalError",
-        None,
-        code,
-    )
-
-
-def test_run_sends_fixed_texts_and_returns_outputs():
-    out = [{"cmdlet": "Get-ExchangeServer", "output": [{"Name": "EX01"}]}]
-    client, _sleeps = make_client({"stdout": envelope(out)})
-    calls = [ex.call("Get-ExchangeServer", ["Name"])]
-    assert client.run(calls) == [[{"Name": "EX01"}]]
-    proto = FakeProtocol.instances[0]
-    assert proto.command == rs.command_line()
-    runner, request = rs.split_stdin(proto.stdin)
-    assert runner == rs.RUNNER
-    assert json.loads(request) == {"runner": 1, "calls": calls}
-    assert proto.log[-1] == "close_shell" and not proto.open
-    assert client.computer_name == "EX01"
-
-
-def test_protocol_arguments_tls_and_ca_path(monkeypatch):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/unrelated.pem")
-    args = ex.protocol_arguments(PARAMS)
-    assert args["endpoint"] == "https://ex01.contoso.com:5986/wsman"
-    assert args["ca_trust_path"] == __file__ and args["server_cert_validation"] == "validate"
-    args = ex.protocol_arguments(dict(PARAMS, ca_path=None))
-    assert args["ca_trust_path"] == "/etc/unrelated.pem"
-    args = ex.protocol_arguments(dict(PARAMS, validate_certs=False))
-    assert args["server_cert_validation"] == "ignore"
-    assert ex.endpoint_of(dict(PARAMS, scheme="http")) == "http://ex01.contoso.com:5985/wsman"
-    assert ex.endpoint_of(dict(PARAMS, server="::1", port=1234)) == "https://[::1]:1234/wsman"
-
-
-def test_basic_over_http_refused_naming_option():
-    problem = ex.connection_problem(dict(PARAMS, transport="basic", scheme="http"))
-    assert "allow_unencrypted_basic" in problem
-    assert ex.connection_problem(dict(PARAMS, transport="basic", scheme="http", allow_unencrypted_basic=True)) is None
-    assert "read_timeout" in ex.connection_problem(dict(PARAMS, operation_timeout=30, read_timeout=30))
-    assert "ca_path /nonexistent.pem does not exist" in ex.connection_problem(dict(PARAMS, ca_path="/nonexistent.pem"))
-
-
-@pytest.mark.parametrize("op", ["run_command", "send", "receive"])
-def test_shell_closed_when_a_step_raises(op):
-    client, _sleeps = make_client({op: ValueError("boom " + PASSWORD)})
-    with pytest.raises(ex.ExchangeConnectionError) as info:
-        client.run([ex.call("Set-AuthConfig", CertificateThumbprint="A" * 40, Force=True)])
-    proto = FakeProtocol.instances[0]
-    assert "close_shell" in proto.log and not proto.open
-    assert PASSWORD not in info.value.msg
-    assert len(FakeProtocol.instances) == 1  # not retried
-
-
-def test_quota_fault_retried_with_bounded_backoff():
-    client, sleeps = make_client({"open_shell": [quota_fault(), quota_fault(ex.QUOTA_MAX_OPERATIONS)]})
-    assert client.run([ex.call("Get-AuthConfig", ["CurrentCertificateThumbprint"])]) == []
-    assert len(sleeps) == 2 and all(0 < s <= ex.BACKOFF_MAX for s in sleeps)
-
-
-def test_quota_fault_gives_up_after_max_attempts():
-    client, sleeps = make_client({"open_shell": [quota_fault()] * 10})
-    with pytest.raises(ex.ExchangeConnectionError) as info:
-        client.run([ex.call("Get-AuthConfig")])
-    assert len(FakeProtocol.instances) == ex.MAX_ATTEMPTS and len(sleeps) == ex.MAX_ATTEMPTS - 1
-    assert "0x803381A5" in info.value.msg
-
-
-def test_write_batch_not_resent_after_input_delivered():
-    reset = requests.exceptions.ConnectionError("Connection aborted. ConnectionResetError(104)")
-    client, sleeps = make_client({"receive": [reset]})
-    with pytest.raises(ex.ExchangeConnectionError) as info:
-        client.run([ex.call("New-AuthServer", Name="x", AuthMetadataUrl="https://a")])
-    assert len(FakeProtocol.instances) == 1 and not sleeps
-    assert "reset" in info.value.msg
-
-
-def test_read_batch_resent_after_reset():
-    reset = requests.exceptions.ConnectionError("Connection aborted. ConnectionResetError(104)")
-    client, sleeps = make_client({"receive": [reset]})
-    client.run([ex.call("Get-AuthServer", ["Name"])])
-    assert len(FakeProtocol.instances) == 2 and len(sleeps) == 1
-    assert all(not p.open for p in FakeProtocol.instances)
-
-
-def test_401_message_names_user_and_server_without_secret():
-    client, _sleeps = make_client({"open_shell": InvalidCredentialsError("the specified credentials were rejected")})
-    with pytest.raises(ex.ExchangeConnectionError) as info:
-        client.run([ex.call("Get-AuthConfig")])
-    msg = info.value.msg
-    assert "CONTOSO\\exadmin" in msg and "ex01.contoso.com" in msg and "rejected" in msg
-    assert PASSWORD not in msg and PASSWORD not in json.dumps(info.value.details)
-
-
-def test_tls_failure_says_how_to_fix():
-    err = requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
-    client, _sleeps = make_client({"open_shell": err})
-    with pytest.raises(ex.ExchangeConnectionError) as info:
-        client.run([ex.call("Get-AuthConfig")])
-    assert "ca_path" in info.value.msg and "validate_certs" in info.value.msg
-    assert len(FakeProtocol.instances) == 1
-
-
-def test_refused_not_retried():
-    err = requests.exceptions.ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused")
-    client, sleeps = make_client({"open_shell": err})
-    with pytest.raises(ex.ExchangeConnectionError) as info:
-        client.run([ex.call("Get-AuthConfig")])
-    assert "refused" in info.value.msg and not sleeps
-
-
-def test_wsman_fault_reason_reported():
+def test_missing_endpoint_says_fqdn_and_path():
+    error = error_of(WinRMTransportError("http", 404, ""))
+    assert "/PowerShell/" in error.msg and "FQDN" in error.msg
     fault = WSManFaultError(
-        500,
-        "m",
-        "<x/>",
-        "The WS-Management service cannot process the request.",
-        "s:Sender",
-        "w:InvalidSelectors",
-        2150858843,
+        2150858770,
+        "ex01",
+        "The resource URI (http://schemas.microsoft.com/powershell/Microsoft.Exchange) was "
+        "not found in the WS-Management catalog.",
+        None,
+        None,
         None,
     )
-    client, _sleeps = make_client({"run_command": fault})
-    with pytest.raises(ex.ExchangeConnectionError) as info:
-        client.run([ex.call("Get-AuthConfig")])
-    assert "cannot process the request" in info.value.msg and "Command" in info.value.msg
+    assert "/PowerShell/" in error_of(fault).msg
 
 
-def test_http_503_is_transient():
-    client, sleeps = make_client({"open_shell": [WinRMTransportError("http", 503, "busy")]})
-    client.run([ex.call("Get-AuthConfig")])
-    assert len(sleeps) == 1
+def test_throttled_names_the_limit_and_the_policy():
+    fault = WSManFaultError(
+        0,
+        "ex01",
+        "Fail to create a runspace because you have exceeded the maximum number of connections allowed : "
+        "18 for the policy party : MaxConcurrency.",
+        None,
+        None,
+        None,
+    )
+    client = ex.ExchangeClient(params())
+    assert client._is_transient(fault)  # pylint: disable=protected-access
+    error = error_of(fault)
+    assert "PowerShellMaxConcurrency" in error.msg and "18" in error.msg
 
 
-def test_snapin_error_kind():
-    err = {
-        "index": 0,
-        "cmdlet": "Get-AuthConfig",
-        "kind": "snapin",
-        "message": "No snap-ins have been registered",
-        "category": "InvalidArgument",
-        "fully_qualified_error_id": "AddPSSnapInRead",
-    }
-    client, _sleeps = make_client({"stdout": envelope(ok=False, error=err), "rc": 1})
-    with pytest.raises(ex.ExchangeCommandError) as info:
-        client.run([ex.call("Get-AuthConfig")])
-    assert "the Exchange cmdlets are not available on ex01.contoso.com" in info.value.msg
-    assert info.value.kind == "snapin"
+def test_wrong_password_and_tls():
+    error = error_of(AuthenticationError("Failed to authenticate the user x with ntlm " + PASSWORD), auth="ntlm")
+    assert "rejected" in error.msg and PASSWORD not in error.msg
+    tls = requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    error = error_of(tls, endpoint=ex.ENDPOINT_HOST)
+    assert "ca_path" in error.msg and "https://ex01.contoso.com:5986/wsman" in error.msg
 
 
-def test_cmdlet_error_structured():
-    err = {
-        "index": 1,
-        "cmdlet": "Set-AuthConfig",
-        "kind": "cmdlet",
-        "message": "bad thumbprint",
-        "category": "InvalidArgument",
-        "fully_qualified_error_id": "X,Microsoft.Exchange.SetAuthConfig",
-    }
-    client, _sleeps = make_client({"stdout": envelope([{"cmdlet": "Get-AuthConfig", "output": []}], ok=False, error=err)})
-    with pytest.raises(ex.ExchangeCommandError) as info:
-        client.run([ex.call("Get-AuthConfig"), ex.call("Set-AuthConfig", CertificateThumbprint="x")])
-    e = info.value
-    assert (e.cmdlet, e.index, e.category, e.kind) == ("Set-AuthConfig", 1, "InvalidArgument", "cmdlet")
-    assert e.results == [[]] and "Set-AuthConfig failed on ex01.contoso.com: bad thumbprint" in e.msg
-
-
-def test_envelope_found_after_stray_host_output():
-    stdout = b"WARNING: something\r\n" + envelope([{"cmdlet": "Get-AuthConfig", "output": [{"A": 1}]}])
-    client, _sleeps = make_client({"stdout": stdout})
-    assert client.run([ex.call("Get-AuthConfig", ["A"])]) == [[{"A": 1}]]
-
-
-def test_no_envelope_reports_stderr():
-    client, _sleeps = make_client({"stdout": b"", "rc": 1})
-    with pytest.raises(ex.ExchangeCommandError) as info:
-        client.run([ex.call("Get-AuthConfig")])
-    assert "returned no result" in info.value.msg
-
-
-def test_large_request_is_chunked():
-    client, _sleeps = make_client({})
-    client.run([ex.call("Set-AuthServer", Identity="x" * 150000)])
-    proto = FakeProtocol.instances[0]
-    sends = [entry for entry in proto.log if isinstance(entry, tuple)]
-    assert len(sends) > 1 and sends[-1] == ("send", True) and all(not end for _op, end in sends[:-1])
-    assert json.loads(rs.split_stdin(proto.stdin)[1])["calls"][0]["parameters"]["Identity"] == "x" * 150000
+def test_refused_connection_names_the_ports():
+    exc = requests.exceptions.ConnectionError("Connection refused")
+    assert not ex.ExchangeClient(params())._is_transient(exc)  # pylint: disable=protected-access
+    assert "80 or 443" in error_of(exc).msg
 
 
 def test_call_refuses_non_data_values():
@@ -320,10 +268,24 @@ def test_validate_calls_refuses_domain_name_on_2013():
 
 
 def test_known_server_version_refuses_calls_before_connecting():
-    client, _sleeps = make_client({})
+    def no_connection(**_kwargs):
+        raise AssertionError("connected")
+
+    client = ex.ExchangeClient(params(), wsman_factory=no_connection)
     client.server_version = (15, 0, 1497, 2)
     with pytest.raises(ex.ExchangeInputError) as info:
         client.run(
             [ex.call("Set-AuthServer", Identity="x", ApplicationIdentifier="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")]
         )
-    assert "ApplicationIdentifier" in info.value.msg and FakeProtocol.instances == []
+    assert "ApplicationIdentifier" in info.value.msg
+
+
+@pytest.mark.parametrize("server", ["ex01:5986", "http://ex01", "ex01/PowerShell", "ex 01", "a\nb", "$(whoami)"])
+def test_server_must_be_a_host_name(server):
+    problem = ex.connection_problem(params(server=server))
+    assert problem and problem.startswith("server must be the Exchange server's FQDN")
+
+
+@pytest.mark.parametrize("server", ["ex01", "ex01.contoso.com", "127.0.0.1", "::1", "[fe80::1]", "EX_01.contoso.com"])
+def test_host_names_and_addresses_accepted(server):
+    assert ex.connection_problem(params(server=server)) is None

@@ -74,8 +74,8 @@ class FakeExchange:
             return [self.server]
         if name == "Get-OrganizationConfig":
             return [{"Name": "Contoso", "Guid": "0b0e0e0e-0000-0000-0000-000000000001", "Identity": "Contoso"}]
-        if name == "Get-RunnerExSetupVersion":
-            return [{"ComputerName": "EX01", "FileVersion": self.exsetup}]
+        if name == "host_facts":
+            return [{"ComputerName": "EX01", "UtcNow": iso(NOW), "FileVersion": self.exsetup}]
         if name == "Get-ExchangeCertificate":
             return self.certs
         if name == "Get-AuthConfig":
@@ -101,7 +101,7 @@ class FakeExchange:
             return []
         if name == "Export-ExchangeCertificate":
             return [{"FileData": next(c["RawData"] for c in self.certs if c["Thumbprint"] == p["Thumbprint"])}]
-        if name == "Set-RunnerFileContent":
+        if name == "write_file":
             changed = self.files.get(p["Path"]) != p["Base64Content"]
             if changed and not p.get("CheckOnly"):
                 self.files[p["Path"]] = p["Base64Content"]
@@ -140,6 +140,11 @@ class FakeClient:
         self.server = "ex01.contoso.com"
         self.warnings = []
         self.server_utc_now = NOW
+
+    @property
+    def exchange_batches(self):
+        """The batches sent to the Exchange endpoint (the host facts go to the default endpoint)."""
+        return [batch for batch in self.batches if batch != ["host_facts"]]
 
     def run(self, calls):
         self.batches.append([c["cmdlet"] for c in calls])

@@ -40,7 +40,10 @@ class FakeServer:
         self.restarted_at = restarted_at
         self.never_ready = never_ready
         self.batches: list[list[dict]] = []
-        self.computer_name = "EX01"
+        self.computer_name = None
+        self.server = "ex01.contoso.com"
+        self.server_utc_now = None
+        self.warnings: list[str] = []
 
     def ready(self):
         if self.never_ready:
@@ -48,6 +51,8 @@ class FakeServer:
         return self.restarted_at is None or self.clock.now - self.restarted_at >= self.ready_after
 
     def run(self, calls):
+        if [c["cmdlet"] for c in calls] == ["host_facts"]:
+            return [[{"ComputerName": "EX01", "UtcNow": None, "FileVersion": None}]]
         self.batches.append(calls)
         self.clock.now += 0.5  # one PowerShell process
         outputs = []

@@ -17,7 +17,7 @@ def test_flags_2013_cu2(monkeypatch):
     assert server["meets_push_minimum"] is False and server["version"] == "15.0.712.24"
     assert server["admin_display_version"] == "Version 15.0 (Build 712.24)"
     assert out.result["below_push_minimum"] == ["EX01"] and out.result["all_meet_push_minimum"] is False
-    assert len(client.batches) == 1  # one PowerShell process
+    assert len(client.exchange_batches) == 1  # one PowerShell process
 
 
 def test_hybrid_application_from_exsetup(monkeypatch):
@@ -58,7 +58,7 @@ def test_auth_certificate_present_with_private_key_in_the_same_batch(monkeypatch
     assert state["usable"] and state["problems"] == [] and state["days_remaining"] == 400
     assert state["not_after"] == cert["NotAfter"] and state["public_key_size"] == 2048
     assert out.result["next_auth_certificate"] is None
-    assert len(client.batches) == 1
+    assert len(client.exchange_batches) == 1
     assert {"Get-AuthConfig", "Get-ExchangeCertificate", "Get-ExchangeServer"} <= set(client.batches[0])
     read = next(c for c in exchange.calls if c["cmdlet"] == "Get-ExchangeCertificate")
     assert "RawData" not in read["properties"] and "HasPrivateKey" in read["properties"]
@@ -115,7 +115,7 @@ def test_servers_still_returned_where_auth_config_cannot_be_read(monkeypatch):
     out, client = run_module(monkeypatch, mod, {}, exchange)
     assert not out.failed and out.result["servers"][0]["name"] == "EX01"
     assert out.result["auth_certificate"] is None and out.result["next_auth_certificate"] is None
-    assert len(client.batches) == 2 and "Get-AuthConfig" not in client.batches[1]
+    assert len(client.exchange_batches) == 2 and "Get-AuthConfig" not in client.batches[1]
 
 
 def test_other_command_errors_still_fail(monkeypatch):
@@ -128,4 +128,4 @@ def test_other_command_errors_still_fail(monkeypatch):
 
     exchange.handle = handle
     out, client = run_module(monkeypatch, mod, {}, exchange)
-    assert out.failed and "access denied" in out.result["msg"] and len(client.batches) == 1
+    assert out.failed and "access denied" in out.result["msg"] and len(client.exchange_batches) == 1

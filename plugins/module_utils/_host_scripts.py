@@ -1,0 +1,75 @@
+# Copyright: (c) 2026, exchange.hybrid contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fixed scripts of the host operations, sent only to a server's default WinRM endpoint (Microsoft.PowerShell).
+
+PRIVATE to the collection. Exchange cmdlets never travel as script text: they go to the Exchange endpoint as
+commands with parameters. The few host operations no cmdlet pipeline does are these fixed texts; every value
+reaches them as a PSRP parameter bound by their ``param()`` block, never formatted into the text. They must run on
+Windows PowerShell 3.0 through 5.1 (checked statically by tests/quality/ps_static_check.py).
+"""
+
+from __future__ import annotations
+
+# The server's name and clock, and ExSetup.exe's file version: AdminDisplayVersion shows the CU only, ExSetup the
+# hotfix update too (CSS-Exchange Shared/Get-ExSetupFileVersionInfo.ps1: Get-Command ExSetup, else the setup
+# registry key's MsiInstallPath + bin\ExSetup.exe).
+HOST_FACTS = r"""param()
+$ErrorActionPreference = 'Stop'
+$path = $null
+$command = Get-Command -Name 'ExSetup.exe' -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+if ($null -ne $command) {
+    $path = $command.Path
+}
+else {
+    $setup = Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\Microsoft\ExchangeServer\v15\Setup' -ErrorAction SilentlyContinue
+    if ($null -ne $setup -and $setup.MsiInstallPath) {
+        $path = Join-Path -Path $setup.MsiInstallPath -ChildPath 'bin\ExSetup.exe'
+    }
+}
+$version = $null
+if ($null -ne $path -and (Test-Path -LiteralPath $path)) {
+    $version = (Get-Item -LiteralPath $path).VersionInfo.FileVersion
+}
+New-Object -TypeName PSObject -Property @{
+    ComputerName = $env:COMPUTERNAME
+    UtcNow = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ssZ', [Globalization.CultureInfo]::InvariantCulture)
+    ExSetupPath = $path
+    FileVersion = $version
+}
+"""
+
+# Write (or with -CheckOnly only compare) a file on the server: the Auth certificate's public part for export_path.
+WRITE_FILE = r"""param(
+    [Parameter(Mandatory = $true)][string]$Path,
+    [Parameter(Mandatory = $true)][string]$Base64Content,
+    [switch]$CheckOnly
+)
+$ErrorActionPreference = 'Stop'
+$bytes = [Convert]::FromBase64String($Base64Content)
+$changed = $true
+if (Test-Path -LiteralPath $Path -PathType Leaf) {
+    $existing = [IO.File]::ReadAllBytes($Path)
+    $changed = [Convert]::ToBase64String($existing) -ne $Base64Content
+}
+if ($changed -and -not $CheckOnly) {
+    [IO.File]::WriteAllBytes($Path, $bytes)
+}
+New-Object -TypeName PSObject -Property @{
+    Path = $Path
+    Changed = $changed
+    Length = $bytes.Length
+}
+"""
+
+# name -> text; the client sends these names' texts, the simulator's default endpoint knows exactly these.
+HOST_SCRIPTS = {
+    "host_facts": HOST_FACTS,
+    "write_file": WRITE_FILE,
+}
+# Parameters each script declares in its param() block (name -> (type, mandatory)).
+HOST_SCRIPT_PARAMETERS = {
+    "host_facts": {},
+    "write_file": {"Path": ("String", True), "Base64Content": ("String", True), "CheckOnly": ("Switch", False)},
+}
+# Cmdlets sent as commands to the default endpoint (Windows PowerShell's own, not on the Exchange endpoint).
+HOST_CMDLETS = ("Get-Service", "Restart-Service")
