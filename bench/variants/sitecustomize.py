@@ -2,9 +2,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Planted benchmark variant: only bench/run.py puts this directory on PYTHONPATH (``--variant shell-per-call``).
 
-With EXCHANGE_HYBRID_BENCH_VARIANT=shell-per-call, every module process that imports the collection's WinRM client
-gets an ``ExchangeClient.run`` that opens one shell and one PowerShell process per cmdlet call instead of one per
-batch: the design the benchmark's first target exists to catch. Nothing changes without the variable.
+With EXCHANGE_HYBRID_BENCH_VARIANT=shell-per-call, every module process that imports the collection's Exchange client
+gets an ``ExchangeClient.run`` that runs each call of a batch alone and closes the client's runspace pools after it,
+so every cmdlet call opens its own session (a runspace pool on the Exchange endpoint, with its cost of loading the
+Exchange cmdlets, or on the default endpoint): the design the benchmark's first target exists to catch. The calls'
+results and errors stay what the batch would give (a failing call's index and the results before it are the batch's).
+Nothing changes without the variable.
 """
 
 from __future__ import annotations
@@ -22,14 +25,26 @@ def _patch(module):
     if client is None or getattr(client, "_bench_variant", None):
         return
     batch_run = client.run
+    command_error = module.ExchangeCommandError
 
-    def run_one_call_per_shell(self, calls):
+    def run_one_pool_per_call(self, calls):
         outputs = []
-        for entry in calls:
-            outputs.extend(batch_run(self, [entry]))
+        for position, entry in enumerate(calls):
+            try:
+                outputs.extend(batch_run(self, [entry]))
+            except command_error as err:
+                # As the batch reports it: the failing call's place in the whole batch, the results before it.
+                err.index = position + (err.index or 0)
+                err.results = outputs + list(err.results or [])
+                if isinstance(err.details, dict) and "index" in err.details:
+                    err.details["index"] = err.index
+                raise
+            finally:
+                # The next call opens new pools: one session per cmdlet call.
+                self.close()
         return outputs
 
-    client.run = run_one_call_per_shell
+    client.run = run_one_pool_per_call
     client._bench_variant = VARIANT  # pylint: disable=protected-access
 
 

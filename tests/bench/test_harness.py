@@ -1,8 +1,10 @@
 """Tests of the benchmark harness itself (bench/run.py), not of speed: nothing here asserts on a duration.
 
 Two tiny runs with the latency model off, started together: the baseline, whose results.json must validate against
-bench/schema.json and meet the count-based targets (1 and 4), and the planted shell-per-call variant, which must
-miss target 1 and make the harness exit 1. Plus the pure attribution and target logic on synthetic logs.
+bench/schema.json and meet the count-based targets (1 and 4: at most one Exchange session per module task per server
+and no write on the no-op rerun), and the planted shell-per-call variant (a runspace pool per cmdlet call), which must
+miss target 1 and make the harness exit 1. Plus the pure attribution and target logic on synthetic logs, and the
+variant's patch on a stand-in client.
 """
 
 from __future__ import annotations
@@ -75,7 +77,11 @@ def test_baseline_results_validate_and_carry_every_figure(tiny_runs):
     assert run["returncode"] in (0, 1)  # 1 only when a timing target was missed on a loaded machine
     machine = results["machine"]
     assert machine["cpu_count"] >= 1 and machine["python"] and machine["platform"] and machine["ansible_core"]
-    assert set(results["figures"]) == {"processes", "verification", "fleet_audit", "graph", "overhead"}
+    assert set(results["figures"]) == {"sessions", "verification", "fleet_audit", "graph", "overhead"}
+    model = results["latency_model"]
+    assert model["enabled"] is False and model["exchange_session_seconds"] == 0.0
+    # Where each cost of the model comes from is written with the figures.
+    assert "assumption" in model["basis"]["exchange_session"] and "assumption" in model["basis"]["host_session"]
     assert {target["id"] for target in results["targets"]} == {1, 2, 3, 4}
     assert [size["servers"] for size in results["figures"]["fleet_audit"]["sizes"]] == [1, 2]
     # The table is printed.
@@ -87,14 +93,26 @@ def test_baseline_meets_the_count_targets(tiny_runs):
     by_name = {target["name"]: target for target in results["targets"]}
     count_targets = [t for t in results["targets"] if t["id"] in (1, 4)]
     assert count_targets and all(t["met"] for t in count_targets), by_name
-    processes = results["figures"]["processes"]
-    # Something really was counted: the converge wrote, the rerun did not.
-    assert processes["converge"]["total"] >= len(processes["converge"]["tasks"]) > 0
-    assert processes["converge"]["mutating_cmdlets"] > 0 and processes["rerun"]["mutating_cmdlets"] == 0
+    sessions = results["figures"]["sessions"]
+    # Something really was counted: every Exchange module task opened a session, the converge wrote, the rerun did not.
+    converge, rerun = sessions["converge"], sessions["rerun"]
+    assert converge["tasks"] and all(row["exchange_sessions"] >= 1 for row in converge["tasks"])
+    assert converge["host_sessions"] >= 1 and converge["pipelines"] > converge["exchange_sessions"]
+    assert converge["mutating_cmdlets"] > 0 and rerun["mutating_cmdlets"] == 0 and rerun["mutating_by_cmdlet"] == {}
+    # One pool per endpoint per module run: at most one session on each endpoint per module task and server.
+    assert rerun["max_exchange_sessions_per_task_per_server"] == 1
+    assert rerun["max_host_sessions_per_task_per_server"] <= 1
+    assert converge["refused_creates"] == rerun["refused_creates"] == 0
+    fleet = results["figures"]["fleet_audit"]["sizes"]
+    assert all(size["max_exchange_sessions_per_task_per_server"] <= 1 for size in fleet)
+    assert all(size["mutating_cmdlets"] == 0 for size in fleet)
     plays = {play["run"]: play for play in results["figures"]["graph"]["plays"]}
     assert plays["converge"]["token_requests"] == 1
     assert any(m["module"] == "msol_sp_credential" and m["patches_per_run"] >= 1 for m in plays["converge"]["modules"])
-    assert results["figures"]["verification"]["result_type"] == "Succeeded"
+    verification = results["figures"]["verification"]
+    assert verification["result_type"] == "Succeeded"
+    # The probe's polls share the module's sessions: one per endpoint.
+    assert verification["probe_exchange_sessions"] == 1 and verification["probe_host_sessions"] == 1
 
 
 def test_shell_per_call_variant_misses_target_one(tiny_runs):
@@ -103,8 +121,11 @@ def test_shell_per_call_variant_misses_target_one(tiny_runs):
     results = run["results"]
     jsonschema.validate(results, _schema())
     assert results["variant"] == "shell-per-call"
-    target = next(t for t in results["targets"] if t["id"] == 1)
+    target = next(t for t in results["targets"] if t["name"].startswith("no-op rerun: Exchange sessions"))
     assert target["met"] is False and target["value"] > 1
+    rerun = results["figures"]["sessions"]["rerun"]
+    # The planted client still does the same work: the same calls, only more sessions.
+    assert rerun["exchange_sessions"] > len(rerun["tasks"]) and rerun["mutating_cmdlets"] == 0
     assert results["all_targets_met"] is False and run["returncode"] == 1
     assert "[MISS] 1." in run["output"]
 
@@ -118,12 +139,13 @@ class _Server:
 
 
 class _Sim:
-    def __init__(self, servers, graph=()):
+    def __init__(self, servers, graph=(), hosts=None):
         self.servers = {name: _Server(list(requests)) for name, requests in servers.items()}
+        self.hosts = {name: _Server(list(requests)) for name, requests in (hosts or {}).items()}
         self.entra = _Server(list(graph))
 
 
-def _run(label="rerun"):
+def _run(label="rerun", calls=()):
     events = [
         {
             "event": "task_start",
@@ -151,24 +173,54 @@ def _run(label="rerun"):
         },
         {"event": "result", "time": 30.1, "task_id": "c", "host": "EX01", "status": "ok"},
     ]
-    return {"label": label, "changed": 0, "_window": (9.0, 40.0), "_events": events, "_calls": []}
+    return {"label": label, "changed": 0, "_window": (9.0, 40.0), "_events": events, "_calls": list(calls)}
 
 
-def _command(moment):
-    return {"action": "Command", "time": moment, "elapsed": 0.0}
+def _request(action, moment, status=200):
+    return {"action": action, "time": moment, "elapsed": 0.0, "status": status}
 
 
-def test_processes_are_attributed_to_the_task_window_and_server():
+def test_sessions_are_runspace_pool_opens_attributed_to_the_task_window_server_and_endpoint():
     sim = _Sim(
         {
-            "EX01": [_command(11.0), {"action": "Create", "time": 11.0, "elapsed": 0}],
-            "EX02": [_command(11.5), _command(11.6)],
-        }
+            # Exchange endpoints: a pool open (Create) and its commands; a throttled Create opens nothing.
+            "EX01": [_request("Create", 11.0), _request("Command", 11.1), _request("Command", 11.2)],
+            "EX02": [
+                _request("Create", 11.5),
+                _request("Create", 11.6, status=500),
+                _request("Create", 11.7),
+                _request("Receive", 11.8),
+                _request("Create", 25.0),  # in a task without Exchange module: still counted there
+            ],
+        },
+        hosts={"EX01": [_request("Create", 11.3), _request("Command", 11.4)], "EX02": []},
     )
-    summary = harness.process_summary(sim, _run())
-    assert [row["task"] for row in summary["tasks"]] == ["role : read"]
-    assert summary["tasks"][0]["processes_per_server"] == {"EX01": 1, "EX02": 2}
-    assert summary["max_per_task_per_server"] == 2 and summary["total"] == 3
+    summary = harness.session_summary(sim, _run())
+    assert [row["task"] for row in summary["tasks"]] == ["role : read", "role : key"]
+    read = summary["tasks"][0]
+    assert read["exchange_sessions_per_server"] == {"EX01": 1, "EX02": 2}
+    assert read["host_sessions_per_server"] == {"EX01": 1}
+    assert read["max_exchange_sessions_per_server"] == 2 and read["max_host_sessions_per_server"] == 1
+    assert read["pipelines"] == 3 and read["refused_creates"] == 1
+    assert summary["exchange_sessions"] == 4 and summary["host_sessions"] == 1
+    assert summary["per_server_exchange_sessions"] == {"EX01": 1, "EX02": 3}
+    assert summary["max_exchange_sessions_per_task_per_server"] == 2
+    assert summary["max_host_sessions_per_task_per_server"] == 1
+
+
+def test_mutating_cmdlets_follow_the_simulators_read_rule():
+    calls = [
+        {"cmdlet": "Get-AuthConfig"},
+        {"cmdlet": "script:host_facts"},
+        {"cmdlet": "script:write_file", "parameters": {"CheckOnly": True}},
+        {"cmdlet": "Test-OAuthConnectivity"},
+        {"cmdlet": "script:write_file", "parameters": {"Path": "C:\\x"}},
+        {"cmdlet": "Set-AuthConfig"},
+        {"cmdlet": "Restart-Service"},
+    ]
+    summary = harness.session_summary(_Sim({"EX01": []}), _run(calls=calls))
+    assert summary["mutating_cmdlets"] == 3
+    assert summary["mutating_by_cmdlet"] == {"Restart-Service": 1, "Set-AuthConfig": 1, "script:write_file": 1}
 
 
 def test_graph_requests_are_counted_per_module_run():
@@ -196,7 +248,7 @@ def test_graph_requests_are_counted_per_module_run():
 
 def test_targets_fail_on_their_limits():
     figures = {
-        "processes": {"rerun": {"max_per_task_per_server": 2}},
+        "sessions": {"rerun": {"max_exchange_sessions_per_task_per_server": 2, "mutating_cmdlets": 1}},
         "verification": {
             "restart_to_result_seconds": 50.1,
             "health_ready_delay_seconds": 45.0,
@@ -206,9 +258,9 @@ def test_targets_fail_on_their_limits():
         "graph": {"plays": [{"run": "rerun", "token_requests": 2, "modules": [{"writes_per_run": 1.0}]}]},
     }
     found = harness.targets(figures, None)
-    assert len(found) == 5 and not any(t["met"] for t in found)
+    assert len(found) == 6 and not any(t["met"] for t in found)
     passing = copy.deepcopy(figures)
-    passing["processes"]["rerun"]["max_per_task_per_server"] = 1
+    passing["sessions"]["rerun"].update(max_exchange_sessions_per_task_per_server=1, mutating_cmdlets=0)
     passing["verification"]["restart_to_result_seconds"] = 50.0
     passing["fleet_audit"]["ratio_largest_to_smallest"] = 2.5
     passing["graph"]["plays"][0].update(token_requests=1, modules=[{"writes_per_run": 0.0}])
@@ -220,3 +272,66 @@ def test_schema_rejects_results_without_the_machine(tiny_runs):
     del results["machine"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(results, _schema())
+
+
+# -------------------------------------------------------------------------------- the planted variant's patch
+
+
+def _load_variant():
+    path = os.path.join(ROOT, "bench", "variants", "sitecustomize.py")
+    spec = importlib.util.spec_from_file_location("bench_variant_sitecustomize", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # without EXCHANGE_HYBRID_BENCH_VARIANT it installs nothing
+    return module
+
+
+class _CommandError(Exception):
+    def __init__(self, index, results):
+        super().__init__("failed")
+        self.index = index
+        self.results = results
+        self.details = {"index": index}
+
+
+class _Client:
+    """A stand-in for ExchangeClient: one pool per endpoint, opened on first use, kept until close()."""
+
+    def __init__(self):
+        self.pools_opened = 0
+        self.open = False
+
+    def run(self, calls):
+        results = []
+        for index, entry in enumerate(calls):
+            if not self.open:
+                self.open = True
+                self.pools_opened += 1
+            if entry == "fail":
+                raise _CommandError(index, results)
+            results.append([entry])
+        return results
+
+    def close(self):
+        self.open = False
+
+
+def test_variant_opens_a_pool_per_call_and_keeps_the_batch_results(monkeypatch):
+    monkeypatch.delenv("EXCHANGE_HYBRID_BENCH_VARIANT", raising=False)
+    variant = _load_variant()
+
+    class Module:
+        ExchangeClient = type("ExchangeClient", (_Client,), {})
+        ExchangeCommandError = _CommandError
+
+    batch = Module.ExchangeClient()
+    assert batch.run(["a", "b", "c"]) == [["a"], ["b"], ["c"]] and batch.pools_opened == 1
+    variant._patch(Module)  # pylint: disable=protected-access
+    client = Module.ExchangeClient()
+    assert client.run(["a", "b", "c"]) == [["a"], ["b"], ["c"]]
+    assert client.pools_opened == 3 and client.open is False
+    with pytest.raises(_CommandError) as caught:
+        client.run(["a", "b", "fail", "d"])
+    # As the batch would report it: the failing call's index in the batch and the results before it.
+    assert caught.value.index == 2 and caught.value.details["index"] == 2
+    assert caught.value.results == [["a"], ["b"]]
+    assert client.open is False
