@@ -357,3 +357,11 @@ def test_real_ansible_playbook_over_the_psrp_kerberos_inventory(tmp_path: Any) -
         assert "ESTABLISH LOCAL CONNECTION" in run.stdout and "ESTABLISH PSRP CONNECTION" not in run.stdout
         assert sim.password not in run.stdout + run.stderr + json.dumps(run.tasks)  # at -vvvv
         assert sim.writes() == [] and sim.open_shells() == {}
+
+
+def test_inject_refuses_an_unknown_endpoint(tmp_path):
+    """A typo in a fault test must fail loudly, not inject nothing and prove nothing."""
+    with Simulation(str(tmp_path / "sim"), entra=False) as sim:
+        with pytest.raises(ValueError):
+            sim.inject("EX2019", "Create", "reset", endpoint="exhcange")
+        assert all(not server.pending_faults() for server in list(sim.servers.values()) + list(sim.hosts.values()))

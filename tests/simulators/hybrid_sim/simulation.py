@@ -330,6 +330,8 @@ class Simulation:
     ) -> None:
         """Fault injection on one server (``*`` for all), on its ``exchange`` or ``host`` endpoint (or ``*`` for
         both); see ``WSManServer.inject``."""
+        if endpoint not in ("exchange", "host", "*"):
+            raise ValueError("endpoint must be exchange, host or *, got %r" % endpoint)
         pools = []
         if endpoint in ("exchange", "*"):
             pools.append(self.servers)
