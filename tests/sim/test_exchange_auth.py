@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import re
 
 import pytest
 from cryptography import x509
@@ -404,3 +405,31 @@ def test_partner_application_and_connector(org):
     assert connectors[0]["Enabled"] is True
     org_config = org.ok([call("Get-OrganizationConfig", ["Name", "Guid"])])[0][0]
     assert org_config["Name"] == "Contoso" and len(org_config["Guid"]) == 36
+
+
+def test_hcw_seed_has_hcws_auth_servers_connector_and_partner_application(tmp_path, entra):
+    org = ExchangeHarness(str(tmp_path), servers=[E2019_CU15_HU], entra=entra, hcw=True, tenant_id=TENANT)
+    rows = org.ok([call("Get-AuthServer", AUTH_PROPS)])[0]
+    by_type = {row["Type"]: row for row in rows}
+    assert sorted(by_type) == ["AzureAD", "MicrosoftACS"] and len(rows) == 2
+    evo, acs = by_type["AzureAD"], by_type["MicrosoftACS"]
+    assert re.match(r"^EvoSts - [0-9a-f-]{36}$", evo["Name"]) and re.match(r"^ACS - [0-9a-f-]{36}$", acs["Name"])
+    assert evo["Realm"] == acs["Realm"] == TENANT and evo["DomainName"] == acs["DomainName"] == ["contoso.com"]
+    assert evo["IssuerIdentifier"] == "https://sts.windows.net/%s/" % TENANT
+    assert acs["IssuerIdentifier"] == "00000001-0000-0000-c000-000000000000"
+    # The seeded metadata URLs are ones the simulator itself derives the same objects from.
+    org.ok([call("Set-AuthServer", Identity=evo["Name"], RefreshAuthMetadata=True)])
+    refreshed = org.ok([call("Get-AuthServer", ["Type", "Realm", "IssuerIdentifier"], Identity=evo["Name"])])[0][0]
+    assert refreshed == {"Type": "AzureAD", "Realm": TENANT, "IssuerIdentifier": evo["IssuerIdentifier"]}
+    assert org.ok([call("Get-IntraOrganizationConnector", ["Enabled"])])[0] == [{"Enabled": True}]
+    assert org.ok([call("Get-PartnerApplication", ["Name", "Enabled"])])[0] == [
+        {"Name": "Exchange Online", "Enabled": True}
+    ]
+
+
+def test_duplicate_evosts_seed(tmp_path, entra):
+    org = ExchangeHarness(str(tmp_path), servers=[E2019_CU15_HU], entra=entra, duplicate_evosts=True, tenant_id=TENANT)
+    rows = org.ok([call("Get-AuthServer", ["Name", "Type", "Realm"])])[0]
+    azure = [row for row in rows if row["Type"] == "AzureAD"]
+    assert len(azure) == 2 and {row["Realm"] for row in azure} == {TENANT}
+    assert sorted(row["Name"].split(" - ")[0] for row in azure) == ["EvoSTS", "EvoSts"]

@@ -91,6 +91,52 @@ def server_entry(spec: dict[str, Any], ad_domain: str, org_dn: str) -> dict[str,
     }
 
 
+def auth_server_entry(org_dn: str, name: str, kind: str, tenant_id: str, domains: list[str]) -> dict[str, Any]:
+    """An AuthServer as HCW leaves it (exchange-facts (a)): ``MicrosoftACS`` from ACS's tenant metadata or
+    ``AzureAD`` from Entra's federation metadata, Realm = the tenant ID."""
+    if kind == "MicrosoftACS":
+        url = "https://accounts.accesscontrol.windows.net/%s/metadata/json/1" % tenant_id
+        issuer = "00000001-0000-0000-c000-000000000000"
+        token = "https://accounts.accesscontrol.windows.net/%s/tokens/OAuth/2" % tenant_id
+        authorize = None
+    else:
+        url = "https://login.windows.net/%s/federationmetadata/2007-06/federationmetadata.xml" % tenant_id
+        issuer = "https://sts.windows.net/%s/" % tenant_id
+        token = "https://login.windows.net/%s/oauth2/token" % tenant_id
+        authorize = "https://login.windows.net/%s/oauth2/authorize" % tenant_id
+    return {
+        "Name": name,
+        "Identity": name,
+        "Id": name,
+        "Guid": str(uuid.uuid4()),
+        "DistinguishedName": "CN=%s,CN=Auth Servers,CN=Auth Configuration,%s" % (name, org_dn),
+        "Type": kind,
+        "AuthMetadataUrl": url,
+        "IssuerIdentifier": issuer,
+        "Realm": tenant_id,
+        "TokenIssuingEndpoint": token,
+        "AuthorizationEndpoint": authorize,
+        "ApplicationIdentifier": None,
+        "DomainName": list(domains),
+        "GraphBaseUrl": None,
+        "Enabled": True,
+        "IsDefaultAuthorizationEndpoint": False,
+        "TrustAnySSLCertificate": False,
+    }
+
+
+def hcw_auth_servers(org_dn: str, tenant_id: str, domains: list[str], duplicate_evosts: bool) -> list[dict[str, Any]]:
+    """HCW's two AuthServers (``ACS - <GUID>``, ``EvoSts - <GUID>``), and with ``duplicate_evosts`` a second
+    AzureAD one (``EvoSTS``) for the same realm."""
+    servers = [
+        auth_server_entry(org_dn, "ACS - %s" % uuid.uuid4(), "MicrosoftACS", tenant_id, domains),
+        auth_server_entry(org_dn, "EvoSts - %s" % uuid.uuid4(), "AzureAD", tenant_id, domains),
+    ]
+    if duplicate_evosts:
+        servers.append(auth_server_entry(org_dn, "EvoSTS", "AzureAD", tenant_id, []))
+    return servers
+
+
 def initial_exchange_state(
     servers: Iterable[dict[str, Any]],
     organization_name: str = "Contoso",
@@ -102,12 +148,22 @@ def initial_exchange_state(
     health_ready_delay_seconds: float = 3.0,
     auth_servicelet_delay_seconds: float = 3600.0,
     rbac: Optional[Mapping[str, Iterable[str]]] = None,
+    hcw: bool = False,
+    tenant_id: Optional[str] = None,
+    hybrid_domains: Optional[Iterable[str]] = None,
+    duplicate_evosts: bool = False,
 ) -> dict[str, Any]:
     """A freshly installed organization: setup's per-server "Microsoft Exchange" certificate, setup's Auth
     certificate on every server as AuthConfig's current one (``auth_certificate``), the Exchange Online partner
     application (enabled), optionally the IntraOrganizationConnector the HCW leaves, the OnPrem-Proxy push app
     (disabled), no AuthServers, no setting overrides, MSExchangeHM running and ready. ``rbac`` maps users
-    (``DOMAIN\\user``) to role groups (rbac.py); users not in it are Organization Management."""
+    (``DOMAIN\\user``) to role groups (rbac.py); users not in it are Organization Management.
+
+    ``hcw=True`` seeds what the Hybrid Configuration Wizard leaves (:func:`hcw_auth_servers`): the
+    ``ACS - <GUID>`` (MicrosoftACS) and ``EvoSts - <GUID>`` (AzureAD) AuthServers for ``tenant_id`` with
+    ``hybrid_domains`` (default the AD domain) as DomainName, beside the IntraOrganizationConnector and the
+    Exchange Online partner application. ``duplicate_evosts=True`` adds a second AzureAD AuthServer for the same
+    realm (the older name ``EvoSTS``, as a manual procedure run after HCW leaves it)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     specs = [spec_dict(s) for s in servers]
     ad_domain = ad_domain or next((s["domain"] for s in specs if s.get("domain")), None)
@@ -180,7 +236,13 @@ def initial_exchange_state(
         "domain_controller": "DC01.%s" % ad_domain,
         "servers": server_map,
         "auth_config": auth_config,
-        "auth_servers": [],
+        "auth_servers": (
+            hcw_auth_servers(
+                org_dn, tenant_id or str(uuid.uuid4()), list(hybrid_domains or [ad_domain]), duplicate_evosts
+            )
+            if hcw or duplicate_evosts
+            else []
+        ),
         "partner_applications": [
             {
                 "Name": "Exchange Online",
