@@ -17,6 +17,21 @@ description:
     as the push notification article's C(MicrosoftSts); with O(type=azure_ad) it is the evoSTS federation
     metadata of the tenant and the AuthServer is created with C(-Type AzureAD).
   - The type of an existing AuthServer cannot be changed; a mismatch is reported, never silently recreated.
+  - With O(type=azure_ad) the module adopts the evoSTS AuthServer that the Hybrid Configuration Wizard
+    (C(EvoSts - <GUID>)) or Microsoft's C(ConfigureExchangeHybridApplication.ps1) made, found as that script finds
+    it (type C(AzureAD), a name that is or contains C(EvoSTS), case-insensitively, the Realm equal to the tenant
+    ID when it is known), and updates it in place instead of creating a second one beside it. RV(name) and
+    RV(adopted) say which one was used. Its C(AuthMetadataUrl) is kept when it names the same tenant by its ID.
+  - Several AzureAD AuthServers for the same tenant are a finding. The module fails before any change, naming
+    them, the one to keep and the commands that remove the others; with O(remove_duplicates=true) it keeps one
+    (the default authorization endpoint, else the one HCW made, else the one named O(name), else the first) and
+    removes the others after configuring it.
+  - C(DomainName) of the evoSTS AuthServer, when O(domain_name) is not given, is chosen as Microsoft's script
+    chooses it where the module can read the data, from the one enabled MicrosoftACS AuthServer of the
+    same tenant (HCW's C(ACS - <GUID>)), its domains. Microsoft's fallback, the accepted domains that are also the tenant's
+    verified domains without the initial C(*.onmicrosoft.com) domain, needs C(Get-AcceptedDomain), which is not in
+    the collection's cmdlet catalog; the module then keeps the AuthServer's own non-empty C(DomainName), else uses
+    O(tenant_domain), and warns. RV(domain_name_source) and RV(domain_name_reason) say which and why.
   - O(application_identifier) and O(domain_name) exist only on newer builds; on a build that lacks them the
     module fails before any change, naming the server, its build and the minimum.
   - Reads in one PowerShell process and writes in at most one more; nothing is written in check mode.
@@ -29,8 +44,21 @@ options:
   tenant_domain:
     description:
       - The Microsoft 365 tenant, such as C(contoso.onmicrosoft.com) (for O(type=azure_ad) also the tenant ID).
-      - Required with O(state=present) unless O(auth_metadata_url) is given.
+      - Required with O(state=present) unless O(auth_metadata_url) is given (or, with O(type=azure_ad), O(tenant_id)).
     type: str
+  tenant_id:
+    description:
+      - The tenant ID (a GUID). With O(type=azure_ad) the evoSTS AuthServer to adopt must have it as Realm.
+      - When neither this nor a tenant ID as O(tenant_domain) is given, the module takes the Realm of an AuthServer
+        whose metadata URL names O(tenant_domain), else the only tenant among the evoSTS AuthServers; with evoSTS
+        AuthServers for several tenants it fails and asks for this option.
+    type: str
+  remove_duplicates:
+    description:
+      - With O(type=azure_ad), when several AzureAD AuthServers trust the same tenant, keep one and remove the
+        others (C(Remove-AuthServer)) instead of failing with the finding.
+    type: bool
+    default: false
   type:
     description:
       - V(acs) is the ACS issuer of the documented procedure; V(azure_ad) is evoSTS (C(-Type AzureAD)).
@@ -56,6 +84,8 @@ options:
   domain_name:
     description:
       - Tenant domains linked to the AuthServer (C(-DomainName)), for multi-tenant hybrid.
+      - With O(type=azure_ad) and this unset, the module chooses them (see the description and
+        RV(domain_name_source)); with O(type=acs) and this unset, C(DomainName) is left as it is.
       - Needs Exchange 2016 CU18 or 2019 CU7 or later; not available on Exchange 2013.
     type: list
     elements: str
@@ -91,6 +121,25 @@ EXAMPLES = r"""
     type: azure_ad
     tenant_domain: 6a4b3c2d-1e0f-4a5b-9c8d-7e6f5a4b3c2d
     application_identifier: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0
+  run_once: true
+
+- name: Point the evoSTS AuthServer HCW made (EvoSts - <GUID>) at the dedicated application; DomainName from HCW's ACS one
+  exchange.hybrid.exchange_auth_server:
+    type: azure_ad
+    name: EvoSTS
+    tenant_domain: contoso.onmicrosoft.com
+    tenant_id: 6a4b3c2d-1e0f-4a5b-9c8d-7e6f5a4b3c2d
+    application_identifier: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0
+  run_once: true
+  register: evosts
+
+- name: Several evoSTS AuthServers for the tenant - keep one, remove the others
+  exchange.hybrid.exchange_auth_server:
+    type: azure_ad
+    name: EvoSTS
+    tenant_id: 6a4b3c2d-1e0f-4a5b-9c8d-7e6f5a4b3c2d
+    application_identifier: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0
+    remove_duplicates: true
   run_once: true
 
 - name: Remove it
@@ -132,6 +181,42 @@ auth_server:
       description: DomainName.
       type: list
       elements: str
+name:
+  description: Name of the AuthServer actually used (the adopted one, or O(name)).
+  returned: success
+  type: str
+  sample: EvoSts - 2f1c3a0e-5b6d-4e7f-8a9b-0c1d2e3f4a5b
+adopted:
+  description: True when an existing evoSTS AuthServer with another name than O(name) (made by HCW or Microsoft's
+    script) was used instead of creating O(name).
+  returned: success
+  type: bool
+realm_source:
+  description: Where the tenant ID that the evoSTS AuthServer's Realm had to match came from.
+  returned: with O(type=azure_ad) when a tenant ID was known
+  type: str
+duplicates:
+  description: Names of the AzureAD AuthServers found for the same tenant (the finding), when more than one.
+  returned: when there are duplicates
+  type: list
+  elements: str
+removed_duplicates:
+  description: The duplicates removed (predicted in check mode) with O(remove_duplicates=true).
+  returned: when duplicates were removed
+  type: list
+  elements: str
+domain_name_source:
+  description:
+    - Where C(DomainName) came from. V(option) (O(domain_name)), V(acs_auth_server) (copied from the MicrosoftACS
+      AuthServer, as Microsoft's script does), V(existing) (the AuthServer's own, kept), V(tenant_domain)
+      (O(tenant_domain), the earlier default) or V(none) (left unset).
+  returned: when O(state=present)
+  type: str
+  sample: acs_auth_server
+domain_name_reason:
+  description: Which domains were chosen and why, in words (why Microsoft's other sources were not used).
+  returned: with O(type=azure_ad) when O(state=present)
+  type: str
 auth_metadata_url:
   description: The metadata URL the module wanted.
   returned: when O(state=present)
@@ -195,7 +280,13 @@ def check_input(params: dict) -> None:
     if url is not None and (not re.match(r"^https://[^\s/]+(/\S*)?$", url)):
         raise ExchangeInputError("auth_metadata_url must be an https URL without spaces, got %r" % url)
     if params["state"] == "present" and not tenant and not url:
-        raise ExchangeInputError("tenant_domain is required with state present (or give auth_metadata_url)")
+        if not (params["type"] == "azure_ad" and params.get("tenant_id")):
+            raise ExchangeInputError("tenant_domain is required with state present (or give auth_metadata_url)")
+    tenant_id = params.get("tenant_id")
+    if tenant_id is not None and not _GUID.match(tenant_id):
+        raise ExchangeInputError(
+            "tenant_id must be the tenant ID (a GUID such as 6a4b3c2d-1e0f-4a5b-9c8d-7e6f5a4b3c2d), got %r" % tenant_id
+        )
     app = params.get("application_identifier")
     if app is not None and not _GUID.match(app):
         raise ExchangeInputError(
@@ -232,17 +323,118 @@ def type_matches(actual: Any, wanted: str) -> bool:
     return actual.lower() in ("", "microsoftacs", "unknown", "none")
 
 
+_INITIAL_CLOUD_DOMAINS = ("onmicrosoft.com", "partner.onmschina.cn", "onmicrosoft.us")
+
+
+def is_evosts(row: dict) -> bool:
+    """Microsoft's rule (ConfigureExchangeHybridApplication.ps1, ConfigureAuthServer): Type AzureAD and a name
+    that is HCW's C(EvoSts - <GUID>) or contains C(EvoSTS), case-insensitively."""
+    return str(row.get("Type") or "").lower() == "azuread" and "evosts" in str(row.get("Name") or "").lower()
+
+
+def is_hcw_name(name: Any) -> bool:
+    text = str(name or "")
+    return text.lower().startswith("evosts - ") and bool(_GUID.match(text[len("evosts - ") :]))
+
+
+def realm_of(row: dict) -> str:
+    return str(row.get("Realm") or "").lower()
+
+
+def domains_of(row: Optional[dict]) -> list[str]:
+    return list((view(row) or {}).get("domain_name") or [])
+
+
+def keep_order(row: dict, name: str) -> tuple:
+    """Which of several evoSTS AuthServers to keep: the default authorization endpoint (HMA relies on it),
+    then the one HCW made, then the one named O(name), then the first listed."""
+    return (
+        not bool(row.get("IsDefaultAuthorizationEndpoint")),
+        not is_hcw_name(row.get("Name")),
+        str(row.get("Name") or "").lower() != name.lower(),
+    )
+
+
+def tenant_id_for(params: dict, auth_servers: list[dict]) -> tuple[Optional[str], str]:
+    """The tenant ID the evoSTS AuthServer's Realm must match, and where it came from."""
+    if params.get("tenant_id"):
+        return params["tenant_id"].lower(), "tenant_id"
+    tenant = params.get("tenant_domain") or ""
+    if _GUID.match(tenant):
+        return tenant.lower(), "tenant_domain"
+    if tenant:
+        # An AuthServer whose metadata URL names the tenant domain (the push article's MicrosoftSts, or an evoSTS
+        # created from the domain): Exchange read the tenant ID from that metadata into Realm.
+        needles = ("/%s/" % tenant.lower(), "realm=%s" % tenant.lower())
+        for row in auth_servers:
+            url = str(row.get("AuthMetadataUrl") or "").lower()
+            if any(n in url for n in needles) and _GUID.match(str(row.get("Realm") or "")):
+                return realm_of(row), "the Realm of AuthServer %s, whose metadata names %s" % (row.get("Name"), tenant)
+    return None, ""
+
+
+def choose_domains(params: dict, auth_servers: list[dict], target: Optional[dict], realm: Optional[str]) -> tuple:
+    """DomainName as ConfigureExchangeHybridApplication.ps1 chooses it where the module can read the data:
+    (domains, source, reason)."""
+    if params.get("domain_name") is not None:
+        return list(params["domain_name"]), "option", "domain_name was given"
+    acs = [
+        row
+        for row in auth_servers
+        if str(row.get("Type") or "").lower() == "microsoftacs"
+        and bool(row.get("Enabled"))
+        and domains_of(row)
+        and (realm is None or realm_of(row) == realm)
+    ]
+    if len(acs) == 1:
+        return (
+            domains_of(acs[0]),
+            "acs_auth_server",
+            "copied from the MicrosoftACS AuthServer %s (Realm %s), as Microsoft's ConfigureExchangeHybridApplication.ps1 "
+            "does" % (acs[0].get("Name"), acs[0].get("Realm")),
+        )
+    why_not = (
+        "%d enabled MicrosoftACS AuthServers with domains for this realm (Microsoft's script copies only from exactly "
+        "one); Microsoft's fallback, the accepted domains that are also the tenant's verified domains without the "
+        "initial *.onmicrosoft.com domain, needs Get-AcceptedDomain, which is not in this collection's cmdlet "
+        "catalog, so the module cannot read accepted domains: set domain_name to choose them" % len(acs)
+    )
+    if target is not None and domains_of(target):
+        return domains_of(target), "existing", "kept the AuthServer's own DomainName; " + why_not
+    tenant = params.get("tenant_domain") or ""
+    if tenant and not _GUID.match(tenant):
+        initial = any(tenant.lower().endswith("." + suffix) for suffix in _INITIAL_CLOUD_DOMAINS)
+        note = " (an initial cloud domain, which Microsoft's script leaves out)" if initial else ""
+        return [tenant], "tenant_domain", "the tenant domain%s, the earlier default; %s" % (note, why_not)
+    return None, "none", "left unset; " + why_not
+
+
+def duplicates_message(name: str, where: str, rows: list[dict], keep: dict, realm: str) -> str:
+    names = ", ".join("'%s'" % row.get("Name") for row in rows)
+    others = [row for row in rows if row is not keep]
+    commands = "; ".join("Remove-AuthServer -Identity '%s' -Confirm:$false" % row.get("Name") for row in others)
+    return (
+        "Failed to configure AuthServer %s through %s: %d AzureAD (evoSTS) AuthServers trust the same tenant (Realm %s): "
+        "%s. Exchange needs exactly one; Microsoft's ConfigureExchangeHybridApplication.ps1 stops here too. Nothing was "
+        "changed. Fix: keep '%s' and remove the others (%s), or re-run the Hybrid Configuration Wizard, or set "
+        "remove_duplicates: true to let this module keep '%s' and remove the others."
+        % (name, where, len(rows), realm or "unknown", names, keep.get("Name"), commands, keep.get("Name"))
+    )
+
+
 def main() -> None:
     module = exchange_module(
         dict(
             name=dict(type="str", default="MicrosoftSts"),
             tenant_domain=dict(type="str"),
+            tenant_id=dict(type="str"),
             type=dict(type="str", default="acs", choices=["acs", "azure_ad"]),
             cloud=dict(type="str", default="global", choices=CLOUD_CHOICES),
             auth_metadata_url=dict(type="str"),
             application_identifier=dict(type="str"),
             domain_name=dict(type="list", elements="str"),
             enabled=dict(type="bool", default=True),
+            remove_duplicates=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "absent"]),
         )
     )
@@ -253,7 +445,7 @@ def main() -> None:
         module.fail_json(msg=exc.msg)
     client = client_for(module)
     server, name = params["server"], params["name"]
-    result: dict[str, Any] = {"changed": False}
+    result: dict[str, Any] = {"changed": False, "adopted": False, "name": name}
     stage = "read the AuthServers through %s" % server
     try:
         (servers, auth_servers), exsetup = run_reads(
@@ -273,9 +465,9 @@ def main() -> None:
             format_version(version) or "unknown",
         )
         existing = next((row for row in auth_servers if str(row.get("Name") or "").lower() == name.lower()), None)
-        before = view(existing)
 
         if params["state"] == "absent":
+            before = view(existing)
             result["auth_server"] = None
             if existing is None:
                 diff_result(module, result, before, None)
@@ -286,6 +478,65 @@ def main() -> None:
                 stage = "remove AuthServer %s through %s" % (name, server)
                 client.run([call("Remove-AuthServer", None, Identity=existing.get("Name") or name, Confirm=False)])
             module.exit_json(**result)
+
+        duplicates: list[dict] = []
+        realm: Optional[str] = None
+        if params["type"] == "azure_ad":
+            # Adopt the evoSTS AuthServer HCW or Microsoft's script made instead of adding a second one.
+            candidates = [
+                row
+                for row in auth_servers
+                if is_evosts(row) or (row is existing and type_matches(row.get("Type"), "azure_ad"))
+            ]
+            realm, realm_source = tenant_id_for(params, auth_servers)
+            if realm is not None:
+                same = [row for row in candidates if realm_of(row) == realm or (row is existing and not realm_of(row))]
+            else:
+                realms = sorted(set(realm_of(row) for row in candidates))
+                if len(realms) > 1:
+                    module.fail_json(
+                        msg="Failed to configure AuthServer %s through %s: AzureAD (evoSTS) AuthServers for %d tenants "
+                        "exist (%s) and the tenant ID is not known; set tenant_id (or give the tenant ID as tenant_domain) "
+                        "to choose. Nothing was changed."
+                        % (
+                            name,
+                            where,
+                            len(realms),
+                            ", ".join("'%s' (Realm %s)" % (r.get("Name"), r.get("Realm")) for r in candidates),
+                        ),
+                        **result,
+                    )
+                same = candidates
+                if same:
+                    realm = realm_of(same[0]) or None
+                    realm_source = "the only tenant among the evoSTS AuthServers"
+            if len(same) > 1:
+                keep = sorted(same, key=lambda row: keep_order(row, name))[0]
+                result["duplicates"] = [row.get("Name") for row in same]
+                if not params["remove_duplicates"]:
+                    module.fail_json(msg=duplicates_message(name, where, same, keep, realm or ""), **result)
+                duplicates = [row for row in same if row is not keep]
+                same = [keep]
+            if same:
+                existing = same[0]
+                result["adopted"] = str(existing.get("Name") or "").lower() != name.lower()
+                result["name"] = existing.get("Name")
+            elif existing is not None and not type_matches(existing.get("Type"), "azure_ad"):
+                pass  # reported below as a type mismatch
+            elif existing is not None:
+                module.fail_json(
+                    msg="Failed to configure AuthServer %s through %s: it exists for another tenant (Realm %s, not %s). "
+                    "Nothing was changed; choose another name, or remove it first (state: absent) if that tenant is gone."
+                    % (name, where, existing.get("Realm"), realm),
+                    auth_server=view(existing),
+                    **result,
+                )
+            else:
+                existing = None
+            if realm:
+                result["realm_source"] = realm_source
+        used = result["name"]
+        before = view(existing)
 
         # Parameters the server's build may lack: refuse before any write.
         for option, cmdlet, parameter in (
@@ -298,11 +549,33 @@ def main() -> None:
                 module.fail_json(
                     msg="Failed to configure AuthServer %s: %s (-%s) is not available on %s; it needs %s or later. "
                     "Update the server or leave %s unset."
-                    % (name, option, parameter, where, minimum_builds(cmdlet, parameter), option),
+                    % (used, option, parameter, where, minimum_builds(cmdlet, parameter), option),
                     **result,
                 )
 
-        url = params["auth_metadata_url"] or auth_metadata_url(params["cloud"], params["type"], params["tenant_domain"])
+        domains: Optional[list[str]] = params["domain_name"]
+        if params["type"] == "azure_ad":
+            domains, source, reason = choose_domains(params, auth_servers, existing, realm)
+            result["domain_name_source"] = source
+            result["domain_name_reason"] = reason
+            if (
+                source != "option"
+                and domains is not None
+                and parameter_support("Set-AuthServer", "DomainName", adv, exsetup) is False
+            ):
+                domains = None
+                result["domain_name_source"] = "none"
+                result["domain_name_reason"] = "left unset: -DomainName is not available on %s" % where
+        else:
+            result["domain_name_source"] = "option" if domains is not None else "none"
+
+        url = params["auth_metadata_url"] or auth_metadata_url(
+            params["cloud"], params["type"], params["tenant_domain"] or params["tenant_id"]
+        )
+        accepted_urls = {url.lower()}
+        if params["type"] == "azure_ad" and not params["auth_metadata_url"] and realm:
+            # HCW's evoSTS names the tenant by its ID; the same tenant by its domain is not a wrong URL.
+            accepted_urls.add(auth_metadata_url(params["cloud"], "azure_ad", realm).lower())
         result["auth_metadata_url"] = url
         writes: list[dict] = []
         after = dict(before or {})
@@ -310,8 +583,8 @@ def main() -> None:
             create: dict[str, Any] = {"Name": name, "AuthMetadataUrl": url, "Enabled": params["enabled"]}
             if params["type"] == "azure_ad":
                 create["Type"] = "AzureAD"
-            if params["domain_name"] is not None:
-                create["DomainName"] = list(params["domain_name"])
+            if domains is not None:
+                create["DomainName"] = list(domains)
             writes.append(call("New-AuthServer", None, **create))
             after = {
                 "name": name,
@@ -321,7 +594,7 @@ def main() -> None:
                 "realm": None,
                 "issuer_identifier": None,
                 "application_identifier": None,
-                "domain_name": list(params["domain_name"] or []),
+                "domain_name": list(domains or []),
             }
         else:
             if not type_matches(existing.get("Type"), params["type"]):
@@ -333,34 +606,45 @@ def main() -> None:
                     **result,
                 )
             update: dict[str, Any] = {}
-            if str(existing.get("AuthMetadataUrl") or "") != url:
+            if str(existing.get("AuthMetadataUrl") or "").lower() not in accepted_urls:
                 update["AuthMetadataUrl"] = url
                 after["auth_metadata_url"] = url
             if bool(existing.get("Enabled")) != params["enabled"]:
                 update["Enabled"] = params["enabled"]
                 after["enabled"] = params["enabled"]
-            if params["domain_name"] is not None:
+            if domains is not None:
                 have = sorted(d.lower() for d in (before or {}).get("domain_name") or [])
-                if have != sorted(d.lower() for d in params["domain_name"]):
-                    update["DomainName"] = list(params["domain_name"])
-                    after["domain_name"] = list(params["domain_name"])
+                if have != sorted(d.lower() for d in domains):
+                    update["DomainName"] = list(domains)
+                    after["domain_name"] = list(domains)
             if update:
-                writes.append(call("Set-AuthServer", None, Identity=existing.get("Name") or name, **update))
+                writes.append(call("Set-AuthServer", None, Identity=used, **update))
         app = params["application_identifier"]
         if app is not None and str((existing or {}).get("ApplicationIdentifier") or "").lower() != app.lower():
             # AppSecret is its own parameter set: a separate call.
-            writes.append(call("Set-AuthServer", None, Identity=name, ApplicationIdentifier=app))
+            writes.append(call("Set-AuthServer", None, Identity=used, ApplicationIdentifier=app))
             after["application_identifier"] = app
+        if duplicates:
+            # After the kept one is configured, so a failed update removes nothing.
+            result["removed_duplicates"] = [row.get("Name") for row in duplicates]
+            for row in duplicates:
+                writes.append(call("Remove-AuthServer", None, Identity=row.get("Name"), Confirm=False))
 
         result["changed"] = bool(writes)
         if writes and not module.check_mode:
-            stage = ("create" if existing is None else "update") + " AuthServer %s through %s" % (name, server)
+            stage = ("create" if existing is None else "update") + " AuthServer %s through %s" % (used, server)
             outputs = client.run(writes + [call("Get-AuthServer", AUTH_SERVER_PROPERTIES)])
-            found = next((row for row in outputs[-1] if str(row.get("Name") or "").lower() == name.lower()), None)
+            found = next((row for row in outputs[-1] if str(row.get("Name") or "").lower() == used.lower()), None)
             after = view(found) or after
         result["auth_server"] = after if writes else before
         for warning in client.warnings:
             module.warn(warning)
+        if (
+            result["changed"]
+            and params["type"] == "azure_ad"
+            and result["domain_name_source"] in ("existing", "tenant_domain", "none")
+        ):
+            module.warn("AuthServer %s DomainName: %s." % (used, result["domain_name_reason"]))
         diff_result(module, result, before, result["auth_server"])
         module.exit_json(**result)
     except ExchangeError as exc:
