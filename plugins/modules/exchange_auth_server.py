@@ -21,7 +21,11 @@ description:
     (C(EvoSts - <GUID>)) or Microsoft's C(ConfigureExchangeHybridApplication.ps1) made, found as that script finds
     it (type C(AzureAD), a name that is or contains C(EvoSTS), case-insensitively, the Realm equal to the tenant
     ID when it is known), and updates it in place instead of creating a second one beside it. RV(name) and
-    RV(adopted) say which one was used. Its C(AuthMetadataUrl) is kept when it names the same tenant by its ID.
+    RV(adopted) say which one was used. Its C(AuthMetadataUrl) is kept when its Realm is the tenant ID given as
+    O(tenant_id) (or O(tenant_domain)), as HCW's names the tenant by its ID.
+  - With O(type=acs) and no AuthServer named O(name), a MicrosoftACS AuthServer whose Realm is the tenant ID
+    (HCW's C(ACS - <GUID>)) is adopted as it is, when the tenant ID is known (O(tenant_id), or the Realm of an
+    AuthServer whose metadata URL names O(tenant_domain)); several are reported in RV(duplicates) with a warning.
   - Several AzureAD AuthServers for the same tenant are a finding. The module fails before any change, naming
     them, the one to keep and the commands that remove the others; with O(remove_duplicates=true) it keeps one
     (the default authorization endpoint, else the one HCW made, else the one named O(name), else the first) and
@@ -187,16 +191,17 @@ name:
   type: str
   sample: EvoSts - 2f1c3a0e-5b6d-4e7f-8a9b-0c1d2e3f4a5b
 adopted:
-  description: True when an existing evoSTS AuthServer with another name than O(name) (made by HCW or Microsoft's
-    script) was used instead of creating O(name).
+  description: True when an existing AuthServer with another name than O(name) (the evoSTS or ACS one HCW or
+    Microsoft's script made) was used instead of creating O(name).
   returned: success
   type: bool
 realm_source:
   description: Where the tenant ID that the evoSTS AuthServer's Realm had to match came from.
-  returned: with O(type=azure_ad) when a tenant ID was known
+  returned: when a tenant ID was known and used to find the AuthServer
   type: str
 duplicates:
-  description: Names of the AzureAD AuthServers found for the same tenant (the finding), when more than one.
+  description: Names of the AuthServers of the wanted type found for the same tenant, when more than one (for
+    AzureAD the finding the module fails with, unless O(remove_duplicates=true)).
   returned: when there are duplicates
   type: list
   elements: str
@@ -323,6 +328,7 @@ def type_matches(actual: Any, wanted: str) -> bool:
     return actual.lower() in ("", "microsoftacs", "unknown", "none")
 
 
+ONLY_TENANT = "the only tenant among the evoSTS AuthServers"
 _INITIAL_CLOUD_DOMAINS = ("onmicrosoft.com", "partner.onmschina.cn", "onmicrosoft.us")
 
 
@@ -481,6 +487,7 @@ def main() -> None:
 
         duplicates: list[dict] = []
         realm: Optional[str] = None
+        realm_source = ""
         if params["type"] == "azure_ad":
             # Adopt the evoSTS AuthServer HCW or Microsoft's script made instead of adding a second one.
             candidates = [
@@ -509,7 +516,7 @@ def main() -> None:
                 same = candidates
                 if same:
                     realm = realm_of(same[0]) or None
-                    realm_source = "the only tenant among the evoSTS AuthServers"
+                    realm_source = ONLY_TENANT
             if len(same) > 1:
                 keep = sorted(same, key=lambda row: keep_order(row, name))[0]
                 result["duplicates"] = [row.get("Name") for row in same]
@@ -535,6 +542,29 @@ def main() -> None:
                 existing = None
             if realm:
                 result["realm_source"] = realm_source
+        elif existing is None:
+            # The ACS issuer: HCW's ACS - <GUID> (MicrosoftACS, Realm = the tenant ID) serves as the push article's
+            # MicrosoftSts; adopt it rather than add a second MicrosoftACS AuthServer for the tenant.
+            realm, realm_source = tenant_id_for(params, auth_servers)
+            same = [
+                row
+                for row in auth_servers
+                if realm and str(row.get("Type") or "").lower() == "microsoftacs" and realm_of(row) == realm
+            ]
+            if same:
+                existing = sorted(same, key=lambda row: (not str(row.get("Name") or "").lower().startswith("acs - "),))[
+                    0
+                ]
+                result["adopted"] = True
+                result["name"] = existing.get("Name")
+                result["realm_source"] = realm_source
+                if len(same) > 1:
+                    result["duplicates"] = [row.get("Name") for row in same]
+                    module.warn(
+                        "%d MicrosoftACS AuthServers trust the tenant %s (%s); using '%s'. Remove the others "
+                        "(Remove-AuthServer -Identity <name> -Confirm:$false) unless another tool needs them."
+                        % (len(same), realm, ", ".join(result["duplicates"]), existing.get("Name"))
+                    )
         used = result["name"]
         before = view(existing)
 
@@ -573,9 +603,11 @@ def main() -> None:
             params["cloud"], params["type"], params["tenant_domain"] or params["tenant_id"]
         )
         accepted_urls = {url.lower()}
-        if params["type"] == "azure_ad" and not params["auth_metadata_url"] and realm:
-            # HCW's evoSTS names the tenant by its ID; the same tenant by its domain is not a wrong URL.
-            accepted_urls.add(auth_metadata_url(params["cloud"], "azure_ad", realm).lower())
+        known = realm_source and realm_source != ONLY_TENANT
+        if existing is not None and not params["auth_metadata_url"] and known and realm_of(existing) == realm:
+            # Exchange read this tenant's ID from the AuthServer's own metadata URL (HCW names the tenant by its ID,
+            # the derived URL by its domain): the same issuer, so the URL is not wrong.
+            accepted_urls.add(str(existing.get("AuthMetadataUrl") or "").lower())
         result["auth_metadata_url"] = url
         writes: list[dict] = []
         after = dict(before or {})

@@ -183,7 +183,7 @@ def evosts_args(**extra):
 
 def test_hcw_evosts_adopted_in_place_with_the_acs_domains(monkeypatch):
     exchange = FakeExchange(auth_servers=[acs_row(), evo_row(HCW_EVO)])
-    out, _client = run_module(monkeypatch, mod, evosts_args(), exchange, diff=True)
+    out, _client = run_module(monkeypatch, mod, evosts_args(tenant_id=TENANT), exchange, diff=True)
     result = out.result
     assert not out.failed and result["changed"] and result["adopted"] is True and result["name"] == HCW_EVO
     assert result["domain_name_source"] == "acs_auth_server" and HCW_ACS in result["domain_name_reason"]
@@ -195,7 +195,7 @@ def test_hcw_evosts_adopted_in_place_with_the_acs_domains(monkeypatch):
     assert result["diff"]["after"]["application_identifier"] == APP
 
     exchange.calls.clear()
-    again, _client = run_module(monkeypatch, mod, evosts_args(), exchange)
+    again, _client = run_module(monkeypatch, mod, evosts_args(tenant_id=TENANT), exchange)
     assert not again.result["changed"] and again.result["adopted"] is True and writes(exchange) == []
 
 
@@ -308,10 +308,34 @@ def test_tenant_id_must_be_a_guid(monkeypatch):
     assert out.failed and "tenant_id" in out.result["msg"]
 
 
-def test_evosts_url_by_domain_replaced_only_for_another_tenant(monkeypatch):
+def test_hcw_metadata_url_kept_when_the_tenant_id_is_known(monkeypatch):
     exchange = FakeExchange(auth_servers=[evo_row(HCW_EVO, domains=["contoso.com"])])
-    run_module(monkeypatch, mod, evosts_args(), exchange)
+    run_module(monkeypatch, mod, evosts_args(tenant_id=TENANT), exchange)
     assert not [c for c in writes(exchange) if "AuthMetadataUrl" in c[1]]
-    exchange = FakeExchange(auth_servers=[evo_row(HCW_EVO, domains=["contoso.com"], AuthMetadataUrl="https://x/y")])
-    run_module(monkeypatch, mod, evosts_args(), exchange)
-    assert [c for c in writes(exchange) if "AuthMetadataUrl" in c[1]]
+    # Without the tenant ID the Realm is not proven to be the tenant's: the URL becomes the derived one.
+    exchange = FakeExchange(auth_servers=[evo_row(HCW_EVO, domains=["contoso.com"])])
+    out, _client = run_module(monkeypatch, mod, evosts_args(), exchange)
+    assert out.result["adopted"] and [c for c in writes(exchange) if "AuthMetadataUrl" in c[1]]
+    assert not [c for c in writes(exchange) if c[0] == "New-AuthServer"]
+
+
+def test_hcws_acs_auth_server_adopted_for_the_acs_type(monkeypatch):
+    exchange = FakeExchange(auth_servers=[acs_row(), evo_row(HCW_EVO)])
+    out, _client = run_module(
+        monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com", "tenant_id": TENANT}, exchange
+    )
+    assert not out.failed and not out.result["changed"] and out.result["adopted"] and out.result["name"] == HCW_ACS
+    assert writes(exchange) == []
+    # Without the tenant ID the realm cannot be matched: the documented MicrosoftSts is created as before.
+    out, _client = run_module(monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com"}, exchange)
+    assert out.result["adopted"] is False and writes(exchange)[0][0] == "New-AuthServer"
+
+
+def test_several_acs_auth_servers_use_hcws_and_warn(monkeypatch):
+    other = acs_row(name="MicrosoftSts2")
+    exchange = FakeExchange(auth_servers=[other, acs_row()])
+    out, _client = run_module(
+        monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com", "tenant_id": TENANT}, exchange
+    )
+    assert out.result["name"] == HCW_ACS and out.result["duplicates"] == ["MicrosoftSts2", HCW_ACS]
+    assert writes(exchange) == []
