@@ -23,8 +23,8 @@ description:
     ID when it is known), and updates it in place instead of creating a second one beside it. RV(name) and
     RV(adopted) say which one was used. Its C(AuthMetadataUrl) is kept when its Realm is the tenant ID given as
     O(tenant_id) (or O(tenant_domain)), as HCW's names the tenant by its ID.
-  - With O(type=acs) and no AuthServer named O(name), a MicrosoftACS AuthServer whose Realm is the tenant ID
-    (HCW's C(ACS - <GUID>)) is adopted as it is, when the tenant ID is known (O(tenant_id), or the Realm of an
+  - With O(type=acs) and no AuthServer named O(name), HCW's C(ACS - <GUID>) AuthServer (MicrosoftACS, Realm the
+    tenant ID) is adopted as it is, when the tenant ID is known (O(tenant_id), or the Realm of an
     AuthServer whose metadata URL names O(tenant_domain)); several are reported in RV(duplicates) with a warning.
   - Several AzureAD AuthServers for the same tenant are a finding. The module fails before any change, naming
     them, the one to keep and the commands that remove the others; with O(remove_duplicates=true) it keeps one
@@ -338,9 +338,11 @@ def is_evosts(row: dict) -> bool:
     return str(row.get("Type") or "").lower() == "azuread" and "evosts" in str(row.get("Name") or "").lower()
 
 
-def is_hcw_name(name: Any) -> bool:
-    text = str(name or "")
-    return text.lower().startswith("evosts - ") and bool(_GUID.match(text[len("evosts - ") :]))
+def is_hcw_name(name: Any, prefix: str = "evosts") -> bool:
+    """The name HCW gives its AuthServers: C(EvoSts - <GUID>), C(ACS - <GUID>)."""
+    text = str(name or "").lower()
+    head = prefix + " - "
+    return text.startswith(head) and bool(_GUID.match(text[len(head) :]))
 
 
 def realm_of(row: dict) -> str:
@@ -549,19 +551,20 @@ def main() -> None:
             same = [
                 row
                 for row in auth_servers
-                if realm and str(row.get("Type") or "").lower() == "microsoftacs" and realm_of(row) == realm
+                if realm
+                and str(row.get("Type") or "").lower() == "microsoftacs"
+                and realm_of(row) == realm
+                and is_hcw_name(row.get("Name"), "acs")
             ]
             if same:
-                existing = sorted(same, key=lambda row: (not str(row.get("Name") or "").lower().startswith("acs - "),))[
-                    0
-                ]
+                existing = same[0]
                 result["adopted"] = True
                 result["name"] = existing.get("Name")
                 result["realm_source"] = realm_source
                 if len(same) > 1:
                     result["duplicates"] = [row.get("Name") for row in same]
                     module.warn(
-                        "%d MicrosoftACS AuthServers trust the tenant %s (%s); using '%s'. Remove the others "
+                        "%d MicrosoftACS AuthServers named by HCW trust the tenant %s (%s); using '%s'. Remove the others "
                         "(Remove-AuthServer -Identity <name> -Confirm:$false) unless another tool needs them."
                         % (len(same), realm, ", ".join(result["duplicates"]), existing.get("Name"))
                     )

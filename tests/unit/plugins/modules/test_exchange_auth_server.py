@@ -332,10 +332,18 @@ def test_hcws_acs_auth_server_adopted_for_the_acs_type(monkeypatch):
 
 
 def test_several_acs_auth_servers_use_hcws_and_warn(monkeypatch):
-    other = acs_row(name="MicrosoftSts2")
+    other = acs_row(name="ACS - 00000000-0000-4000-8000-000000000002")
     exchange = FakeExchange(auth_servers=[other, acs_row()])
     out, _client = run_module(
         monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com", "tenant_id": TENANT}, exchange
     )
-    assert out.result["name"] == HCW_ACS and out.result["duplicates"] == ["MicrosoftSts2", HCW_ACS]
+    assert out.result["name"] == other["Name"] and out.result["duplicates"] == [other["Name"], HCW_ACS]
     assert writes(exchange) == []
+
+
+def test_an_acs_auth_server_not_named_by_hcw_is_not_adopted(monkeypatch):
+    exchange = FakeExchange(auth_servers=[acs_row(name="Partner ACS")])
+    out, _client = run_module(
+        monkeypatch, mod, {"tenant_domain": "contoso.onmicrosoft.com", "tenant_id": TENANT}, exchange
+    )
+    assert out.result["adopted"] is False and writes(exchange)[0][0] == "New-AuthServer"
