@@ -399,3 +399,108 @@ def test_dates_follow_the_certificate(sim):
     entry = {"type": "AsymmetricX509Cert", "usage": "Verify", "key": ours.base64_der, "endDateTime": "2027-01-01T00:00:00Z"}
     answer = sim.graph("PATCH", f"servicePrincipals/{EXCHANGE_ONLINE_SP_ID}", json={"keyCredentials": [entry]})
     assert answer.status_code == 400  # the end date lies beyond the certificate's NotAfter
+
+
+# --- replication delay (Entra's eventual consistency) ------------------------------------------------------------
+
+
+def advance(sim: Sim, seconds: float) -> None:
+    with sim.store.transaction() as state:
+        state["clock_offset_seconds"] = state.get("clock_offset_seconds", 0) + seconds
+
+
+def error_of(answer: requests.Response) -> tuple[int, str, str]:
+    error = answer.json()["error"]
+    return answer.status_code, error["code"], error["message"]
+
+
+APP_BODY = {
+    "displayName": "ExchangeServerApp-delay",
+    "requiredResourceAccess": [
+        {"resourceAppId": EXCHANGE_ONLINE_APP_ID, "resourceAccess": [{"id": FULL_ACCESS_AS_APP_ROLE_ID, "type": "Role"}]}
+    ],
+}
+
+
+@pytest.fixture
+def delayed(tmp_path):
+    # the delay runs on the simulated clock: the tests move the clock instead of waiting
+    simulation = Sim(str(tmp_path), replication_delay_seconds=600)
+    yield simulation
+    simulation.server.stop()
+
+
+def test_new_application_is_not_replicated_until_the_delay_has_passed(delayed):
+    sim = delayed
+    token = sim.token().json()["access_token"]
+    created = sim.graph("POST", "applications", token=token, json=APP_BODY)
+    assert created.status_code == 201
+    app = created.json()
+    refused = sim.graph("POST", "servicePrincipals", token=token, json={"appId": app["appId"]})
+    assert error_of(refused) == (
+        400, "Request_BadRequest",
+        f"The appId '{app['appId']}' of the service principal does not reference a valid application object.",
+    )
+    assert refused.json()["error"]["innerError"]["request-id"]
+    for path in (f"applications/{app['id']}", f"applications(appId='{app['appId']}')"):
+        status, code, message = error_of(sim.graph("GET", path, token=token))
+        assert (status, code) == (404, "Request_ResourceNotFound")
+        assert "does not exist or one of its queried reference-property objects are not present" in message
+    listed = sim.graph("GET", "applications", token=token, params={"$filter": "displayName eq 'ExchangeServerApp-delay'"})
+    assert listed.status_code == 200 and listed.json()["value"] == []  # a $filter leaves it out
+    assert [a["id"] for a in sim.tenant()["applications"]] == [app["id"]]  # it exists nonetheless
+
+    advance(sim, 599)
+    assert sim.graph("GET", f"applications/{app['id']}", token=token).status_code == 404
+    advance(sim, 2)
+    assert sim.graph("GET", f"applications/{app['id']}", token=token).status_code == 200
+    listed = sim.graph("GET", "applications", token=token, params={"$filter": "displayName eq 'ExchangeServerApp-delay'"})
+    assert [a["id"] for a in listed.json()["value"]] == [app["id"]]
+    assert sim.graph("POST", "servicePrincipals", token=token, json={"appId": app["appId"]}).status_code == 201
+
+
+def test_new_service_principal_consent_and_conflicts_under_delay(delayed):
+    sim = delayed
+    token = sim.token().json()["access_token"]
+    app = sim.graph("POST", "applications", token=token, json=APP_BODY).json()
+    advance(sim, 601)
+    sp = sim.graph("POST", "servicePrincipals", token=token, json={"appId": app["appId"]}).json()
+    # a second one for the same appId is refused at once, replicated or not: it exists
+    assert error_of(sim.graph("POST", "servicePrincipals", token=token, json={"appId": app["appId"]})) == (
+        409, "Request_MultipleObjectsWithSameKeyValue",
+        "The service principal cannot be created, updated, or restored because the service principal name "
+        f"{app['appId']} is already in use.",
+    )
+    assert sim.graph("GET", f"servicePrincipals(appId='{app['appId']}')", token=token).status_code == 404
+    listed = sim.graph("GET", "servicePrincipals", token=token, params={"$filter": f"appId eq '{app['appId']}'"})
+    assert listed.json()["value"] == []
+    body = {"principalId": sp["id"], "resourceId": EXCHANGE_ONLINE_SP_ID, "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID}
+    refused = sim.graph("POST", f"servicePrincipals/{sp['id']}/appRoleAssignments", token=token, json=body)
+    assert error_of(refused) == (400, "Request_BadRequest", "Not a valid reference update.")
+    assert sim.tenant()["appRoleAssignments"] == []  # the refusal wrote nothing
+
+    advance(sim, 601)
+    assert sim.graph("GET", f"servicePrincipals(appId='{app['appId']}')", token=token).json()["id"] == sp["id"]
+    assigned = sim.graph("POST", f"servicePrincipals/{sp['id']}/appRoleAssignments", token=token, json=body)
+    assert assigned.status_code == 201
+    # the new assignment is not listed yet, but a second one is refused because it exists
+    assert sim.graph("GET", f"servicePrincipals/{sp['id']}/appRoleAssignments", token=token).json()["value"] == []
+    again = sim.graph("POST", f"servicePrincipals/{sp['id']}/appRoleAssignments", token=token, json=body)
+    assert error_of(again) == (400, "Request_BadRequest", "Permission being assigned already exists on the object.")
+    advance(sim, 601)
+    listed = sim.graph("GET", f"servicePrincipals/{sp['id']}/appRoleAssignments", token=token).json()["value"]
+    assert [a["id"] for a in listed] == [assigned.json()["id"]]
+    assert len(sim.tenant()["appRoleAssignments"]) == 1
+
+
+def test_replication_delay_set_and_finished_at_runtime(sim):
+    token = sim.token().json()["access_token"]
+    sim.server.set_replication_delay(600)
+    app = sim.graph("POST", "applications", token=token, json=APP_BODY).json()
+    assert sim.graph("GET", f"applications/{app['id']}", token=token).status_code == 404
+    sim.server.replicate_now()
+    assert sim.graph("GET", f"applications/{app['id']}", token=token).status_code == 200
+    sim.server.set_replication_delay(0)
+    other = sim.graph("POST", "applications", token=token, json=dict(APP_BODY, displayName="other")).json()
+    assert sim.graph("GET", f"applications/{other['id']}", token=token).status_code == 200
+    assert sim.graph("POST", "servicePrincipals", token=token, json={"appId": other["appId"]}).status_code == 201

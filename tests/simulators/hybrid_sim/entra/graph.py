@@ -9,6 +9,19 @@ Rules (see ../shared/reference/graph-facts.md):
 - PATCH answers 204 No Content; POST 201 with the object (§1.3, S4/S5).
 - Permissions are the application permissions in the token's ``roles`` (§1.6); a missing one is
   403 Authorization_RequestDenied "Insufficient privileges to complete the operation.".
+- Replication delay (``tenant["replication"]``, hybrid-2026-facts.md "Microsoft Entra is eventually consistent"):
+  an application, service principal or app role assignment created while ``delay_seconds`` > 0 stays *pending*
+  for that many seconds of the simulated clock (``now(state)``: real time plus ``clock_offset_seconds``). While
+  pending it is left out of every list and ``$filter`` answer, a read/update of it by id or alternate key answers
+  404 ``Request_ResourceNotFound``, creating the service principal of a pending application answers 400
+  ``Request_BadRequest`` "The appId '...' of the service principal does not reference a valid application
+  object." (Microsoft Q&A 5883620, msgraph-sdk-powershell #846), and an app role assignment for a pending principal
+  answers 400 ``Request_BadRequest`` "Not a valid reference update." (terraform-provider-azuread). Uniqueness is
+  enforced on pending objects too: a second service principal for an appId answers 409
+  ``Request_MultipleObjectsWithSameKeyValue`` "The service principal cannot be created, updated, or restored
+  because the service principal name <appId> is already in use." (Microsoft Graph's text, quoted in
+  Azure/reliable-web-app-pattern-java #185 and KelvinTegelaar/CIPP #1142), and a second identical app role
+  assignment answers 400 "Permission being assigned already exists on the object.".
 Texts not taken from the reference are marked "simulator wording".
 """
 
@@ -264,12 +277,40 @@ def _list(req: GraphRequest, items: list[dict[str, Any]], entity_set: str) -> di
     return body
 
 
+# --- replication delay -----------------------------------------------------------------------------------------
+
+
+def replication(tenant: dict[str, Any]) -> dict[str, Any]:
+    """The tenant's replication settings: ``{"delay_seconds": N, "pending": {object id: ready at (epoch s)}}``."""
+    return tenant.setdefault("replication", {"delay_seconds": 0.0, "pending": {}})
+
+
+def _created(tenant: dict[str, Any], state: dict[str, Any], object_id: str) -> None:
+    settings = replication(tenant)
+    if settings.get("delay_seconds", 0) > 0:
+        settings["pending"][object_id] = now(state).timestamp() + float(settings["delay_seconds"])
+
+
+def is_pending(tenant: dict[str, Any], state: dict[str, Any], object_id: str) -> bool:
+    """Whether Entra has not yet replicated the object (the simulated clock decides)."""
+    ready = tenant.get("replication", {}).get("pending", {}).get(object_id)
+    return ready is not None and now(state).timestamp() < ready
+
+
+def _replicated(tenant: dict[str, Any], state: dict[str, Any], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [item for item in items if not is_pending(tenant, state, item["id"])]
+
+
 # --- dispatch --------------------------------------------------------------------------------------------------
 
 _ALT_KEY = re.compile(r"^\(appId='([^']*)'\)$")
 
 
-def _find(items: list[dict[str, Any]], ref: str) -> dict[str, Any]:
+def _find(items: list[dict[str, Any]], ref: str, tenant: dict[str, Any] | None = None,
+          state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The object by id or ``(appId='...')``; a not yet replicated one answers 404 as if it did not exist."""
+    if tenant is not None:
+        items = _replicated(tenant, state, items)
     match = _ALT_KEY.match(ref)
     if match:
         found = [i for i in items if i.get("appId") == match.group(1)]
@@ -302,7 +343,7 @@ def handle(tenant: dict[str, Any], state: dict[str, Any], req: GraphRequest) -> 
     if tail == "":
         if req.method == "GET":
             req.require(READ_APPS)
-            return 200, _list(req, items, entity_set)
+            return 200, _list(req, _replicated(tenant, state, items), entity_set)
         if req.method == "POST":
             req.require(WRITE_APPS)
             created = _create(tenant, state, entity_set, req)
@@ -316,9 +357,13 @@ def handle(tenant: dict[str, Any], state: dict[str, Any], req: GraphRequest) -> 
         if entity_set != "servicePrincipals":
             raise bad_request("Resource not found for the segment 'appRoleAssignments'.", "BadRequest")
         req.require(READ_APPS | WRITE_ASSIGNMENTS)
-        principal = _find(items, ref)
+        if req.method == "POST" and is_pending(tenant, state, _find(items, ref)["id"]):
+            # the principal exists but is not replicated yet (terraform-provider-azuread retries on this answer)
+            req.require(WRITE_ASSIGNMENTS)
+            raise bad_request("Not a valid reference update.")
+        principal = _find(items, ref, tenant, state)
         if req.method == "GET":
-            mine = [a for a in tenant["appRoleAssignments"] if a["principalId"] == principal["id"]]
+            mine = [a for a in _replicated(tenant, state, tenant["appRoleAssignments"]) if a["principalId"] == principal["id"]]
             return 200, {"@odata.context": _context(req.base_url, "appRoleAssignments", None, False), "value": copy.deepcopy(mine)}
         if req.method == "POST":
             req.require(WRITE_ASSIGNMENTS)
@@ -327,17 +372,17 @@ def handle(tenant: dict[str, Any], state: dict[str, Any], req: GraphRequest) -> 
         raise GraphFailure(405, "Request_BadRequest", "The specified HTTP method is not allowed for the resource.")
     if req.method == "GET":
         req.require(READ_APPS)
-        obj = _find(items, ref)
+        obj = _find(items, ref, tenant, state)
         select = _select(req.query)
         return 200, {"@odata.context": _context(req.base_url, entity_set, select, True), **present(obj, select, True)}
     if req.method == "PATCH":
         req.require(WRITE_APPS)
-        obj = _find(items, ref)
+        obj = _find(items, ref, tenant, state)
         _patch(obj, entity_set, req.body)
         return 204, None
     if req.method == "DELETE":
         req.require(WRITE_APPS)
-        obj = _find(items, ref)
+        obj = _find(items, ref, tenant, state)
         items.remove(obj)
         return 204, None
     raise GraphFailure(405, "Request_BadRequest", "The specified HTTP method is not allowed for the resource.")
@@ -387,15 +432,18 @@ def _create(tenant: dict[str, Any], state: dict[str, Any], entity_set: str, req:
         if app["signInAudience"] not in ("AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"):
             raise bad_request("Invalid value specified for property 'signInAudience' of resource 'Application'.")
         tenant["applications"].append(app)
+        _created(tenant, state, app["id"])
         return app
     app_id = body.get("appId")
+    # uniqueness is enforced on objects not yet replicated as well
     if any(sp["appId"] == app_id for sp in tenant["servicePrincipals"]):
         raise GraphFailure(
             409,
             "Request_MultipleObjectsWithSameKeyValue",
-            "Another object with the same value for property servicePrincipalNames already exists.",
+            "The service principal cannot be created, updated, or restored because the service principal name "
+            f"{app_id} is already in use.",
         )
-    apps = [a for a in tenant["applications"] if a["appId"] == app_id]
+    apps = _replicated(tenant, state, [a for a in tenant["applications"] if a["appId"] == app_id])
     if not apps:
         raise bad_request(f"The appId '{app_id}' of the service principal does not reference a valid application object.")
     app = apps[0]
@@ -416,6 +464,7 @@ def _create(tenant: dict[str, Any], state: dict[str, Any], entity_set: str, req:
         "passwordCredentials": [],
     }
     tenant["servicePrincipals"].append(sp)
+    _created(tenant, state, sp["id"])
     return sp
 
 
@@ -448,4 +497,5 @@ def _assign(tenant: dict[str, Any], state: dict[str, Any], principal: dict[str, 
         "resourceId": resource["id"],
     }
     tenant["appRoleAssignments"].append(assignment)
+    _created(tenant, state, assignment["id"])
     return copy.deepcopy(assignment)

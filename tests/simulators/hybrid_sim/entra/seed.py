@@ -95,8 +95,13 @@ def initial_entra_state(
     client_certificate_pem: str | None = None,
     permissions: Iterable[str] = DEFAULT_PERMISSIONS,
     foreign_keys: int = 2,
+    replication_delay_seconds: float = 0,
 ) -> dict[str, Any]:
     """The ``entra`` section: ``{"tenants": {tenant_id: {...}}, "token_signing_key": ...}``.
+
+    ``replication_delay_seconds``: Entra's eventual consistency (hybrid-2026-facts.md, "Microsoft Entra is
+    eventually consistent"): for that many seconds of the simulated clock after an application, service principal
+    or app role assignment is created, Graph refuses what depends on it (see ``graph.py``). 0 = replicated at once.
 
     ``clients`` holds the registered automation app (the Graph caller): its secret only as a hash, optional
     certificates (PEM) for client assertions, and the application permissions admin-consented to it.
@@ -148,6 +153,7 @@ def initial_entra_state(
                 "applications": [],
                 "appRoleAssignments": [],
                 "clients": {client_id: client},
+                "replication": {"delay_seconds": float(replication_delay_seconds), "pending": {}},
             }
         },
     }

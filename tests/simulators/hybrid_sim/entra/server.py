@@ -137,6 +137,21 @@ class EntraServer:
                     return fault
         return None
 
+    # --- replication delay (Entra's eventual consistency, graph.py) ---------------------------------------------
+    def set_replication_delay(self, seconds: float, tenant_id: str | None = None) -> None:
+        """Objects created from now on stay unreplicated for ``seconds`` of the simulated clock (0: at once)."""
+        with self.store.transaction() as state:
+            for key, tenant in state["entra"]["tenants"].items():
+                if tenant_id in (None, key):
+                    graph.replication(tenant)["delay_seconds"] = float(seconds)
+
+    def replicate_now(self, tenant_id: str | None = None) -> None:
+        """Finish replicating every pending object (as if the delay had passed)."""
+        with self.store.transaction() as state:
+            for key, tenant in state["entra"]["tenants"].items():
+                if tenant_id in (None, key):
+                    graph.replication(tenant)["pending"] = {}
+
     def count(self, name: str) -> None:
         with self._lock:
             self.counters[name] += 1
