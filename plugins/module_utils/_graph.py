@@ -11,6 +11,9 @@
 - Retries: 429/503/504 honouring ``Retry-After`` within a bounded total wait; GETs also on connection errors;
   a 401 with an invalid/expired token is retried once with a fresh token. Writes are never resent after a
   dropped connection (the caller re-reads to learn whether it was applied: ``GraphConnectionError``).
+- Replication (Entra is eventually consistent, hybrid-2026-facts.md): a call may name the answers that mean
+  "a new object is not replicated yet" (``replication=``, from ``REPLICATION_ANSWERS``); those are retried by the
+  same loop with backoff (1, 2, 4, 8, then 10 s) within ``replication_wait`` seconds in total.
 """
 
 from __future__ import annotations
@@ -91,6 +94,18 @@ GRAPH_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 
 TOKEN_CACHE_DIR_ENV = "EXCHANGE_HYBRID_TOKEN_CACHE_DIR"
 RETRY_STATUSES = (429, 503, 504)
+# Answers Entra gives for an object created moments ago and not yet replicated (hybrid-2026-facts.md, "Microsoft
+# Entra is eventually consistent"): (HTTP status, Graph error code, text the message must contain or None).
+# Request_BadRequest is Graph's generic code, so those two are told apart by their message.
+REPLICATION_ANSWERS = {
+    # GET/PATCH of a new application or service principal by id or alternate key
+    "not_found": (404, "Request_ResourceNotFound", None),
+    # POST servicePrincipals for a new application (Microsoft Q&A 5883620, msgraph-sdk-powershell #846)
+    "application_not_replicated": (400, "Request_BadRequest", "does not reference a valid application object"),
+    # POST appRoleAssignments naming a new principal (terraform-provider-azuread retries on it)
+    "reference_not_replicated": (400, "Request_BadRequest", "Not a valid reference update"),
+}
+DEFAULT_REPLICATION_WAIT = 60.0
 TRANSIENT_TOKEN_ERRORS = ("temporarily_unavailable", "server_error")
 USER_AGENT = "exchange.hybrid-ansible"
 
@@ -260,11 +275,14 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
         max_retries: int = 6,
         max_total_wait: float = 120.0,
+        replication_wait: float = DEFAULT_REPLICATION_WAIT,
     ) -> None:
         self.params = params
         self.sleep = sleep
         self.max_retries = max_retries
         self.max_total_wait = max_total_wait
+        # seconds a call naming replication answers may wait in total for a new object to replicate
+        self.replication_wait = replication_wait
         self.warnings: list[str] = []
         self.cloud = params.get("cloud") or "global"
         if self.cloud not in CLOUDS:
@@ -280,7 +298,7 @@ class GraphClient:
         self.graph_url = _https_url(params.get("graph_endpoint") or CLOUDS[self.cloud]["graph"], "graph_endpoint")
         self.authority = f"{self.login_url}/{self.tenant}"
         self.verify = self._verify()
-        self.counters = {"token_requests": 0, "requests": 0, "retries": 0, "waited": 0.0}
+        self.counters = {"token_requests": 0, "requests": 0, "retries": 0, "waited": 0.0, "replication_waited": 0.0}
         self._token: str | None = params.get("access_token") or None
         self._app: Any = None
         self._cache: _FileTokenCache | None = None
@@ -501,11 +519,17 @@ class GraphClient:
         params: dict[str, str] | None = None,
         body: Any = None,
         permission: str | None = None,
+        replication: tuple[str, ...] = (),
     ) -> Any:
-        """One Graph call with retries; returns the JSON body (None for 204). ``what``: "read service principal X"."""
+        """One Graph call with retries; returns the JSON body (None for 204). ``what``: "read service principal X".
+
+        ``replication`` names ``REPLICATION_ANSWERS`` that mean the object is not replicated yet: retried within
+        ``replication_wait`` seconds, then raised as usual (with the time waited in the message).
+        """
         url = self.url(path)
         proxies = requests.utils.get_environ_proxies(url)
         waited, attempt, refreshed, connection_retries = 0.0, 0, False, 0
+        replication_waited, replication_attempt = 0.0, 0
         while True:
             headers = {"Authorization": f"Bearer {self.token()}", "client-request-id": str(uuid.uuid4())}
             if body is not None:
@@ -537,6 +561,19 @@ class GraphClient:
                 if method != "GET":
                     message += "; Graph did not answer, so it is not known whether the change was applied"
                 raise GraphConnectionError(f"Failed to {what}: {message}.") from None
+            if replication and self._replicating(response, replication):
+                replication_attempt += 1
+                delay = min(2.0 ** (replication_attempt - 1), 10.0)
+                if replication_waited + delay <= self.replication_wait:
+                    self.sleep(delay)
+                    replication_waited += delay
+                    self.counters["retries"] += 1
+                    self.counters["replication_waited"] += delay
+                    continue
+                error = self._graph_error(response, what, permission)
+                error.msg += (f" (Entra had not replicated the new object after {replication_attempt} attempts and "
+                              f"{replication_waited:.0f}s of waiting)")
+                raise error
             if response.status_code in RETRY_STATUSES:
                 attempt += 1
                 delay = _parse_retry_after(response.headers.get("Retry-After"))
@@ -566,6 +603,22 @@ class GraphClient:
                                  status=response.status_code) from None
 
     @staticmethod
+    def _replicating(response: Any, names: tuple[str, ...]) -> bool:
+        """Whether the answer is one of the named "not replicated yet" answers."""
+        if response.status_code not in (400, 404):
+            return False
+        try:
+            error = response.json()["error"]
+            code, message = error.get("code"), error.get("message") or ""
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return False
+        for name in names:
+            status, expected, text = REPLICATION_ANSWERS[name]
+            if response.status_code == status and code == expected and (text is None or text in message):
+                return True
+        return False
+
+    @staticmethod
     def _is_token_problem(response: Any) -> bool:
         try:
             return response.json()["error"]["code"] == "InvalidAuthenticationToken"
@@ -591,8 +644,9 @@ class GraphClient:
             msg += ". The access token was rejected (expired or issued for another resource)"
         return GraphError(msg, status=response.status_code, code=code, request_id=request_id)
 
-    def get(self, path: str, what: str, params: dict[str, str] | None = None, permission: str | None = None) -> Any:
-        return self.request("GET", path, what, params=params, permission=permission)
+    def get(self, path: str, what: str, params: dict[str, str] | None = None, permission: str | None = None,
+            replication: tuple[str, ...] = ()) -> Any:
+        return self.request("GET", path, what, params=params, permission=permission, replication=replication)
 
     def get_all(self, path: str, what: str, params: dict[str, str] | None = None,
                 permission: str | None = None) -> list[dict[str, Any]]:

@@ -186,6 +186,62 @@ def test_500_is_not_retried():
     assert sleeps == []
 
 
+NOT_REPLICATED_APP = "The appId 'a1' of the service principal does not reference a valid application object."
+
+
+def test_replication_answers_are_waited_out_only_when_named():
+    missing = graph_error(404, "Request_ResourceNotFound", "Resource 'x' does not exist or one of its queried ...")
+    client, sleeps = make_client([missing, missing, FakeResponse(200, {"id": "x"})])
+    assert client.get("applications/x", "read the application x", replication=("not_found",)) == {"id": "x"}
+    assert sleeps == [1.0, 2.0]
+    assert client.counters["replication_waited"] == 3.0
+    # without naming it, a 404 is an answer, not a delay
+    client, sleeps = make_client([missing, FakeResponse(200, {})])
+    with pytest.raises(GraphError) as caught:
+        client.get("applications/x", "read the application x")
+    assert caught.value.status == 404 and sleeps == []
+
+
+def test_replication_retry_matches_code_and_text_not_just_status():
+    other = graph_error(400, "Request_BadRequest", "Property 'displayName' is required.")
+    client, sleeps = make_client([other, FakeResponse(201, {})])
+    with pytest.raises(GraphError) as caught:
+        client.request("POST", "servicePrincipals", "create the service principal", body={},
+                       replication=("application_not_replicated",))
+    assert "displayName" in caught.value.msg and sleeps == []
+    refused = graph_error(400, "Request_BadRequest", NOT_REPLICATED_APP)
+    client, sleeps = make_client([refused, FakeResponse(201, {"id": "sp"})])
+    assert client.request("POST", "servicePrincipals", "create the service principal", body={},
+                          replication=("application_not_replicated",)) == {"id": "sp"}
+    assert sleeps == [1.0]
+
+
+def test_replication_wait_is_bounded_and_said():
+    refused = graph_error(400, "Request_BadRequest", NOT_REPLICATED_APP)
+    client, sleeps = make_client([refused] * 20)
+    client.replication_wait = 20
+    with pytest.raises(GraphError) as caught:
+        client.request("POST", "servicePrincipals", "create the service principal", body={},
+                       replication=("application_not_replicated",))
+    assert sleeps == [1.0, 2.0, 4.0, 8.0]  # the next 10 s would pass the 20 s bound
+    assert caught.value.code == "Request_BadRequest" and caught.value.status == 400
+    assert "Entra had not replicated the new object after 5 attempts and 15s of waiting" in caught.value.msg
+    client, sleeps = make_client([refused] * 2)
+    client.replication_wait = 0
+    with pytest.raises(GraphError):
+        client.request("POST", "servicePrincipals", "create", body={}, replication=("application_not_replicated",))
+    assert sleeps == [] and len(client._session.calls) == 1
+
+
+def test_throttling_and_replication_in_one_call():
+    throttled = FakeResponse(429, {"error": {"code": "TooManyRequests", "message": "x"}}, {"Retry-After": "3"})
+    refused = graph_error(400, "Request_BadRequest", "Not a valid reference update.")
+    client, sleeps = make_client([refused, throttled, refused, FakeResponse(201, {"id": "a"})])
+    answer = client.request("POST", "servicePrincipals/sp/appRoleAssignments", "grant admin consent", body={},
+                            replication=("reference_not_replicated",))
+    assert answer == {"id": "a"} and sleeps == [1.0, 3.0, 2.0]
+
+
 def test_get_retries_connection_errors_but_patch_does_not():
     client, sleeps = make_client([requests.exceptions.ConnectionError("reset"), FakeResponse(200, {"ok": 1})])
     assert client.get("organization", "read the organization") == {"ok": 1}
