@@ -78,8 +78,26 @@ options:
         consent.
       - Needs the Microsoft Graph application permissions C(Application.ReadWrite.All) and
         C(AppRoleAssignment.ReadWrite.All).
+      - Each object is looked up before it is created (the application by O(application_display_name) or
+        O(application_id), the service principal by appId, the consent among the service principal's app role
+        assignments), so a rerun completes what an earlier run left unfinished. When Graph answers that the object
+        already exists (409 C(Request_MultipleObjectsWithSameKeyValue) for the service principal, "Permission being
+        assigned already exists on the object." for the consent), the existing one is adopted, never created twice.
+      - With O(application_id) no application is created; an application with that id that Entra has not replicated
+        yet is waited for (O(replication_timeout)).
     type: bool
     default: false
+  replication_timeout:
+    description:
+      - Microsoft Entra is eventually consistent. Right after the application is created, creating its service
+        principal (400 C(Request_BadRequest) "... does not reference a valid application object."), granting admin
+        consent (400 "Not a valid reference update.") and reading or updating the new objects (404
+        C(Request_ResourceNotFound)) can be refused for a while. The module retries exactly these answers with
+        backoff (1, 2, 4, 8, then 10 seconds between attempts) for at most this many seconds per Graph call, then
+        fails with what was created and how to complete it.
+      - C(0) does not wait. Throttling (429/503/504) is retried separately, honouring C(Retry-After).
+    type: int
+    default: 60
   display_name:
     description:
       - Display name given to the key when it is added, at most 90 characters (Graph's limit). Defaults to the
@@ -211,8 +229,20 @@ application:
       description: Object id of its service principal (when known).
       type: str
     created:
-      description: Whether the application was created by this run.
+      description: Whether the application was created by this run (predicted in check mode).
       type: bool
+    objects:
+      description:
+        - For C(application), C(service_principal) and C(admin_consent), what this run did about it.
+        - C(found) it existed and was read; C(created) (C(granted) for the consent) by this run; C(adopted) Graph
+          answered that it already existed (not yet listed, Entra replicating) and it was taken as it is;
+          C(missing) it does not exist (check mode, or O(create_application=false)).
+      type: dict
+      sample: {"application": "created", "service_principal": "created", "admin_consent": "granted"}
+    replication_waited:
+      description: Seconds this run waited for Entra to replicate new objects (see O(replication_timeout)).
+      type: float
+      returned: with O(create_application=true)
     actions:
       description: What was (or would be) done, such as C(create application), C(grant admin consent).
       type: list
@@ -336,12 +366,27 @@ class KeyManager:
         else:
             value = self.application_name()
             query, label = f"displayName eq {odata_quote(value)}", f"named '{value}'"
+        select = "id,appId,displayName,requiredResourceAccess"
         found = self.client.get_all(
             "applications",
             f"find the application {label}",
-            params={"$filter": query, "$select": "id,appId,displayName,requiredResourceAccess"},
+            params={"$filter": query, "$select": select},
             permission="Application.Read.All",
         )
+        if not found and self.params["application_id"]:
+            # A $filter leaves out an application Entra has not replicated yet; a read by its alternate key answers
+            # 404 until it has: wait for it (replication_timeout) rather than report it missing.
+            try:
+                found = [self.client.get(
+                    f"applications(appId={odata_quote(self.params['application_id'])})",
+                    f"read the application {label}",
+                    params={"$select": select},
+                    permission="Application.Read.All",
+                    replication=("not_found",),
+                )]
+            except GraphError as error:
+                if error.status != 404:
+                    raise
         return found, label
 
     def application_name(self) -> str:
@@ -351,8 +396,10 @@ class KeyManager:
 
     def read_keys(self, path: str, label: str) -> list[dict[str, Any]]:
         # Only a single-object GET with $select=keyCredentials returns the key data (graph-facts 1.2).
+        # The object was just found or created: a 404 means Entra has not replicated it yet.
         answer = self.client.get(
-            path, f"read the keys of {label}", params={"$select": "id,keyCredentials"}, permission="Application.Read.All"
+            path, f"read the keys of {label}", params={"$select": "id,keyCredentials"}, permission="Application.Read.All",
+            replication=("not_found",),
         )
         return list(answer.get("keyCredentials") or [])
 
@@ -363,12 +410,22 @@ class KeyManager:
         if len(found) > 1:
             ids = ", ".join(a["appId"] for a in found)
             raise Failure(f"Found {len(found)} applications {label} (appIds {ids}); set application_id to pick one.")
-        info: dict[str, Any] = {"created": False, "actions": self.actions}
+        info: dict[str, Any] = {
+            "created": False,
+            "actions": self.actions,
+            "objects": {"application": "missing", "service_principal": "missing", "admin_consent": "missing"},
+        }
         create = self.params["create_application"] and self.params["state"] == "present"
         if not found:
-            if not create:
+            if not create or self.params["application_id"]:
                 if self.params["state"] == "absent":
                     return None, info
+                if self.params["application_id"]:
+                    raise Failure(
+                        f"No application {label} in the tenant (waited up to replication_timeout for Entra to "
+                        "replicate it). create_application creates an application only by name: leave out "
+                        "application_id, or give the id of the existing dedicated hybrid application."
+                    )
                 raise Failure(
                     f"No application {label} in the tenant. Set create_application: true to create it, or give the "
                     "application_id of the existing dedicated hybrid application."
@@ -399,22 +456,36 @@ class KeyManager:
                 permission="Application.ReadWrite.All",
             )
             info.update(app_id=app["appId"], object_id=app["id"], display_name=app["displayName"])
+            info["objects"]["application"] = "created"
             try:
-                sp = self._create_service_principal(app)
-                info["service_principal_id"] = sp["id"]
-                self._grant_consent(sp, exo)
+                # Entra is eventually consistent: the new application's service principal and its consent may be
+                # refused for a while; the client waits that out (replication_timeout).
+                sp = self._ensure_service_principal(app, info)
+                self._ensure_consent(sp, exo, info)
             except GraphError as error:
                 error.msg += (
                     f". The application '{app['displayName']}' (appId {app['appId']}) was created; fix the cause and "
-                    "rerun with create_application: true to complete it."
+                    f"rerun with create_application: true and application_id: {app['appId']} to complete it (found by "
+                    "its id even before Entra lists it; without application_id wait until Entra lists it, usually "
+                    "within a minute, or a second application could be created)."
                 )
                 raise
+            finally:
+                self._note_wait(info)
             return app, info
         app = found[0]
         info.update(app_id=app["appId"], object_id=app["id"], display_name=app["displayName"])
+        info["objects"]["application"] = "found"
         if create:
-            self._complete_application(app, info, check)
+            try:
+                self._complete_application(app, info, check)
+            finally:
+                self._note_wait(info)
         return app, info
+
+    def _note_wait(self, info: dict[str, Any]) -> None:
+        counters = getattr(self.client, "counters", None) or {}
+        info["replication_waited"] = round(float(counters.get("replication_waited", 0.0)), 1)
 
     @staticmethod
     def _exchange_permission() -> dict[str, Any]:
@@ -445,6 +516,7 @@ class KeyManager:
         consented = False
         if sps:
             info["service_principal_id"] = sps[0]["id"]
+            info["objects"]["service_principal"] = "found"
             assignments = self.client.get_all(
                 f"servicePrincipals/{sps[0]['id']}/appRoleAssignments",
                 f"read the app role assignments of '{name}'",
@@ -453,6 +525,8 @@ class KeyManager:
             consented = any(
                 a.get("appRoleId") == FULL_ACCESS_AS_APP_ROLE_ID and a.get("resourceId") == exo["id"] for a in assignments
             )
+            if consented:
+                info["objects"]["admin_consent"] = "found"
         todo = []
         if not has_permission:
             todo.append("add permission full_access_as_app")
@@ -479,39 +553,59 @@ class KeyManager:
                 f"add the full_access_as_app permission to '{name}'",
                 body={"requiredResourceAccess": merged},
                 permission="Application.ReadWrite.All",
+                replication=("not_found",),
             )
-        sp = sps[0] if sps else self._create_service_principal(app)
+        sp = sps[0] if sps else self._ensure_service_principal(app, info)
         info["service_principal_id"] = sp["id"]
         if not consented:
-            self._grant_consent(sp, exo)
+            self._ensure_consent(sp, exo, info)
 
-    def _create_service_principal(self, app: dict[str, Any]) -> dict[str, Any]:
-        what = f"create the service principal of '{app['displayName']}'"
-        for attempt in range(5):
-            try:
-                return self.client.request(
-                    "POST",
-                    "servicePrincipals",
-                    what,
-                    body={"appId": app["appId"], "accountEnabled": True, "notes": NOTES},
-                    permission="Application.ReadWrite.All",
-                )
-            except GraphError as error:
-                # a new application can take a few seconds to replicate before its service principal is accepted
-                if error.status == 400 and "valid application object" in error.msg and attempt < 4:
-                    self.client.sleep(2)
-                    continue
+    def _ensure_service_principal(self, app: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        """Create the application's service principal, or adopt the one Entra says exists (never a second one)."""
+        name = app["displayName"]
+        try:
+            sp = self.client.request(
+                "POST",
+                "servicePrincipals",
+                f"create the service principal of '{name}'",
+                body={"appId": app["appId"], "accountEnabled": True, "notes": NOTES},
+                permission="Application.ReadWrite.All",
+                replication=("application_not_replicated",),
+            )
+            state = "created"
+        except GraphError as error:
+            # "... the service principal name <appId> is already in use": it exists, maybe not listed yet
+            if error.status != 409 or error.code != "Request_MultipleObjectsWithSameKeyValue":
                 raise
-        raise AssertionError("unreachable")
+            sp = self.client.get(
+                f"servicePrincipals(appId={odata_quote(app['appId'])})",
+                f"read the existing service principal of '{name}'",
+                params={"$select": "id,appId,displayName"},
+                permission="Application.Read.All",
+                replication=("not_found",),
+            )
+            state = "adopted"
+        info["objects"]["service_principal"] = state
+        info["service_principal_id"] = sp["id"]
+        return sp
 
-    def _grant_consent(self, sp: dict[str, Any], exo: dict[str, Any]) -> None:
-        self.client.request(
-            "POST",
-            f"servicePrincipals/{sp['id']}/appRoleAssignments",
-            "grant admin consent for full_access_as_app on Office 365 Exchange Online",
-            body={"principalId": sp["id"], "resourceId": exo["id"], "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID},
-            permission="AppRoleAssignment.ReadWrite.All",
-        )
+    def _ensure_consent(self, sp: dict[str, Any], exo: dict[str, Any], info: dict[str, Any]) -> None:
+        """Grant admin consent (app role assignment); an answer that it already exists means it is granted."""
+        try:
+            self.client.request(
+                "POST",
+                f"servicePrincipals/{sp['id']}/appRoleAssignments",
+                "grant admin consent for full_access_as_app on Office 365 Exchange Online",
+                body={"principalId": sp["id"], "resourceId": exo["id"], "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID},
+                permission="AppRoleAssignment.ReadWrite.All",
+                replication=("reference_not_replicated", "not_found"),
+            )
+            info["objects"]["admin_consent"] = "granted"
+        except GraphError as error:
+            # Request_BadRequest is Graph's generic code: this answer is told apart by its text
+            if error.status != 400 or "already exists on the object" not in error.msg:
+                raise
+            info["objects"]["admin_consent"] = "adopted"
 
     # --- keys -------------------------------------------------------------------------------------------------
     def new_entry(self, cert: PublicCertificate) -> dict[str, Any]:
@@ -562,7 +656,9 @@ class KeyManager:
         self.client.require_permissions({"Application.ReadWrite.All": WRITE_APPS}, f"{needed} the key on {label}")
         dropped = None
         try:
-            self.client.request("PATCH", path, what, body=body, permission="Application.ReadWrite.All")
+            # a 404 (not replicated yet) writes nothing, so waiting and sending again is safe
+            self.client.request("PATCH", path, what, body=body, permission="Application.ReadWrite.All",
+                                replication=("not_found",))
         except GraphConnectionError as error:
             dropped = error
         after = self.read_keys(path, label)
@@ -641,10 +737,13 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             f"application's display name has at most {MAX_APP_DISPLAY_NAME}. Give a shorter application_display_name."
         )
 
+    if params["replication_timeout"] < 0:
+        raise Failure("replication_timeout must be 0 or more seconds.")
     try:
         client = GraphClient(params)
     except GraphError as error:
         raise Failure(error.msg) from None
+    client.replication_wait = float(params["replication_timeout"])
     # Any read permission lets the run start (check mode and no-op runs only read); it is named as the one the
     # module needs for its writes.
     client.require_permissions({"Application.ReadWrite.All": READ_APPS}, "read the keys in Entra ID")
@@ -724,6 +823,7 @@ def main() -> None:
         create_application=dict(type="bool", default=False),
         display_name=dict(type="str"),
         prune_expired=dict(type="bool", default=False),
+        replication_timeout=dict(type="int", default=60),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,

@@ -46,6 +46,9 @@ class FakeGraph:
         self.drop_patch = drop_patch
         self.roles_ok = roles_ok
         self.warnings: list[str] = []
+        # objects Entra holds but does not list yet (replication): their ids
+        self.unlisted: set[str] = set()
+        self.replication_asked: list[tuple] = []
 
     def sleep(self, _seconds):
         pass
@@ -55,15 +58,24 @@ class FakeGraph:
         items = self.sps if kind == "servicePrincipals" else self.apps
         return next(i for i in items if i["id"] == ident)
 
-    def get(self, path, what, params=None, permission=None):
+    def get(self, path, what, params=None, permission=None, replication=()):
+        self.replication_asked.append(("GET", path, tuple(replication)))
+        if "(appId=" in path:
+            app_id = path.split("'")[1]
+            items = self.sps if path.startswith("servicePrincipals") else self.apps
+            found = [i for i in items if i["appId"] == app_id]
+            if not found:
+                raise GraphError(f"Failed to {what}: Request_ResourceNotFound: Resource '{app_id}' does not exist",
+                                 status=404, code="Request_ResourceNotFound")
+            return copy.deepcopy(found[0])
         obj = copy.deepcopy(self._object(path))
         assert params == {"$select": "id,keyCredentials"}
         return {"id": obj["id"], "keyCredentials": obj["keyCredentials"]}
 
     def get_all(self, path, what, params=None, permission=None):
         if path.endswith("/appRoleAssignments"):
-            return [a for a in self.assignments if a["principalId"] == path.split("/")[1]]
-        items = self.sps if path == "servicePrincipals" else self.apps
+            return [a for a in self.assignments if a["principalId"] == path.split("/")[1] and a.get("id") not in self.unlisted]
+        items = [i for i in (self.sps if path == "servicePrincipals" else self.apps) if i["id"] not in self.unlisted]
         prop, value = params["$filter"].split(" eq ")
         found = [copy.deepcopy(i) for i in items if i.get(prop) == value.strip("'")]
         for item in found:
@@ -74,7 +86,17 @@ class FakeGraph:
         if not self.roles_ok:
             raise GraphError(f"Failed to {what}: lacks {' and '.join(needed)}")
 
-    def request(self, method, path, what, params=None, body=None, permission=None):
+    def request(self, method, path, what, params=None, body=None, permission=None, replication=()):
+        self.replication_asked.append((method, path, tuple(replication)))
+        if method == "POST" and path == "servicePrincipals" and any(s["appId"] == body["appId"] for s in self.sps):
+            raise GraphError(f"Failed to {what}: Request_MultipleObjectsWithSameKeyValue: ... is already in use.",
+                             status=409, code="Request_MultipleObjectsWithSameKeyValue")
+        if method == "POST" and path.endswith("/appRoleAssignments") and any(
+            (a["principalId"], a["resourceId"], a["appRoleId"]) == (body["principalId"], body["resourceId"], body["appRoleId"])
+            for a in self.assignments
+        ):
+            raise GraphError(f"Failed to {what}: Request_BadRequest: Permission being assigned already exists on the object.",
+                             status=400, code="Request_BadRequest")
         self.writes.append((method, path, copy.deepcopy(body)))
         if method == "PATCH":
             if self.drop_patch == "before":
@@ -322,6 +344,76 @@ def test_existing_application_is_completed(monkeypatch, output):
     fake.writes.clear()
     run_module(monkeypatch, fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
     assert output()["changed"] is False and fake.writes == []
+
+
+HYBRID_APP = {
+    "id": "app-1",
+    "appId": "33333333-3333-4333-8333-333333333333",
+    "displayName": "MyHybridApp",
+    "requiredResourceAccess": [
+        {"resourceAppId": EXCHANGE_ONLINE_APP_ID, "resourceAccess": [{"id": FULL_ACCESS_AS_APP_ROLE_ID, "type": "Role"}]}
+    ],
+    "keyCredentials": [],
+}
+HYBRID_ARGS = dict(target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
+
+
+def test_service_principal_not_listed_yet_is_adopted_not_created_twice(monkeypatch, output):
+    fake = FakeGraph()
+    fake.apps.append(copy.deepcopy(HYBRID_APP))
+    sp = {"id": "44444444-4444-4444-8444-444444444444", "appId": HYBRID_APP["appId"], "displayName": "MyHybridApp",
+          "keyCredentials": []}
+    fake.sps.append(sp)
+    fake.unlisted.add(sp["id"])  # an earlier run created it; Entra does not list it yet
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, replication_timeout=5, **HYBRID_ARGS)
+    result = output()
+    assert [s["id"] for s in fake.sps if s["appId"] == HYBRID_APP["appId"]] == [sp["id"]]
+    assert result["application"]["service_principal_id"] == sp["id"]
+    assert result["application"]["objects"] == {"application": "found", "service_principal": "adopted", "admin_consent": "granted"}
+    assert [(a["principalId"], a["appRoleId"]) for a in fake.assignments] == [(sp["id"], FULL_ACCESS_AS_APP_ROLE_ID)]
+    assert fake.replication_wait == 5.0
+
+
+def test_consent_not_listed_yet_is_adopted_not_granted_twice(monkeypatch, output):
+    fake = FakeGraph()
+    fake.apps.append(copy.deepcopy(HYBRID_APP))
+    sp = {"id": "44444444-4444-4444-8444-444444444444", "appId": HYBRID_APP["appId"], "displayName": "MyHybridApp",
+          "keyCredentials": []}
+    fake.sps.append(sp)
+    fake.assignments.append({"id": "as-1", "principalId": sp["id"], "resourceId": SP_ID, "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID})
+    fake.unlisted.update({sp["id"], "as-1"})
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **HYBRID_ARGS)
+    result = output()
+    assert result["application"]["objects"] == {"application": "found", "service_principal": "adopted", "admin_consent": "adopted"}
+    assert len(fake.assignments) == 1 and len(fake.sps) == 2
+    assert [w[:2] for w in fake.writes] == [("PATCH", "applications/app-1")]  # only our key
+
+
+def test_new_objects_are_waited_for_on_the_calls_entra_refuses_while_replicating(monkeypatch, output):
+    fake = FakeGraph()
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **HYBRID_ARGS)
+    assert output()["application"]["objects"] == {"application": "created", "service_principal": "created", "admin_consent": "granted"}
+    asked = {(m, p.split("/")[0] if m != "POST" else p.split("/")[-1]): r for m, p, r in fake.replication_asked}
+    assert asked[("POST", "servicePrincipals")] == ("application_not_replicated",)
+    assert "reference_not_replicated" in asked[("POST", "appRoleAssignments")]
+    assert asked[("GET", "applications")] == ("not_found",) and asked[("PATCH", "applications")] == ("not_found",)
+    assert asked[("POST", "applications")] == ()  # creating the application is never retried
+
+
+def test_application_id_is_never_created_and_waited_for(monkeypatch, output):
+    fake = FakeGraph()
+    app = copy.deepcopy(HYBRID_APP)
+    fake.apps.append(app)
+    fake.unlisted.add(app["id"])  # created moments ago: not in a $filter answer yet, readable by its appId
+    args = dict(target="hybrid_application", application_id=app["appId"], create_application=True)
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **args)
+    result = output()
+    assert result["application"]["objects"]["application"] == "found" and len(fake.apps) == 1
+    fake = FakeGraph()
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **args)
+    result = output()
+    assert result["failed"] is True and "No application with application id" in result["msg"]
+    assert fake.writes == [] and fake.apps == []
 
 
 def test_graph_error_is_reported_with_details(monkeypatch, output):
