@@ -585,6 +585,7 @@ class KeyManager:
                 replication=("not_found",),
             )
             state = "adopted"
+            self._not_done("create service principal")
         info["objects"]["service_principal"] = state
         info["service_principal_id"] = sp["id"]
         return sp
@@ -606,6 +607,12 @@ class KeyManager:
             if error.status != 400 or "already exists on the object" not in error.msg:
                 raise
             info["objects"]["admin_consent"] = "adopted"
+            self._not_done("grant admin consent")
+
+    def _not_done(self, action: str) -> None:
+        """An object Graph says exists was adopted: the action was not needed (and nothing was written)."""
+        if action in self.actions:
+            self.actions.remove(action)
 
     # --- keys -------------------------------------------------------------------------------------------------
     def new_entry(self, cert: PublicCertificate) -> dict[str, Any]:

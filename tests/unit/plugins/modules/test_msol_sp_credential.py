@@ -387,6 +387,21 @@ def test_consent_not_listed_yet_is_adopted_not_granted_twice(monkeypatch, output
     assert result["application"]["objects"] == {"application": "found", "service_principal": "adopted", "admin_consent": "adopted"}
     assert len(fake.assignments) == 1 and len(fake.sps) == 2
     assert [w[:2] for w in fake.writes] == [("PATCH", "applications/app-1")]  # only our key
+    assert result["application"]["actions"] == []  # adopted, so nothing was done to the application
+
+
+def test_adopted_objects_and_key_in_place_report_no_change(monkeypatch, output):
+    fake = FakeGraph()
+    app = copy.deepcopy(HYBRID_APP)
+    app["keyCredentials"] = [key_credential(OURS, OURS.thumbprint, "00000000-0000-4000-8000-0000000000aa")]
+    fake.apps.append(app)
+    sp = {"id": "44444444-4444-4444-8444-444444444444", "appId": app["appId"], "displayName": "MyHybridApp", "keyCredentials": []}
+    fake.sps.append(sp)
+    fake.assignments.append({"id": "as-1", "principalId": sp["id"], "resourceId": SP_ID, "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID})
+    fake.unlisted.update({sp["id"], "as-1"})
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **HYBRID_ARGS)
+    result = output()
+    assert result["changed"] is False and fake.writes == []
 
 
 def test_new_objects_are_waited_for_on_the_calls_entra_refuses_while_replicating(monkeypatch, output):
