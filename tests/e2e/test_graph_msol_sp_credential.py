@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -364,3 +365,140 @@ def test_credentials_from_azure_environment_variables(sim, run_playbook):
     assert done.result("under test")["tenant_id"] == DEFAULT_TENANT_ID
     assert done.result("under test")["default_domain"] == "contoso.com"
     assert graph["client_secret"] not in done.stdout + done.stderr
+
+
+# --- Entra's replication delay (eventual consistency) ---------------------------------------------------------
+
+
+def delayed_simulation(make_simulation, tmp_path, seconds):
+    simulation = make_simulation(servers=DEFAULT_SERVERS[-1:], entra_options={"replication_delay_seconds": seconds})
+    details = simulation.endpoints()["entra"]
+    simulation.graph_vars = {
+        "graph": {
+            "tenant": "contoso.onmicrosoft.com",
+            "client_id": details["client_id"],
+            "client_secret": details["client_secret"],
+            "base_url": details["base_url"],
+            "ca_path": simulation.pki.ca_path,
+        }
+    }
+    simulation.graph_env = {"EXCHANGE_HYBRID_TOKEN_CACHE_DIR": str(tmp_path / "token-cache")}
+    return simulation
+
+
+def advance_clock(sim, seconds):
+    with sim.store.transaction() as state:
+        state["clock_offset_seconds"] = state.get("clock_offset_seconds", 0) + seconds
+
+
+def hybrid_objects(sim):
+    """(applications, their service principals, their app role assignments) in the simulated tenant."""
+    apps = tenant(sim)["applications"]
+    app_ids = {a["appId"] for a in apps}
+    sps = [s for s in tenant(sim)["servicePrincipals"] if s["appId"] in app_ids]
+    sp_ids = {s["id"] for s in sps}
+    consents = [(a["principalId"], a["resourceId"], a["appRoleId"]) for a in tenant(sim)["appRoleAssignments"]
+                if a["principalId"] in sp_ids]
+    return apps, sps, consents
+
+
+def hybrid_play(auth_cert, **extra):
+    return play("msol_sp_credential", target="hybrid_application", exchange_organization_guid=ORG_GUID,
+                create_application=True, certificate=auth_cert.cert_pem, **extra)
+
+
+def test_create_application_under_replication_delay_converges_on_the_first_run(make_simulation, run_playbook, tmp_path,
+                                                                               auth_cert):
+    # 2 s of the simulator's clock: the module really has to wait, twice (service principal, then consent)
+    sim = delayed_simulation(make_simulation, tmp_path, 2)
+    text = hybrid_play(auth_cert)
+    checked = run(run_playbook, sim, text, check=True)
+    assert checked.ok and checked.result("under test")["changed"] is True, checked
+    assert hybrid_objects(sim) == ([], [], [])
+
+    first = run(run_playbook, sim, text)
+    assert first.ok, first
+    result = first.result("under test")
+    assert result["application"]["objects"] == {"application": "created", "service_principal": "created",
+                                                "admin_consent": "granted"}
+    assert result["application"]["replication_waited"] > 0  # Entra did refuse, and the run waited it out
+    apps, sps, consents = hybrid_objects(sim)
+    assert len(apps) == 1 and len(sps) == 1
+    assert consents == [(sps[0]["id"], EXCHANGE_ONLINE_SP_ID, FULL_ACCESS_AS_APP_ROLE_ID)]
+    assert [k["key"] for k in apps[0]["keyCredentials"]] == [auth_cert.base64_der]
+    assert result["application"]["service_principal_id"] == sps[0]["id"]
+
+    # at once (the consent may still be replicating) and later: nothing changes, nothing is written twice
+    for _ in range(2):
+        posts = sim.entra.counters["graph_POST"]
+        again = run(run_playbook, sim, text)
+        assert again.ok and again.changed == 0, again
+        assert hybrid_objects(sim) == (apps, sps, consents)
+        assert sim.entra.counters["graph_POST"] - posts <= 1  # at most a consent Graph answers "already exists"
+        advance_clock(sim, 5)
+    checked = run(run_playbook, sim, text, check=True)
+    assert checked.ok and checked.changed == 0, checked
+
+
+def test_interrupted_create_application_converges_on_rerun_without_a_second_application(
+    make_simulation, run_playbook, tmp_path, auth_cert
+):
+    # 10 minutes of the simulator's clock: longer than the runs' short waits; the test moves the clock
+    sim = delayed_simulation(make_simulation, tmp_path, 600)
+    failed = run(run_playbook, sim, hybrid_play(auth_cert, replication_timeout=1))
+    assert not failed.ok
+    msg = failed.result("under test")["msg"]
+    apps, sps, _consents = hybrid_objects(sim)
+    assert len(apps) == 1 and sps == []
+    assert "does not reference a valid application object" in msg and "Entra had not replicated" in msg
+    assert f"application_id: {apps[0]['appId']}" in msg
+
+    # the advice of the message, while Entra still does not list the application: nothing is created
+    by_id = run(run_playbook, sim, play("msol_sp_credential", target="hybrid_application", application_id=apps[0]["appId"],
+                                        create_application=True, certificate=auth_cert.cert_pem, replication_timeout=1))
+    assert not by_id.ok
+    assert "No application with application id" in by_id.result("under test")["msg"]
+    assert hybrid_objects(sim)[0] == apps
+
+    # once replicated (the clock moves past the delay; new objects now take 1 s): the same task completes it
+    advance_clock(sim, 601)
+    sim.entra.set_replication_delay(1)
+    done = run(run_playbook, sim, hybrid_play(auth_cert))
+    assert done.ok, done
+    result = done.result("under test")
+    assert result["application"]["objects"]["application"] == "found"
+    assert result["application"]["objects"]["admin_consent"] in ("granted", "adopted")
+    apps_after, sps, consents = hybrid_objects(sim)
+    assert [a["id"] for a in apps_after] == [apps[0]["id"]] and len(sps) == 1
+    assert consents == [(sps[0]["id"], EXCHANGE_ONLINE_SP_ID, FULL_ACCESS_AS_APP_ROLE_ID)]
+    assert [k["key"] for k in apps_after[0]["keyCredentials"]] == [auth_cert.base64_der]
+
+    advance_clock(sim, 5)
+    again = run(run_playbook, sim, hybrid_play(auth_cert))
+    assert again.ok and again.changed == 0, again
+    assert len(hybrid_objects(sim)[0]) == 1
+
+
+def test_service_principal_created_by_an_interrupted_run_is_adopted(make_simulation, run_playbook, tmp_path, auth_cert):
+    sim = delayed_simulation(make_simulation, tmp_path, 600)
+    # a run that created the application and (after the application replicated) its service principal, then stopped
+    assert not run(run_playbook, sim, hybrid_play(auth_cert, replication_timeout=0)).ok
+    advance_clock(sim, 601)
+    stopped = run(run_playbook, sim, hybrid_play(auth_cert, replication_timeout=0))
+    assert not stopped.ok
+    assert "Not a valid reference update" in stopped.result("under test")["msg"]
+    apps, sps, consents = hybrid_objects(sim)
+    assert len(apps) == 1 and len(sps) == 1 and consents == []
+    # the service principal is still not listed (it replicates in 2 s of the simulator's clock): Graph's "already
+    # in use" answer to the rerun's create makes it wait for and adopt that one
+    sim.entra.set_replication_delay(1)
+    with sim.store.transaction() as state:
+        ready = time.time() + state.get("clock_offset_seconds", 0) + 2
+        state["entra"]["tenants"][DEFAULT_TENANT_ID]["replication"]["pending"][sps[0]["id"]] = ready
+    done = run(run_playbook, sim, hybrid_play(auth_cert))
+    assert done.ok, done
+    result = done.result("under test")
+    assert result["application"]["objects"] == {"application": "found", "service_principal": "adopted",
+                                                "admin_consent": "granted"}
+    assert hybrid_objects(sim)[1] == sps
+    assert hybrid_objects(sim)[2] == [(sps[0]["id"], EXCHANGE_ONLINE_SP_ID, FULL_ACCESS_AS_APP_ROLE_ID)]
