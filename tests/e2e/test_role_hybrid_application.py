@@ -96,3 +96,24 @@ def test_switching_from_the_shared_service_principal_keeps_every_key_not_ours(ma
     assert all(k.get("key") for k in shared_sp(sim)["keyCredentials"])  # their key data survived the PATCH
     [app] = _applications(sim)
     assert app.get("keyCredentials")
+
+
+def test_hybrid_path_under_entra_replication_delay_converges_on_the_first_run(make_simulation, run_playbook):
+    # issue 15: right after the application is created Entra refuses its service principal and consent for a while
+    sim = make_simulation(servers=SUPPORTED, entra_options={"replication_delay_seconds": 2})
+    hybrid = role_vars(entra_target="hybrid_application", restart_health_service=False)
+    first = run_playbook(sim, CONFIGURE, extra_vars=hybrid)
+    assert first.ok, first
+    assert [p["result_type"] for p in probe_results(first)] == ["Succeeded"]
+    [app] = _applications(sim)
+    sps = [s for s in tenant(sim)["servicePrincipals"] if s["appId"] == app["appId"]]
+    assert len(sps) == 1
+    assert [a["principalId"] for a in tenant(sim)["appRoleAssignments"]] == [sps[0]["id"]]
+    evosts = [s for s in sim.read_state()["exchange"]["auth_servers"] if s.get("Type") == "AzureAD"]
+    assert [s["ApplicationIdentifier"] for s in evosts] == [app["appId"]]
+
+    second = run_playbook(sim, CONFIGURE, extra_vars=hybrid)
+    assert second.ok, second
+    assert second.changed == 0, second
+    assert [a["id"] for a in _applications(sim)] == [app["id"]]
+    assert len(tenant(sim)["appRoleAssignments"]) == 1
