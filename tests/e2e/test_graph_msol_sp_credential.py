@@ -429,10 +429,10 @@ def test_create_application_under_replication_delay_converges_on_the_first_run(m
     assert result["application"]["service_principal_id"] == sps[0]["id"]
 
     # at once (the consent may still be replicating) and later: nothing changes, nothing is written twice
-    for _ in range(2):
+    for attempt in ("at once", "after the delay"):
         posts = sim.entra.counters["graph_POST"]
         again = run(run_playbook, sim, text)
-        assert again.ok and again.changed == 0, again
+        assert again.ok and again.changed == 0, (attempt, again)
         assert hybrid_objects(sim) == (apps, sps, consents)
         assert sim.entra.counters["graph_POST"] - posts <= 1  # at most a consent Graph answers "already exists"
         advance_clock(sim, 5)
@@ -489,11 +489,12 @@ def test_service_principal_created_by_an_interrupted_run_is_adopted(make_simulat
     assert "Not a valid reference update" in stopped.result("under test")["msg"]
     apps, sps, consents = hybrid_objects(sim)
     assert len(apps) == 1 and len(sps) == 1 and consents == []
-    # the service principal is still not listed (it replicates in 2 s of the simulator's clock): Graph's "already
-    # in use" answer to the rerun's create makes it wait for and adopt that one
+    # the service principal is still not listed (it replicates in 12 s of the simulator's clock, time enough for
+    # ansible-playbook to start even on a busy machine): Graph's "already in use" answer to the rerun's create makes
+    # it wait for that one and adopt it
     sim.entra.set_replication_delay(1)
     with sim.store.transaction() as state:
-        ready = time.time() + state.get("clock_offset_seconds", 0) + 2
+        ready = time.time() + state.get("clock_offset_seconds", 0) + 12
         state["entra"]["tenants"][DEFAULT_TENANT_ID]["replication"]["pending"][sps[0]["id"]] = ready
     done = run(run_playbook, sim, hybrid_play(auth_cert))
     assert done.ok, done
