@@ -343,6 +343,9 @@ class KeyManager:
         self.params = module.params
         self.actions: list[str] = []
         self.warnings: list[str] = []
+        # Set when this run created the application: a 404 for it then means Entra has not replicated it yet (for
+        # any other object a 404 is an answer).
+        self.new_object: tuple[str, ...] = ()
 
     # --- reads ------------------------------------------------------------------------------------------------
     def exchange_online_sp(self) -> dict[str, Any]:
@@ -396,10 +399,9 @@ class KeyManager:
 
     def read_keys(self, path: str, label: str) -> list[dict[str, Any]]:
         # Only a single-object GET with $select=keyCredentials returns the key data (graph-facts 1.2).
-        # The object was just found or created: a 404 means Entra has not replicated it yet.
         answer = self.client.get(
             path, f"read the keys of {label}", params={"$select": "id,keyCredentials"}, permission="Application.Read.All",
-            replication=("not_found",),
+            replication=self.new_object,
         )
         return list(answer.get("keyCredentials") or [])
 
@@ -457,6 +459,7 @@ class KeyManager:
             )
             info.update(app_id=app["appId"], object_id=app["id"], display_name=app["displayName"])
             info["objects"]["application"] = "created"
+            self.new_object = ("not_found",)
             try:
                 # Entra is eventually consistent: the new application's service principal and its consent may be
                 # refused for a while; the client waits that out (replication_timeout).
@@ -553,7 +556,6 @@ class KeyManager:
                 f"add the full_access_as_app permission to '{name}'",
                 body={"requiredResourceAccess": merged},
                 permission="Application.ReadWrite.All",
-                replication=("not_found",),
             )
         sp = sps[0] if sps else self._ensure_service_principal(app, info)
         info["service_principal_id"] = sp["id"]
@@ -663,9 +665,9 @@ class KeyManager:
         self.client.require_permissions({"Application.ReadWrite.All": WRITE_APPS}, f"{needed} the key on {label}")
         dropped = None
         try:
-            # a 404 (not replicated yet) writes nothing, so waiting and sending again is safe
+            # a 404 (a new object not replicated yet) writes nothing, so waiting and sending again is safe
             self.client.request("PATCH", path, what, body=body, permission="Application.ReadWrite.All",
-                                replication=("not_found",))
+                                replication=self.new_object)
         except GraphConnectionError as error:
             dropped = error
         after = self.read_keys(path, label)

@@ -15,11 +15,11 @@ from ansible_collections.exchange.hybrid.plugins.module_utils import _graph
 def planted() -> Iterator[None]:
     original = _graph.GraphClient.request
 
-    def request(self, method, path, what, params=None, body=None, permission=None):  # type: ignore[no-untyped-def]
+    def request(self, method, path, what, params=None, body=None, permission=None, **extra):  # type: ignore[no-untyped-def]
         if method == "PATCH" and isinstance(body, dict) and body.get("keyCredentials"):
             body = copy.deepcopy(body)
             body["keyCredentials"] = body["keyCredentials"][-1:]
-        return original(self, method, path, what, params=params, body=body, permission=permission)
+        return original(self, method, path, what, params=params, body=body, permission=permission, **extra)
 
     with mock.patch.object(_graph.GraphClient, "request", request):
         yield

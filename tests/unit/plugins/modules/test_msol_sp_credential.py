@@ -415,6 +415,13 @@ def test_new_objects_are_waited_for_on_the_calls_entra_refuses_while_replicating
     assert asked[("POST", "applications")] == ()  # creating the application is never retried
 
 
+def test_a_404_on_an_object_this_run_did_not_create_is_an_answer(monkeypatch, output):
+    fake = FakeGraph()
+    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
+    assert output()["changed"] is True
+    assert {r for _m, _p, r in fake.replication_asked} == {()}  # the shared service principal is never "replicating"
+
+
 def test_application_id_is_never_created_and_waited_for(monkeypatch, output):
     fake = FakeGraph()
     app = copy.deepcopy(HYBRID_APP)
