@@ -43,7 +43,12 @@ def play(module: str, **args) -> str:
 
 @pytest.fixture
 def sim(make_simulation, tmp_path):
-    simulation = make_simulation(servers=DEFAULT_SERVERS[-1:])
+    return graph_simulation(make_simulation, tmp_path)
+
+
+def graph_simulation(make_simulation, tmp_path, **entra_options):
+    """One Exchange server and the tenant, with the Graph connection as the tests' plays pass it."""
+    simulation = make_simulation(servers=DEFAULT_SERVERS[-1:], entra_options=entra_options or None)
     details = simulation.endpoints()["entra"]
     simulation.graph_vars = {
         "graph": {
@@ -371,19 +376,7 @@ def test_credentials_from_azure_environment_variables(sim, run_playbook):
 
 
 def delayed_simulation(make_simulation, tmp_path, seconds):
-    simulation = make_simulation(servers=DEFAULT_SERVERS[-1:], entra_options={"replication_delay_seconds": seconds})
-    details = simulation.endpoints()["entra"]
-    simulation.graph_vars = {
-        "graph": {
-            "tenant": "contoso.onmicrosoft.com",
-            "client_id": details["client_id"],
-            "client_secret": details["client_secret"],
-            "base_url": details["base_url"],
-            "ca_path": simulation.pki.ca_path,
-        }
-    }
-    simulation.graph_env = {"EXCHANGE_HYBRID_TOKEN_CACHE_DIR": str(tmp_path / "token-cache")}
-    return simulation
+    return graph_simulation(make_simulation, tmp_path, replication_delay_seconds=seconds)
 
 
 def advance_clock(sim, seconds):
