@@ -712,8 +712,6 @@ class ExchangeClient:
         rows = []
         for item in output:
             properties = object_properties(item)
-            if entry.get("script") and not properties and isinstance(item, dict):
-                properties = item
             rows.append({name: plain(properties.get(name)) for name in wanted})
         return rows
 
