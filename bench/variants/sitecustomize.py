@@ -25,7 +25,9 @@ def _patch(module):
     if client is None or getattr(client, "_bench_variant", None):
         return
     batch_run = client.run
-    command_error = module.ExchangeCommandError
+    from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (  # pylint: disable=import-outside-toplevel
+        ExchangeCommandError as command_error,
+    )
 
     def run_one_pool_per_call(self, calls):
         outputs = []

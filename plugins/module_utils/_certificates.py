@@ -16,6 +16,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError
+
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -30,14 +32,6 @@ except ImportError:  # pragma: no cover - reported by the modules with missing_r
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.S)
 _PEM_ANY = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 _HEX40 = re.compile(r"^[0-9A-Fa-f]{40}$")
-
-
-class CertificateError(Exception):
-    """A certificate could not be used; ``msg`` never contains the value that was given."""
-
-    def __init__(self, msg: str) -> None:
-        super().__init__(msg)
-        self.msg = msg
 
 
 @dataclass(frozen=True)

@@ -7,27 +7,32 @@ configuration ``Microsoft.Exchange``), as the Exchange Management Shell does; th
 ExSetup file version, a file) go to the server's default WinRM endpoint (``/wsman``, ``Microsoft.PowerShell``). No
 script text ever reaches the Exchange endpoint. One runspace pool per endpoint per module run, always closed.
 
-PRIVATE to the collection: it can change at any time. Modules use ``exchange_module()``, ``client_for()``,
-``call()``, ``host_script()`` and ``ExchangeClient.run()`` and catch ``ExchangeError`` only.
+PRIVATE to the collection: it can change at any time. Modules use ``call()``, ``host_script()`` and
+``ExchangeClient.run()`` (set up by ``_exchange_module``) and catch ``ExchangeError`` (``_errors``) only.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import ipaddress
-import os
-import random
 import re
 import time
 import traceback
 from typing import Any, Callable, Optional, Sequence
 from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
-
 from ansible_collections.exchange.hybrid.plugins.module_utils import _cmdlet_catalog as catalog
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
+    ExchangeCommandError,
+    ExchangeConnectionError,
+    ExchangeError,
+    ExchangeInputError,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_connection import exchange_uri, host_uri, spn_of, wsman_arguments
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_versions import validate_calls
 from ansible_collections.exchange.hybrid.plugins.module_utils._host_scripts import HOST_CMDLETS, HOST_SCRIPTS
+from ansible_collections.exchange.hybrid.plugins.module_utils._retry import Backoff, Retry, retry
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
 
 try:
     from pypsrp.complex_objects import GenericComplexObject
@@ -54,28 +59,6 @@ except ImportError:  # pragma: no cover
     requests_exceptions = None  # type: ignore[assignment]
 
 
-AUTH_CHOICES = ["kerberos", "negotiate", "ntlm", "basic", "credssp", "certificate"]
-CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, Any]] = dict(
-    server=dict(type="str", required=True),
-    connection_uri=dict(type="str"),
-    port=dict(type="int"),
-    scheme=dict(type="str", default="https", choices=["https", "http"]),
-    username=dict(type="str", fallback=(env_fallback, ["EXCHANGE_USERNAME"])),
-    password=dict(type="str", no_log=True, fallback=(env_fallback, ["EXCHANGE_PASSWORD"])),
-    auth=dict(type="str", default="kerberos", choices=AUTH_CHOICES, aliases=["transport"]),
-    negotiate_service=dict(type="str", default="HTTP"),
-    negotiate_hostname_override=dict(type="str"),
-    validate_certs=dict(type="bool", default=True),
-    ca_path=dict(type="path"),
-    cert_pem=dict(type="path"),
-    cert_key_pem=dict(type="path", no_log=False),
-    message_encryption=dict(type="str", default="auto", choices=["auto", "always", "never"]),
-    operation_timeout=dict(type="int", default=20),
-    read_timeout=dict(type="int", default=30),
-    connection_timeout=dict(type="int", default=30),
-    allow_unencrypted_basic=dict(type="bool", default=False),
-)
-CONNECTION_OPTIONS = tuple(CONNECTION_ARGUMENT_SPEC)
 EXCHANGE_CONFIGURATION = "Microsoft.Exchange"
 DEFAULT_CONFIGURATION = "Microsoft.PowerShell"
 ENDPOINT_EXCHANGE = "exchange"
@@ -91,16 +74,12 @@ SHELL_NOT_FOUND = 0x8033805B  # ERROR_WSMAN_INVALID_SELECTORS: "the shell was no
 THROTTLED_TEXT = "exceeded the maximum number of connections allowed"
 MAX_ATTEMPTS = 5
 CLOSE_ATTEMPTS = 3
-# Longest user name Windows accepts for an account (UPN) is 1024 characters; NTLM carries lengths as 16-bit.
-MAX_USERNAME_LENGTH = 1024
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 15.0
+# 1 s doubling to at most 15 s, times a 0.5-1.0 jitter (spreads clients that hit a quota together).
+BACKOFF = Backoff(first=BACKOFF_BASE, cap=BACKOFF_MAX, jitter_ratio=0.5)
 
-PUSH_MINIMUM = (15, 0, 775, 38)  # Exchange 2013 CU3, required for push notifications
 _PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
-_THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
-_HOST = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+$")
 # How a DateTime arrives through remoting (pypsrp keeps the <DT> text): 2026-11-27T12:00:00.1234567+01:00.
 _DATETIME_TEXT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 # System.Management.Automation.ErrorCategory, by value.
@@ -118,47 +97,6 @@ ROLE_HINT = (
     "grant it; Get-ManagementRole -Cmdlet %s lists them) and make sure RemotePowerShellEnabled is true for it"
 )
 
-
-class ExchangeError(Exception):
-    """Base error: ``msg`` is what the user reads; ``details`` never holds secrets."""
-
-    def __init__(self, msg: str, server: Optional[str] = None, details: Optional[dict] = None) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.server = server
-        self.details = details or {}
-
-
-class ExchangeConnectionError(ExchangeError):
-    """Transport, authentication (Kerberos, NTLM, Basic), TLS or WS-Management failures (after bounded retries)."""
-
-
-class ExchangeCommandError(ExchangeError):
-    """A command failed on the server: a cmdlet's error, an RBAC refusal, or a refused script."""
-
-    def __init__(
-        self,
-        msg: str,
-        server: Optional[str] = None,
-        details: Optional[dict] = None,
-        cmdlet: Optional[str] = None,
-        index: Optional[int] = None,
-        category: Optional[str] = None,
-        error_id: Optional[str] = None,
-        kind: Optional[str] = None,
-        results: Optional[list] = None,
-    ) -> None:
-        super().__init__(msg, server, details)
-        self.cmdlet = cmdlet
-        self.index = index
-        self.category = category
-        self.error_id = error_id
-        self.kind = kind
-        self.results = results or []
-
-
-class ExchangeInputError(ExchangeError):
-    """A value or call refused before anything is sent."""
 
 
 def call(cmdlet: str, properties: Optional[Sequence[str]] = None, **parameters: Any) -> dict:
@@ -213,286 +151,6 @@ def is_read(entry: dict) -> bool:
         return name == "host_facts" or bool(entry["parameters"].get("CheckOnly"))
     return name.split("-", 1)[0] in ("Get", "Test")
 
-
-def retry(
-    action: Callable[[], Any],
-    transient: Callable[[BaseException], bool],
-    attempts: int = MAX_ATTEMPTS,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Any:
-    """Run ``action`` until it succeeds, retrying transient failures with capped exponential backoff and jitter."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return action()
-        except Exception as exc:  # pylint: disable=broad-except
-            if attempt >= attempts or not transient(exc):
-                exc.attempts = attempt  # type: ignore[attr-defined]
-                raise
-            sleep(backoff(attempt))
-
-
-def backoff(attempt: int) -> float:
-    return min(BACKOFF_MAX, BACKOFF_BASE * (2 ** (attempt - 1))) * random.uniform(0.5, 1.0)
-
-
-# ---------------------------------------------------------------- small shared helpers
-
-
-def version_tuple(value: Any) -> Optional[tuple[int, int, int, int]]:
-    """(major, minor, build, revision) from a ServerVersion (dict of Major, Minor, Build, Revision) or a version string."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        try:
-            return tuple(int(value.get(part) or 0) for part in ("Major", "Minor", "Build", "Revision"))  # type: ignore
-        except (TypeError, ValueError):
-            return None
-    if isinstance(value, (list, tuple)) and len(value) == 4:
-        return tuple(int(part) for part in value)  # type: ignore[return-value]
-    try:
-        return catalog.version_from_text(str(value))
-    except ValueError:
-        return None
-
-
-def format_version(version: Optional[Sequence[int]]) -> Optional[str]:
-    return None if version is None else ".".join(str(part) for part in version)
-
-
-def product_name(version: Sequence[int]) -> str:
-    return "Exchange " + catalog.product_of(version)
-
-
-def minimum_builds(cmdlet: str, parameter: str) -> str:
-    """Human text of the builds that first have ``parameter`` (from the catalog), e.g. '15.1.2106.2, 15.2.721.2'."""
-    spec = catalog.CATALOG[cmdlet]["parameters"][parameter]
-    builds = [format_version(b) for b in spec.get("min_build", [])]
-    products = spec.get("applies_to", catalog.CATALOG[cmdlet]["applies_to"])
-    text = "Exchange " + "/".join(products)
-    if builds:
-        text += " at build " + " or ".join(b for b in builds if b)
-    return text
-
-
-def meets_push_minimum(version: Optional[Sequence[int]]) -> bool:
-    return version is not None and tuple(version[:4]) >= PUSH_MINIMUM
-
-
-def supports_parameter(cmdlet: str, parameter: str, version: Optional[Sequence[int]]) -> bool:
-    return version is not None and catalog.parameter_available(cmdlet, parameter, version)
-
-
-def normalize_thumbprint(value: Optional[str], option: str = "thumbprint") -> Optional[str]:
-    """Upper-case 40-hex thumbprint; spaces/colons and invisible marks from copy-paste are dropped."""
-    if value is None:
-        return None
-    cleaned = re.sub(r"[\s:\u200e\u200f\ufeff]", "", str(value)).upper()
-    if not _THUMBPRINT.match(cleaned):
-        raise ExchangeInputError(
-            "%s must be a certificate thumbprint of 40 hexadecimal characters (SHA-1), got %d characters; copy it "
-            "from Get-ExchangeCertificate's Thumbprint column" % (option, len(str(value)))
-        )
-    return cleaned
-
-
-def same_thumbprint(left: Optional[str], right: Optional[str]) -> bool:
-    return bool(left) and bool(right) and str(left).upper() == str(right).upper()
-
-
-def is_domain_name(value: Any) -> bool:
-    return isinstance(value, str) and bool(_DOMAIN.match(value))
-
-
-def is_host_name(value: str) -> bool:
-    """A DNS host name (one label or more) or an IPv4/IPv6 address literal."""
-    try:
-        ipaddress.ip_address(value.strip("[]"))
-        return True
-    except ValueError:
-        return bool(_HOST.match(value))
-
-
-def parse_utc(value: Optional[str]) -> Optional[dt.datetime]:
-    """``yyyy-MM-ddTHH:mm:ssZ`` (or any ISO 8601 text) as an aware UTC datetime."""
-    if not value:
-        return None
-    text = str(value).strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
-
-
-MINIMUM_AUTH_KEY_SIZE = 2048
-
-
-def auth_certificate_problems(cert: dict, now: dt.datetime, key_size: int = MINIMUM_AUTH_KEY_SIZE) -> list[str]:
-    """Why ``cert`` (Get-ExchangeCertificate properties) cannot be the Auth certificate; empty when it can."""
-    found = []
-    if not cert.get("HasPrivateKey"):
-        found.append("it has no private key")
-    if cert.get("PrivateKeyExportable") is False:
-        found.append("its private key is not exportable")
-    size = cert.get("PublicKeySize")
-    if isinstance(size, int) and size < key_size:
-        found.append("its key has %d bits (at least %d needed)" % (size, key_size))
-    end, start = parse_utc(cert.get("NotAfter")), parse_utc(cert.get("NotBefore"))
-    if end is not None and end <= now:
-        found.append("it expired on %s" % cert.get("NotAfter"))
-    if start is not None and start > now + dt.timedelta(days=1):
-        found.append("it is not valid before %s" % cert.get("NotBefore"))
-    if str(cert.get("Status") or "") in ("Revoked", "Invalid", "DateInvalid"):
-        found.append("its status is %s" % cert.get("Status"))
-    return found
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def validate_calls(calls: Sequence[dict], version: Optional[Sequence[int]], server: Optional[str] = None) -> None:
-    """Refuse (ExchangeInputError) any Exchange call that ``version`` of Exchange would reject, before sending."""
-    for entry in calls:
-        name = entry["cmdlet"]
-        if not catalog.is_exchange_cmdlet(name):
-            continue
-        try:
-            catalog.validate_call(name, entry.get("parameters", {}), version)
-        except catalog.CatalogError as exc:
-            where = server or "the server"
-            build = " (%s, build %s)" % (product_name(version), format_version(version)) if version else ""
-            raise ExchangeInputError(
-                "%s cannot be sent to %s%s: %s" % (name, where, build, exc.message),
-                server,
-                {"cmdlet": name, "parameter": exc.parameter},
-            )
-
-
-# ---------------------------------------------------------------- connection parameters
-
-
-def connection_problem(params: dict) -> Optional[str]:
-    """A reason to refuse the connection options before connecting, or None."""
-    if not params.get("server"):
-        return "server is required: the Exchange server's FQDN (or run the task against a winrm/psrp host)"
-    if not is_host_name(str(params["server"])):
-        return (
-            "server must be the Exchange server's FQDN or an IP address, without scheme, port or path (got %r); "
-            "set connection_uri or port for another endpoint" % str(params["server"])[:100]
-        )
-    auth = params.get("auth")
-    scheme = params.get("scheme")
-    uri = params.get("connection_uri")
-    exchange_scheme = "http"
-    if uri:
-        parts = urlsplit(uri)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return (
-                "connection_uri must be the Exchange endpoint's URL, for example http://ex01.contoso.com/PowerShell/ "
-                "(got %r)" % uri[:200]
-            )
-        exchange_scheme = parts.scheme
-    if auth == "basic" and not params.get("allow_unencrypted_basic") and "http" in (scheme, exchange_scheme):
-        where = (
-            "scheme http" if scheme == "http" else "connection_uri %s" % uri if uri else "the default connection_uri"
-        )
-        return (
-            "auth basic over http (%s) would send the password readable on the network; use https, or auth "
-            "kerberos (message encryption), or set allow_unencrypted_basic: true to accept the risk" % where
-        )
-    if auth == "certificate":
-        if scheme != "https":
-            return "auth certificate needs scheme https"
-        if not params.get("cert_pem") or not params.get("cert_key_pem"):
-            return "auth certificate needs cert_pem and cert_key_pem (the client certificate and its key)"
-    elif auth != "kerberos" and not params.get("username"):
-        return "username is required for auth %s (or set EXCHANGE_USERNAME)" % auth
-    if params.get("password") and not params.get("username"):
-        return "password is set but username is not: give both, or neither to use the Kerberos ticket cache"
-    username = params.get("username") or ""
-    if len(username) > MAX_USERNAME_LENGTH or any(c in username for c in "\r\n\0"):
-        return (
-            "username must be a Windows account name (user@domain for Kerberos, or DOMAIN\\user): at most %d "
-            "characters, without line breaks or NUL" % MAX_USERNAME_LENGTH
-        )
-    for option in ("ca_path", "cert_pem", "cert_key_pem"):
-        path = params.get(option)
-        if path and not os.path.isfile(path):
-            return "%s %s does not exist or is not a file on the controller" % (option, path)
-    operation_timeout, read_timeout = params.get("operation_timeout"), params.get("read_timeout")
-    if operation_timeout < 1 or read_timeout <= operation_timeout or params.get("connection_timeout") < 1:
-        return "read_timeout (%s) must be greater than operation_timeout (%s), and every timeout positive" % (
-            read_timeout,
-            operation_timeout,
-        )
-    return None
-
-
-def _bracketed(host: str) -> str:
-    return "[%s]" % host if ":" in host and not host.startswith("[") else host
-
-
-def exchange_uri(params: dict) -> str:
-    """The Exchange endpoint: connection_uri, else http://<server>/PowerShell/ (Kerberos encrypts over http)."""
-    return params.get("connection_uri") or "http://%s/PowerShell/" % _bracketed(str(params["server"]))
-
-
-def host_uri(params: dict) -> str:
-    """The default WinRM endpoint of the server, for the host operations."""
-    scheme = params["scheme"]
-    port = params.get("port") or (5986 if scheme == "https" else 5985)
-    return "%s://%s:%d/wsman" % (scheme, _bracketed(str(params["server"])), port)
-
-
-def wsman_arguments(params: dict, uri: str) -> dict:
-    """Keyword arguments of pypsrp's ``WSMan`` for one endpoint URL (the password is passed, never logged)."""
-    parts = urlsplit(uri)
-    ssl = parts.scheme == "https"
-    path = (parts.path or "/wsman").lstrip("/")
-    if parts.query:
-        path += "?" + parts.query
-    auth = params["auth"]
-    arguments: dict[str, Any] = dict(
-        server=parts.hostname,
-        port=parts.port or (443 if ssl else 80),
-        path=path,
-        ssl=ssl,
-        auth=auth,
-        username=params.get("username"),
-        password=params.get("password"),
-        encryption=params["message_encryption"],
-        operation_timeout=params["operation_timeout"],
-        read_timeout=params["read_timeout"],
-        connection_timeout=params["connection_timeout"],
-        # Proxies from the environment would reroute a server's traffic unasked.
-        no_proxy=True,
-    )
-    if auth == "basic" and not ssl and arguments["encryption"] == "auto":
-        # Basic cannot seal messages and pypsrp refuses auto over http for it; connection_problem() lets Basic over
-        # http through only with allow_unencrypted_basic, which is exactly "no encryption".
-        arguments["encryption"] = "never"
-    # A path is used as is: REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE never override ca_path (pypsrp reads them only for True).
-    arguments["cert_validation"] = (params.get("ca_path") or True) if params.get("validate_certs", True) else False
-    if auth in ("kerberos", "negotiate", "ntlm"):
-        arguments["negotiate_service"] = params.get("negotiate_service") or "HTTP"
-        if params.get("negotiate_hostname_override"):
-            arguments["negotiate_hostname_override"] = params["negotiate_hostname_override"]
-    if auth == "certificate":
-        arguments["certificate_pem"] = params.get("cert_pem")
-        arguments["certificate_key_pem"] = params.get("cert_key_pem")
-    return arguments
-
-
-def spn_of(params: dict, uri: str) -> str:
-    host = params.get("negotiate_hostname_override") or urlsplit(uri).hostname
-    return "%s/%s" % (params.get("negotiate_service") or "HTTP", host)
 
 
 # ---------------------------------------------------------------- values from remoting
@@ -620,6 +278,9 @@ class ExchangeClient:
         for endpoint in list(self._pools):
             self._close(self._pools.pop(endpoint))
 
+    def _retry(self, attempts: int) -> Retry:
+        return Retry(BACKOFF, attempts=attempts, sleep=self._sleep)
+
     # -- pools
 
     def _uri(self, endpoint: str) -> str:
@@ -642,7 +303,7 @@ class ExchangeClient:
             return _Pool(endpoint, uri, wsman, pool)
 
         try:
-            opened = retry(open_pool, self._is_transient, sleep=self._sleep)
+            opened = retry(open_pool, self._is_transient, self._retry(MAX_ATTEMPTS))
         except Exception as exc:  # pylint: disable=broad-except
             raise self._connection_error(exc, endpoint, "open", getattr(exc, "attempts", 1)) from None
         self.pools_opened[endpoint] += 1
@@ -664,7 +325,7 @@ class ExchangeClient:
                 raise
 
         try:
-            retry(delete, self._is_transient_close, attempts=CLOSE_ATTEMPTS, sleep=self._sleep)
+            retry(delete, self._is_transient_close, self._retry(CLOSE_ATTEMPTS))
         except Exception as exc:  # pylint: disable=broad-except
             self.warnings.append(
                 "could not close the runspace pool on %s (%s): %s"
@@ -697,7 +358,7 @@ class ExchangeClient:
 
         try:
             if is_read(entry):
-                return retry(attempt, self._is_transient, sleep=self._sleep)
+                return retry(attempt, self._is_transient, self._retry(MAX_ATTEMPTS))
             return attempt()
         except ExchangeError:
             raise
@@ -948,186 +609,3 @@ class ExchangeClient:
         else:
             msg = "unexpected error talking to %s while %s: %s: %s" % (uri, step, type(exc).__name__, exc)
         return ExchangeConnectionError(self._scrub(msg), server, details)
-
-
-class ExchangeModule(AnsibleModule):
-    """An AnsibleModule that closes its Exchange clients' runspace pools before it exits, whichever way."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.exchange_clients: list[ExchangeClient] = []
-        super().__init__(*args, **kwargs)
-
-    def _close_clients(self) -> list[str]:
-        warnings: list[str] = []
-        for client in self.exchange_clients:
-            client.close()
-            warnings.extend(client.warnings)
-            client.warnings = []
-        return warnings
-
-    def exit_json(self, **kwargs: Any) -> None:  # type: ignore[override]
-        for warning in self._close_clients():
-            self.warn(warning)
-        super().exit_json(**kwargs)
-
-    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
-        for warning in self._close_clients():
-            self.warn(warning)
-        super().fail_json(msg=msg, **kwargs)
-
-
-def exchange_module(argument_spec: dict, **kwargs: Any) -> ExchangeModule:
-    """A module with the connection options merged in, check mode on, pypsrp and the options checked."""
-    spec = dict(CONNECTION_ARGUMENT_SPEC)
-    spec.update(argument_spec)
-    kwargs.setdefault("supports_check_mode", True)
-    module = ExchangeModule(argument_spec=spec, **kwargs)
-    if not HAS_PYPSRP:
-        module.fail_json(msg=missing_required_lib("pypsrp"), exception=PYPSRP_IMPORT_ERROR)
-    problem = connection_problem(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    return module
-
-
-def now_for(client: ExchangeClient) -> dt.datetime:
-    return client.server_utc_now or utc_now()
-
-
-def client_for(module: AnsibleModule) -> ExchangeClient:
-    client = ExchangeClient({name: module.params.get(name) for name in CONNECTION_OPTIONS})
-    if isinstance(module, ExchangeModule):
-        module.exchange_clients.append(client)
-    return client
-
-
-def fail_from_error(module: AnsibleModule, exc: ExchangeError, what: str, **result: Any) -> None:
-    """fail_json with 'Failed to <what>: <cause>' and the error's non-secret details."""
-    details = dict(exc.details)
-    if isinstance(exc, ExchangeCommandError) and exc.kind:
-        details.setdefault("kind", exc.kind)
-    # The error's fields win over a module's own keys of the same name (exchange_monitoring_probe's result has
-    # error and exception): passing both would be a TypeError instead of a failure.
-    fields = dict(result)
-    fields.update(
-        server=exc.server,
-        error=details,
-        exception="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-    )
-    module.fail_json(msg="Failed to %s: %s" % (what, exc.msg), **fields)
-
-
-def diff_result(module: AnsibleModule, result: dict, before: Any, after: Any) -> dict:
-    if module._diff:
-        result["diff"] = {"before": before, "after": after}
-    return result
-
-
-# ---------------------------------------------------------------- servers and versions
-
-SERVER_PROPERTIES = ["Name", "Fqdn", "Domain", "Edition", "AdminDisplayVersion", "ServerRole", "Site", "IsEdgeServer"]
-HOST_FACTS_PROPERTIES = ["ComputerName", "UtcNow", "ExSetupPath", "FileVersion"]
-
-
-def read_host_facts(client: ExchangeClient) -> Optional[str]:
-    """The server's name and clock (kept on the client) and ExSetup's file version, from the default endpoint.
-
-    A default endpoint that cannot be reached is a warning, not a failure: the Exchange facts still hold, only the
-    hotfix level and the server's clock are then unknown (the controller's clock is used).
-    """
-    try:
-        rows = client.run([host_script("host_facts", HOST_FACTS_PROPERTIES)])[0]
-    except ExchangeError as exc:
-        client.warnings.append(
-            "could not read the ExSetup version and clock of %s from its default WinRM endpoint: %s"
-            % (client.server, exc.msg)
-        )
-        return None
-    facts = rows[0] if rows else {}
-    client.computer_name = facts.get("ComputerName") or client.computer_name
-    client.server_utc_now = parse_utc(facts.get("UtcNow")) or client.server_utc_now
-    exsetup = facts.get("FileVersion")
-    return str(exsetup) if exsetup else None
-
-
-def run_reads(client: ExchangeClient, calls: list[dict]) -> tuple[list[list[dict]], Optional[str]]:
-    """Run read ``calls`` on the Exchange endpoint and the host facts on the default one: (outputs, ExSetup)."""
-    outputs = client.run(list(calls))
-    return outputs, read_host_facts(client)
-
-
-def find_connected(rows: list[dict], client: ExchangeClient) -> Optional[dict]:
-    """The Get-ExchangeServer row of the server the runner ran on."""
-    names = [n.lower() for n in (client.computer_name, client.server) if n]
-    for row in rows:
-        if str(row.get("Name") or "").lower() in names or str(row.get("Fqdn") or "").lower() in names:
-            return row
-    short = client.server.split(".")[0].lower()
-    for row in rows:
-        if str(row.get("Name") or "").lower() == short:
-            return row
-    return rows[0] if len(rows) == 1 else None
-
-
-def best_version(admin_display_version: Any, exsetup: Optional[str]) -> Optional[tuple[int, int, int, int]]:
-    """ExSetup's version (shows hotfix updates) when it belongs to the same product line, else AdminDisplayVersion."""
-    adv = version_tuple(admin_display_version)
-    setup = version_tuple(exsetup) if exsetup else None
-    if setup is not None and (adv is None or tuple(setup[:2]) == tuple(adv[:2])):
-        return setup
-    return adv
-
-
-def parameter_support(
-    cmdlet: str, parameter: str, admin_display_version: Any, exsetup: Optional[str] = None
-) -> Optional[bool]:
-    """True/False when known; None when only AdminDisplayVersion is known and a hotfix update could add it."""
-    if exsetup:
-        return supports_parameter(cmdlet, parameter, best_version(admin_display_version, exsetup))
-    adv = version_tuple(admin_display_version)
-    if adv is None:
-        return None
-    if supports_parameter(cmdlet, parameter, adv):
-        return True
-    spec = catalog.CATALOG[cmdlet]["parameters"][parameter]
-    for minimum in spec.get("min_build", []):
-        if tuple(minimum[:3]) == tuple(adv[:3]) and catalog.product_of(adv) in spec.get("applies_to", []):
-            return None  # AdminDisplayVersion shows the CU only; the hotfix update may be installed
-    return False
-
-
-def server_facts(row: dict, exsetup: Optional[str] = None, connected: bool = False) -> dict:
-    version = version_tuple(row.get("AdminDisplayVersion"))
-    effective = best_version(row.get("AdminDisplayVersion"), exsetup if connected else None)
-    roles = row.get("ServerRole")
-    if isinstance(roles, str):
-        roles = [r.strip() for r in roles.split(",") if r.strip()]
-    site = row.get("Site")
-    hybrid = parameter_support(
-        "Set-AuthServer", "ApplicationIdentifier", row.get("AdminDisplayVersion"), exsetup if connected else None
-    )
-    return {
-        "name": row.get("Name"),
-        "fqdn": row.get("Fqdn"),
-        "domain": row.get("Domain"),
-        "edition": row.get("Edition"),
-        "admin_display_version": ("Version %d.%d (Build %d.%d)" % version if version else None),
-        "version": format_version(version),
-        "build": dict(zip(("major", "minor", "build", "revision"), version)) if version else None,
-        "exsetup_version": format_version(version_tuple(exsetup)) if (connected and exsetup) else None,
-        "effective_version": format_version(effective),
-        "product": product_name(version) if version else None,
-        "roles": roles or [],
-        "site": site,
-        "site_name": str(site).rsplit("/", 1)[-1] if site else None,
-        "is_edge": bool(row.get("IsEdgeServer")),
-        "connected": connected,
-        "meets_push_minimum": meets_push_minimum(version),
-        "supports_hybrid_application": bool(hybrid) and not row.get("IsEdgeServer"),
-        "supports_hybrid_application_known": hybrid is not None,
-        "supports_auth_server_domain_name": bool(
-            parameter_support(
-                "New-AuthServer", "DomainName", row.get("AdminDisplayVersion"), exsetup if connected else None
-            )
-        ),
-    }

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import email.utils
 import hashlib
 import json
 import os
-import random
 import re
 import stat
 import tempfile
@@ -36,11 +34,11 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.exchange.hybrid.plugins.module_utils._certificates import load_client_credential
 from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import CLOUD_CHOICES, CLOUDS
-from ansible_collections.exchange.hybrid.plugins.module_utils._certificates import (
-    CertificateError,
-    load_client_credential,
-)
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError, GraphConnectionError, GraphError
+from ansible_collections.exchange.hybrid.plugins.module_utils._module import HybridModule, hybrid_module
+from ansible_collections.exchange.hybrid.plugins.module_utils._retry import Backoff, Retry, parse_retry_after
 
 try:
     import requests
@@ -106,6 +104,16 @@ REPLICATION_ANSWERS = {
     "reference_not_replicated": (400, "Request_BadRequest", "Not a valid reference update"),
 }
 DEFAULT_REPLICATION_WAIT = 60.0
+# The loops' policies (``_retry``): 429/503/504 wait Retry-After, else 2, 4, 8 ... at most 60 s plus up to 1 s;
+# a dropped connection on a GET is retried 3 times after 2, 4, 8 s; a new object not replicated yet after 1, 2, 4,
+# 8, then 10 s within replication_wait; a login service that is temporarily unavailable is asked 3 times, 5 and
+# 10 s apart.
+THROTTLING_BACKOFF = Backoff(first=2.0, cap=60.0, jitter_seconds=1.0)
+CONNECTION_BACKOFF = Backoff(first=2.0, cap=10.0)
+CONNECTION_ATTEMPTS = 4
+REPLICATION_BACKOFF = Backoff(first=1.0, cap=10.0)
+TOKEN_BACKOFF = Backoff(first=5.0, cap=10.0)
+TOKEN_ATTEMPTS = 3
 TRANSIENT_TOKEN_ERRORS = ("temporarily_unavailable", "server_error")
 USER_AGENT = "exchange.hybrid-ansible"
 
@@ -126,35 +134,6 @@ AADSTS_HINTS = {
 }
 
 
-class GraphError(Exception):
-    """A failed Graph or login call; ``msg`` is ready for ``fail_json`` and never contains a secret."""
-
-    def __init__(
-        self,
-        msg: str,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.status = status
-        self.code = code
-        self.request_id = request_id
-        self.details = details or {}
-
-    def result(self) -> dict[str, Any]:
-        """Extra keys for ``fail_json``."""
-        info = {"status": self.status, "code": self.code, "request_id": self.request_id}
-        info.update(self.details)
-        return {"graph_error": {k: v for k, v in info.items() if v is not None}}
-
-
-class GraphConnectionError(GraphError):
-    """The connection failed before Graph answered; for writes it is unknown whether the change was applied."""
-
-
 def missing_libraries() -> list[tuple[str, str | None]]:
     """(library, import traceback) for every client library that is not installed."""
     missing = []
@@ -165,24 +144,16 @@ def missing_libraries() -> list[tuple[str, str | None]]:
     return missing
 
 
+def graph_module(argument_spec: dict, **kwargs: Any) -> HybridModule:
+    """A module with the Graph connection options merged in, check mode on, requests and msal checked."""
+    return hybrid_module(GRAPH_ARGUMENT_SPEC, argument_spec, missing_libraries(), **kwargs)
+
+
 def _https_url(value: str, option: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
         raise GraphError(f"{option} must be an https URL such as https://login.microsoftonline.com (got an invalid value).")
     return value.rstrip("/")
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
 
 
 def token_roles(token: str) -> list[str] | None:
@@ -442,8 +413,8 @@ class GraphClient:
             return self._token
         client_id = self.params.get("client_id")
         scope = [f"{self.graph_url}/.default"]
-        waited = 0.0
-        for attempt in range(1, 4):
+        policy = Retry(TOKEN_BACKOFF, attempts=TOKEN_ATTEMPTS, wait_limit=self.max_total_wait, sleep=self.sleep)
+        while True:
             app = self._application()
             try:
                 with self._cache.locked():
@@ -457,15 +428,10 @@ class GraphClient:
                 result = {"error": "temporarily_unavailable",
                           "error_description": f"the login service answered {error.args[0] if error.args else error}",
                           "error_codes": [50196]}
-            if "access_token" in result or result.get("error") not in TRANSIENT_TOKEN_ERRORS:
+            if "access_token" in result or result.get("error") not in TRANSIENT_TOKEN_ERRORS or not policy.wait():
                 break
-            # msal remembers a 429/5xx answer per application object (Retry-After, default 5 s): wait, then ask
+            # msal remembers a 429/5xx answer per application object (Retry-After, default 5 s): after the wait, ask
             # again through a new application object so the retry really reaches the login service.
-            delay = 5.0 * attempt
-            if attempt == 3 or waited + delay > self.max_total_wait:
-                break
-            self.sleep(delay)
-            waited += delay
             self._app = None
         if "access_token" not in result:
             raise self._token_error(result, f"get a token for client '{client_id}' in tenant '{self.tenant}'")
@@ -528,8 +494,12 @@ class GraphClient:
         """
         url = self.url(path)
         proxies = requests.utils.get_environ_proxies(url)
-        waited, attempt, refreshed, connection_retries = 0.0, 0, False, 0
-        replication_waited, replication_attempt = 0.0, 0
+        refreshed = False
+        connection = Retry(CONNECTION_BACKOFF, attempts=CONNECTION_ATTEMPTS, sleep=self.sleep)
+        throttling = Retry(
+            THROTTLING_BACKOFF, attempts=self.max_retries + 1, wait_limit=self.max_total_wait, sleep=self.sleep
+        )
+        replicating = Retry(REPLICATION_BACKOFF, wait_limit=self.replication_wait, sleep=self.sleep)
         while True:
             headers = {"Authorization": f"Bearer {self.token()}", "client-request-id": str(uuid.uuid4())}
             if body is not None:
@@ -546,15 +516,8 @@ class GraphClient:
                     timeout=(10, 120),
                 )
             except requests.exceptions.RequestException as error:
-                if (
-                    method == "GET"
-                    and not isinstance(error, requests.exceptions.SSLError)
-                    and connection_retries < 3
-                ):
-                    connection_retries += 1
-                    delay = min(2.0**connection_retries, 10.0)
-                    self.sleep(delay)
-                    waited += delay
+                # Only reads are sent again: a write may have been applied before the connection dropped.
+                if method == "GET" and not isinstance(error, requests.exceptions.SSLError) and connection.wait():
                     self.counters["retries"] += 1
                     continue
                 message = self._connection_message(url, error)
@@ -562,31 +525,23 @@ class GraphClient:
                     message += "; Graph did not answer, so it is not known whether the change was applied"
                 raise GraphConnectionError(f"Failed to {what}: {message}.") from None
             if replication and self._replicating(response, replication):
-                replication_attempt += 1
-                delay = min(2.0 ** (replication_attempt - 1), 10.0)
-                if replication_waited + delay <= self.replication_wait:
-                    self.sleep(delay)
-                    replication_waited += delay
+                before = replicating.waited
+                if replicating.wait():
                     self.counters["retries"] += 1
-                    self.counters["replication_waited"] += delay
+                    self.counters["replication_waited"] += replicating.waited - before
                     continue
                 error = self._graph_error(response, what, permission)
-                error.msg += (f" (Entra had not replicated the new object after {replication_attempt} attempts and "
-                              f"{replication_waited:.0f}s of waiting)")
+                error.msg += (f" (Entra had not replicated the new object after {replicating.failures} attempts and "
+                              f"{replicating.waited:.0f}s of waiting)")
                 raise error
             if response.status_code in RETRY_STATUSES:
-                attempt += 1
-                delay = _parse_retry_after(response.headers.get("Retry-After"))
-                if delay is None:
-                    delay = min(2.0**attempt, 60.0) + random.uniform(0, 1)
-                if attempt <= self.max_retries and waited + delay <= self.max_total_wait:
-                    self.sleep(delay)
-                    waited += delay
+                before = throttling.waited
+                if throttling.wait(parse_retry_after(response.headers.get("Retry-After"))):
                     self.counters["retries"] += 1
-                    self.counters["waited"] += delay
+                    self.counters["waited"] += throttling.waited - before
                     continue
                 error = self._graph_error(response, what, permission)
-                error.msg += f" (gave up after {attempt} attempts and {waited:.0f}s of waiting)"
+                error.msg += f" (gave up after {throttling.failures} attempts and {throttling.waited:.0f}s of waiting)"
                 raise error
             if response.status_code == 401 and not refreshed and self._is_token_problem(response):
                 refreshed = True

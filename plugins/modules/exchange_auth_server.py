@@ -236,24 +236,28 @@ import re
 from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import CLOUD_CHOICES, auth_metadata_url
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
-    SERVER_PROPERTIES,
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeError,
     ExchangeInputError,
-    best_version,
-    call,
+    fail_from_error,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import (
+    SERVER_PROPERTIES,
     client_for,
     diff_result,
     exchange_module,
-    fail_from_error,
     find_connected,
+    run_reads,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_versions import (
+    best_version,
     format_version,
-    is_domain_name,
     minimum_builds,
     parameter_support,
     product_name,
-    run_reads,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import is_domain_name
 
 AUTH_SERVER_PROPERTIES = [
     "Name",

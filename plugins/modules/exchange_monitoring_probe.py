@@ -145,15 +145,18 @@ health_service_status:
 import time
 
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeCommandError,
     ExchangeError,
-    call,
+    fail_from_error,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import (
     client_for,
     exchange_module,
-    fail_from_error,
     read_host_facts,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._retry import poll
 
 DEFAULT_PROBE = "PushNotifications.Proxy\\PushNotificationsEnterpriseConnectivityProbe"
 HEALTH_SERVICE = "MSExchangeHM"
@@ -287,12 +290,13 @@ def main() -> None:
     batch = probe
     if params["restart_health_service"]:
         batch = [call("Restart-Service", Name=HEALTH_SERVICE)] + probe
-    started = time.monotonic()
-    deadline = started + params["timeout"]
     answer = None
     why = ""
     status = None
-    while True:
+
+    def attempt() -> bool:
+        """One poll: the probe's batch once; True when the probe gave a final answer."""
+        nonlocal batch, answer, why, status
         outputs, error = None, None
         try:
             outputs = client.run(batch)
@@ -316,9 +320,11 @@ def main() -> None:
         status = polled_status or status
         if status:
             result["health_service_status"] = status
-        if answer is not None or time.monotonic() + params["poll_interval"] > deadline:
-            break
-        time.sleep(params["poll_interval"])
+        return answer is not None
+
+    started = time.monotonic()
+    # Polls instead of a fixed sleep: the health service answers as soon as it is ready after the restart.
+    poll(attempt, params["timeout"], params["poll_interval"])
     result["waited_seconds"] = round(time.monotonic() - started, 1)
 
     if answer is None:

@@ -168,23 +168,26 @@ import hashlib
 import re
 from typing import Any, Optional
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
-    SERVER_PROPERTIES,
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeError,
     ExchangeInputError,
+    fail_from_error,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call, host_script
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import (
+    SERVER_PROPERTIES,
     auth_certificate_problems,
-    call,
     client_for,
     diff_result,
     exchange_module,
-    fail_from_error,
     find_connected,
-    host_script,
+    now_for,
+    run_reads,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import (
     is_domain_name,
     normalize_thumbprint,
-    now_for,
     parse_utc,
-    run_reads,
     same_thumbprint,
 )
 

@@ -228,21 +228,23 @@ next_auth_certificate:
 import datetime as dt
 from typing import Any, Optional
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
-    SERVER_PROPERTIES,
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeCommandError,
     ExchangeError,
+    fail_from_error,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import (
+    SERVER_PROPERTIES,
     auth_certificate_problems,
-    call,
     client_for,
     exchange_module,
-    fail_from_error,
     find_connected,
     now_for,
-    parse_utc,
     run_reads,
     server_facts,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
 
 AUTH_PROPERTIES = ["CurrentCertificateThumbprint", "NextCertificateThumbprint", "NextCertificateEffectiveDate"]
 CERT_PROPERTIES = [

@@ -158,14 +158,13 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeCommandError,
     ExchangeError,
-    call,
-    client_for,
-    exchange_module,
     fail_from_error,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import client_for, exchange_module
 
 DEFAULT_REASON = "Managed by the exchange.hybrid Ansible collection"
 OVERRIDE_PROPERTIES = ["Name", "Identity", "ComponentName", "SectionName", "Parameters", "Reason", "Server"]

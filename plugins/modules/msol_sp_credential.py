@@ -265,9 +265,8 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._certificates import (
-    HAS_CRYPTOGRAPHY,
     CRYPTOGRAPHY_IMPORT_ERROR,
-    CertificateError,
+    HAS_CRYPTOGRAPHY,
     PublicCertificate,
     load_certificate,
     load_certificate_file,
@@ -277,13 +276,8 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import (
     EXCHANGE_ONLINE_APP_ID,
     FULL_ACCESS_AS_APP_ROLE_ID,
 )
-from ansible_collections.exchange.hybrid.plugins.module_utils._graph import (
-    GRAPH_ARGUMENT_SPEC,
-    GraphClient,
-    GraphConnectionError,
-    GraphError,
-    missing_libraries,
-)
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError, GraphConnectionError, GraphError
+from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient, graph_module
 
 READ_APPS = {"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 WRITE_APPS = {"Application.ReadWrite.All", "Directory.ReadWrite.All"}
@@ -820,7 +814,6 @@ def _diff_key(entry: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     argument_spec = dict(
-        GRAPH_ARGUMENT_SPEC,
         certificate=dict(type="str"),
         certificate_path=dict(type="path"),
         thumbprint=dict(type="str"),
@@ -834,14 +827,11 @@ def main() -> None:
         prune_expired=dict(type="bool", default=False),
         replication_timeout=dict(type="int", default=60),
     )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
+    module = graph_module(
+        argument_spec,
         mutually_exclusive=[("certificate", "certificate_path", "thumbprint"), ("application_id", "application_display_name")],
         required_one_of=[("certificate", "certificate_path", "thumbprint")],
     )
-    for library, error in missing_libraries():
-        module.fail_json(msg=missing_required_lib(library), exception=error)
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     try:

@@ -112,14 +112,10 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
-    ExchangeError,
-    call,
-    client_for,
-    exchange_module,
-    fail_from_error,
-    is_domain_name,
-)
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import ExchangeError, fail_from_error
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import client_for, exchange_module
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import is_domain_name
 
 PROXY_APP_NAME = "OnPrem-Proxy"
 APP_PROPERTIES = ["Name", "Identity", "DisplayName", "Enabled", "Organization", "Uri"]

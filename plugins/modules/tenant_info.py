@@ -129,14 +129,9 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.exchange.hybrid.plugins.module_utils._graph import (
-    GRAPH_ARGUMENT_SPEC,
-    GraphClient,
-    GraphError,
-    missing_libraries,
-)
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphError, fail_from_error
+from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient, graph_module
+from ansible_collections.exchange.hybrid.plugins.module_utils._module import HybridModule
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -150,7 +145,7 @@ def tenant_id_from(config: dict[str, Any]) -> str | None:
     return None
 
 
-def run(module: AnsibleModule) -> dict[str, Any]:
+def run(module: HybridModule) -> dict[str, Any]:
     params = module.params
     client = GraphClient(params)
     config = client.openid_configuration()
@@ -202,13 +197,11 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=dict(GRAPH_ARGUMENT_SPEC), supports_check_mode=True)
-    for library, error in missing_libraries():
-        module.fail_json(msg=missing_required_lib(library), exception=error)
+    module = graph_module({})
     try:
         result = run(module)
     except GraphError as error:
-        module.fail_json(msg=error.msg, **error.result())
+        fail_from_error(module, error)
     module.exit_json(**result)
 
 

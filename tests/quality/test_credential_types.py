@@ -295,7 +295,7 @@ def test_graph_credential_type_matches_graph_argument_spec():
 
 
 def test_exchange_credential_type_matches_connection_argument_spec():
-    spec = _spec("_exchange", "CONNECTION_ARGUMENT_SPEC")
+    spec = _spec("_exchange_connection", "CONNECTION_ARGUMENT_SPEC")
     (ctype,) = load_types(EXCHANGE_TYPE)
     assert compare_with_spec(ctype, spec, EXCHANGE_FIELD_OPTIONS) == []
     assert set(ctype["injectors"]["env"]) == {"EXCHANGE_USERNAME", "EXCHANGE_PASSWORD"}

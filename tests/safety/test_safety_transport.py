@@ -10,7 +10,7 @@ from __future__ import annotations
 import certifi
 import pytest
 
-from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange
+from ansible_collections.exchange.hybrid.plugins.module_utils import _errors, _exchange, _exchange_connection, _exchange_module
 from ansible_collections.exchange.hybrid.plugins.modules import exchange_server_info, tenant_info
 from defects import insecure_tls
 from safety_harness import drive, exchange_args, graph_args
@@ -146,7 +146,7 @@ def test_kerberos_over_http_is_encrypted(shared_sim, cases):
 
 def client_params(sim, **changes):
     """The connection options as a module resolves them (defaults included), for the client used directly."""
-    params = {name: spec.get("default") for name, spec in _exchange.CONNECTION_ARGUMENT_SPEC.items()}
+    params = {name: spec.get("default") for name, spec in _exchange_connection.CONNECTION_ARGUMENT_SPEC.items()}
     params.update(exchange_args(sim, **changes))
     return params
 
@@ -161,7 +161,7 @@ def host_facts_over_ntlm(sim, **changes):
     )
     client = _exchange.ExchangeClient(params)
     try:
-        rows = client.run([_exchange.host_script("host_facts", _exchange.HOST_FACTS_PROPERTIES)])[0]
+        rows = client.run([_exchange.host_script("host_facts", _exchange_module.HOST_FACTS_PROPERTIES)])[0]
     finally:
         client.close()
     assert not sim.open_shells(), sim.open_shells()
@@ -175,7 +175,7 @@ def test_ntlm_over_http_is_encrypted(shared_sim, cases):
         plain = [r for r in requests if not (r["encrypted"] and r["scheme"] == "http" and r["auth"] == "ntlm")]
         assert requests and not plain, "requests to the default endpoint not sealed with NTLM: %s" % plain[:2]
     with cases.case("NTLM over http with message_encryption never: refused by the service, no plaintext success"):
-        with pytest.raises(_exchange.ExchangeConnectionError) as refused:
+        with pytest.raises(_errors.ExchangeConnectionError) as refused:
             host_facts_over_ntlm(shared_sim, message_encryption="never")
         assert "HTTP 500" in refused.value.msg, refused.value.msg
     with cases.case("NTLM to the Exchange endpoint: refused (Kerberos only), the message says which auth to use"):

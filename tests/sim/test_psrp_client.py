@@ -26,17 +26,25 @@ from typing import Any, Callable, Iterator
 import pytest
 from pypsrp.powershell import PowerShell
 
-from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
-    MAX_ATTEMPTS,
-    ExchangeClient,
+from ansible_collections.exchange.hybrid.plugins.module_utils import (
+    _exchange,
+    _exchange_connection,
+    _exchange_module,
+    _exchange_versions,
+    _values,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeCommandError,
     ExchangeConnectionError,
     ExchangeError,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
+    ExchangeClient,
+    MAX_ATTEMPTS,
     call,
     host_script,
-    read_host_facts,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import read_host_facts
 from hybrid_sim.simulation import ServerSpec, Simulation
 from hybrid_sim.wsman.pipeline import DEFAULT_CONFIGURATION, EXCHANGE_CONFIGURATION
 
@@ -110,7 +118,7 @@ def _clean(request: Any) -> Iterator[None]:
 
 def params_for(sim: Simulation, **changes: Any) -> dict[str, Any]:
     """What a module run hands the client: the argument spec's defaults, then the Kerberos host's options."""
-    params = {name: spec.get("default") for name, spec in _exchange.CONNECTION_ARGUMENT_SPEC.items()}
+    params = {name: spec.get("default") for name, spec in _exchange_connection.CONNECTION_ARGUMENT_SPEC.items()}
     params.update(sim.connection_params(SERVER, **changes))
     return params
 
@@ -200,7 +208,7 @@ def test_kerberos_from_username_and_password(sim: Simulation) -> None:
     exchange_mark, host_mark = len(sim.server(SERVER).requests), len(sim.host(SERVER).requests)
     client = make_client(sim)
     assert (client.params["auth"], client.params["username"]) == ("kerberos", "exadmin@CONTOSO.COM")
-    assert _exchange.connection_problem(client.params) is None
+    assert _exchange_connection.connection_problem(client.params) is None
     rows = client.run(READS)
     assert rows[0] == [
         {"Name": SERVER, "AdminDisplayVersion": {"Major": 15, "Minor": 2, "Build": 1748, "Revision": 10}}
@@ -220,7 +228,7 @@ def test_kerberos_from_a_ticket_cache(sim: Simulation, tmp_path: Any, monkeypatc
         assert b"HTTP" not in handle.read()  # only the TGT so far
     exchange_mark, host_mark = len(sim.server(SERVER).requests), len(sim.host(SERVER).requests)
     client = make_client(sim, username=None, password=None)
-    assert _exchange.connection_problem(client.params) is None
+    assert _exchange_connection.connection_problem(client.params) is None
     client.run(READS)
     assert read_host_facts(client) == "15.02.1748.024"
     assert sim.open_shells()[SERVER][0]["owner"] == USER  # the cache's principal, mapped to the Windows account
@@ -646,17 +654,17 @@ def test_host_facts_name_clock_and_exsetup(fresh_sim: Simulation) -> None:
     with fresh_sim.store.transaction() as state:
         state["clock_offset_seconds"] = offset
     client = make_client(fresh_sim)
-    before = _exchange.utc_now()
+    before = _values.utc_now()
     exsetup = read_host_facts(client)
-    after = _exchange.utc_now()
+    after = _values.utc_now()
     assert exsetup == "15.02.1748.024"  # ExSetup.exe's FileVersion, long form
     hotfix = (15, 2, 1748, 24)  # the HU level, which AdminDisplayVersion (15.2.1748.10) does not show
-    assert _exchange.version_tuple(exsetup) == hotfix
-    assert _exchange.best_version({"Major": 15, "Minor": 2, "Build": 1748, "Revision": 10}, exsetup) == hotfix
+    assert _exchange_versions.version_tuple(exsetup) == hotfix
+    assert _exchange_versions.best_version({"Major": 15, "Minor": 2, "Build": 1748, "Revision": 10}, exsetup) == hotfix
     assert client.computer_name == SERVER
     shift = dt.timedelta(seconds=offset)
     assert before + shift - dt.timedelta(seconds=1) <= client.server_utc_now <= after + shift + dt.timedelta(seconds=1)
-    assert _exchange.now_for(client) == client.server_utc_now
+    assert _exchange_module.now_for(client) == client.server_utc_now
     assert client.warnings == [] and client.pools_opened == {"exchange": 0, "host": 1}
     client.close()
     # A default endpoint that fails is a warning, not a failure: the server's clock is then unknown.

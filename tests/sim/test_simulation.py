@@ -19,7 +19,7 @@ from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange
+from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange, _exchange_connection, _exchange_module
 from hybrid_sim.simulation import DEFAULT_SERVERS, ServerSpec, Simulation, parse_server_argument
 from hybrid_sim.wsman.pipeline import DEFAULT_CONFIGURATION, EXCHANGE_CONFIGURATION, PipelineResult
 
@@ -290,12 +290,12 @@ def test_default_simulation_serves_exchange_and_the_host_per_server(tmp_path: An
         assert servers["EX2019"]["fqdn"] == "ex2019.contoso.com"
         assert sim.tenant_id in state["entra"]["tenants"]
         # The real handlers, wired per server and endpoint: the client reaches EX2016's own two endpoints.
-        params = {n: s.get("default") for n, s in _exchange.CONNECTION_ARGUMENT_SPEC.items()}
+        params = {n: s.get("default") for n, s in _exchange_connection.CONNECTION_ARGUMENT_SPEC.items()}
         params.update(sim.connection_params("EX2016"))
         with _exchange.ExchangeClient(params) as client:
             (rows,) = client.run([_exchange.call("Get-ExchangeServer", ["Name"])])
             assert [row["Name"] for row in rows] == NAMES
-            assert _exchange.read_host_facts(client) == "15.01.2507.055"
+            assert _exchange_module.read_host_facts(client) == "15.01.2507.055"
             assert client.computer_name == "EX2016"
         assert {c["server"] for c in sim.calls()} == {"EX2016"}
         assert [(c["endpoint"], c["cmdlet"]) for c in sim.calls()] == [

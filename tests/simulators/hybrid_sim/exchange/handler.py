@@ -32,6 +32,7 @@ import os
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _cmdlet_catalog as catalog
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CatalogError
 
 from ..state import StateStore, now
 from ..wsman.pipeline import (
@@ -50,7 +51,6 @@ from .objects import output_objects
 from .organization import version_tuple
 from .probe import MONITORING_CMDLETS
 
-CatalogError = catalog.CatalogError
 Pairs = Sequence[tuple[Optional[str], Any]]
 Spec = Mapping[str, tuple[str, bool]]  # parameter -> (type, mandatory)
 

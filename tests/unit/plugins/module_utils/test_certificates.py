@@ -9,12 +9,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._certificates import (
-    CertificateError,
     load_certificate,
     load_certificate_file,
     load_client_credential,
     thumbprint_of_key,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError
 from hybrid_sim.entra import make_certificate
 
 CERT = make_certificate(days=365)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _cmdlet_catalog as cat
-from ansible_collections.exchange.hybrid.plugins.module_utils._cmdlet_catalog import CatalogError, validate_call
+from ansible_collections.exchange.hybrid.plugins.module_utils._cmdlet_catalog import validate_call
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CatalogError
 
 E2013_CU3 = (15, 0, 775, 38)
 E2013_CU23 = (15, 0, 1497, 2)

@@ -12,13 +12,20 @@ import requests
 from pypsrp.complex_objects import GenericComplexObject
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFaultError
 
-from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange as ex
+from ansible_collections.exchange.hybrid.plugins.module_utils import (
+    _errors,
+    _exchange as ex,
+    _exchange_connection,
+    _exchange_versions,
+    _retry,
+    _values,
+)
 
 PASSWORD = "S3cr3t-canary-\u00e9"
 
 
 def params(**changes):
-    base = {name: spec.get("default") for name, spec in ex.CONNECTION_ARGUMENT_SPEC.items()}
+    base = {name: spec.get("default") for name, spec in _exchange_connection.CONNECTION_ARGUMENT_SPEC.items()}
     base.update(server="ex01.contoso.com", username="exadmin@CONTOSO.COM", password=PASSWORD)
     base.update(changes)
     return base
@@ -36,34 +43,34 @@ def obj(types, adapted=None, extended=None, to_string=None, sets=None):
 
 def test_default_endpoints_follow_microsoft():
     p = params()
-    assert ex.exchange_uri(p) == "http://ex01.contoso.com/PowerShell/"
-    assert ex.host_uri(p) == "https://ex01.contoso.com:5986/wsman"
-    assert ex.host_uri(params(scheme="http")) == "http://ex01.contoso.com:5985/wsman"
-    assert ex.exchange_uri(params(connection_uri="https://mail.contoso.com/powershell")).startswith("https://mail")
+    assert _exchange_connection.exchange_uri(p) == "http://ex01.contoso.com/PowerShell/"
+    assert _exchange_connection.host_uri(p) == "https://ex01.contoso.com:5986/wsman"
+    assert _exchange_connection.host_uri(params(scheme="http")) == "http://ex01.contoso.com:5985/wsman"
+    assert _exchange_connection.exchange_uri(params(connection_uri="https://mail.contoso.com/powershell")).startswith("https://mail")
     assert p["auth"] == "kerberos" and p["negotiate_service"] == "HTTP"
 
 
 def test_wsman_arguments_for_the_exchange_endpoint():
     p = params(negotiate_hostname_override="ex01.contoso.com", server="127.0.0.1")
-    args = ex.wsman_arguments(p, "http://127.0.0.1:8080/PowerShell/?SerializationLevel=Full")
+    args = _exchange_connection.wsman_arguments(p, "http://127.0.0.1:8080/PowerShell/?SerializationLevel=Full")
     assert args["server"] == "127.0.0.1" and args["port"] == 8080 and not args["ssl"]
     assert args["path"] == "PowerShell/?SerializationLevel=Full"
     assert args["auth"] == "kerberos" and args["negotiate_service"] == "HTTP"
     assert args["negotiate_hostname_override"] == "ex01.contoso.com"
     assert args["no_proxy"] is True
-    assert ex.spn_of(p, "http://127.0.0.1:8080/PowerShell/") == "HTTP/ex01.contoso.com"
+    assert _exchange_connection.spn_of(p, "http://127.0.0.1:8080/PowerShell/") == "HTTP/ex01.contoso.com"
 
 
 def test_ca_path_wins_over_environment_bundle(monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
-    args = ex.wsman_arguments(params(ca_path=__file__), "https://ex01:5986/wsman")
+    args = _exchange_connection.wsman_arguments(params(ca_path=__file__), "https://ex01:5986/wsman")
     assert args["cert_validation"] == __file__  # a path: pypsrp then ignores the environment
-    assert ex.wsman_arguments(params(), "https://ex01:5986/wsman")["cert_validation"] is True
-    assert ex.wsman_arguments(params(validate_certs=False), "https://ex01:5986/wsman")["cert_validation"] is False
+    assert _exchange_connection.wsman_arguments(params(), "https://ex01:5986/wsman")["cert_validation"] is True
+    assert _exchange_connection.wsman_arguments(params(validate_certs=False), "https://ex01:5986/wsman")["cert_validation"] is False
 
 
 def test_negotiate_stays_negotiate():
-    args = ex.wsman_arguments(params(auth="negotiate"), "https://ex01:5986/wsman")
+    args = _exchange_connection.wsman_arguments(params(auth="negotiate"), "https://ex01:5986/wsman")
     assert args["auth"] == "negotiate"
 
 
@@ -82,24 +89,24 @@ def test_negotiate_stays_negotiate():
     ],
 )
 def test_bad_options_refused_naming_the_option(changes, words):
-    problem = ex.connection_problem(params(**changes))
+    problem = _exchange_connection.connection_problem(params(**changes))
     assert problem is not None
     for word in words:
         assert word in problem
 
 
 def test_kerberos_without_credentials_is_fine():
-    assert ex.connection_problem(params(username=None, password=None)) is None
-    assert ex.connection_problem(params(auth="basic", connection_uri="https://ex01/PowerShell/")) is None
+    assert _exchange_connection.connection_problem(params(username=None, password=None)) is None
+    assert _exchange_connection.connection_problem(params(auth="basic", connection_uri="https://ex01/PowerShell/")) is None
 
 
 def test_endpoint_of_each_call():
     assert ex.endpoint_for(ex.call("Get-AuthConfig")) == ex.ENDPOINT_EXCHANGE
     assert ex.endpoint_for(ex.call("Restart-Service", Name="MSExchangeHM")) == ex.ENDPOINT_HOST
     assert ex.endpoint_for(ex.host_script("host_facts")) == ex.ENDPOINT_HOST
-    with pytest.raises(ex.ExchangeInputError):
+    with pytest.raises(_errors.ExchangeInputError):
         ex.call("Invoke-Expression", Command="whoami")
-    with pytest.raises(ex.ExchangeInputError):
+    with pytest.raises(_errors.ExchangeInputError):
         ex.host_script("anything")
 
 
@@ -138,12 +145,12 @@ def test_retry_is_bounded_and_only_for_transient():
         raise ValueError("transient")
 
     with pytest.raises(ValueError) as info:
-        ex.retry(flaky, lambda exc: True, attempts=4, sleep=sleeps.append)
+        _retry.retry(flaky, lambda exc: True, _retry.Retry(ex.BACKOFF, attempts=4, sleep=sleeps.append))
     assert len(calls) == 4 and len(sleeps) == 3 and info.value.attempts == 4
     assert all(0 < s <= ex.BACKOFF_MAX for s in sleeps)
     calls.clear()
     with pytest.raises(ValueError):
-        ex.retry(flaky, lambda exc: False, sleep=sleeps.append)
+        _retry.retry(flaky, lambda exc: False, _retry.Retry(ex.BACKOFF, attempts=4, sleep=sleeps.append))
     assert len(calls) == 1
 
 
@@ -237,29 +244,29 @@ def test_refused_connection_names_the_ports():
 
 
 def test_call_refuses_non_data_values():
-    with pytest.raises(ex.ExchangeInputError):
+    with pytest.raises(_errors.ExchangeInputError):
         ex.call("Get-AuthServer", Identity={"a": 1})
-    with pytest.raises(ex.ExchangeInputError):
+    with pytest.raises(_errors.ExchangeInputError):
         ex.call("Get-AuthServer", ErrorAction="Continue")
-    with pytest.raises(ex.ExchangeInputError):
+    with pytest.raises(_errors.ExchangeInputError):
         ex.call("Get-AuthServer", **{"Bad name": 1})
 
 
 def test_helpers():
-    assert ex.version_tuple({"Major": 15, "Minor": 0, "Build": 775, "Revision": 38}) == (15, 0, 775, 38)
-    assert ex.version_tuple("Version 15.0 (Build 712.24)") == (15, 0, 712, 24)
-    assert ex.meets_push_minimum((15, 0, 775, 38)) and not ex.meets_push_minimum((15, 0, 712, 24))
-    assert ex.normalize_thumbprint("\u200eab cd" + "0" * 36) == "ABCD" + "0" * 36
-    with pytest.raises(ex.ExchangeInputError) as info:
-        ex.normalize_thumbprint("xyz")
+    assert _exchange_versions.version_tuple({"Major": 15, "Minor": 0, "Build": 775, "Revision": 38}) == (15, 0, 775, 38)
+    assert _exchange_versions.version_tuple("Version 15.0 (Build 712.24)") == (15, 0, 712, 24)
+    assert _exchange_versions.meets_push_minimum((15, 0, 775, 38)) and not _exchange_versions.meets_push_minimum((15, 0, 712, 24))
+    assert _values.normalize_thumbprint("\u200eab cd" + "0" * 36) == "ABCD" + "0" * 36
+    with pytest.raises(_errors.ExchangeInputError) as info:
+        _values.normalize_thumbprint("xyz")
     assert "thumbprint" in info.value.msg
-    assert ex.is_domain_name("contoso.onmicrosoft.com") and not ex.is_domain_name("not a domain")
-    assert ex.parse_utc("2026-12-27T00:00:00Z").year == 2026
+    assert _values.is_domain_name("contoso.onmicrosoft.com") and not _values.is_domain_name("not a domain")
+    assert _values.parse_utc("2026-12-27T00:00:00Z").year == 2026
 
 
 def test_validate_calls_refuses_domain_name_on_2013():
-    with pytest.raises(ex.ExchangeInputError) as info:
-        ex.validate_calls(
+    with pytest.raises(_errors.ExchangeInputError) as info:
+        _exchange_versions.validate_calls(
             [ex.call("New-AuthServer", Name="a", AuthMetadataUrl="https://x", DomainName=["c.com"])],
             (15, 0, 1497, 2),
             "ex2013",
@@ -273,7 +280,7 @@ def test_known_server_version_refuses_calls_before_connecting():
 
     client = ex.ExchangeClient(params(), wsman_factory=no_connection)
     client.server_version = (15, 0, 1497, 2)
-    with pytest.raises(ex.ExchangeInputError) as info:
+    with pytest.raises(_errors.ExchangeInputError) as info:
         client.run(
             [ex.call("Set-AuthServer", Identity="x", ApplicationIdentifier="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")]
         )
@@ -282,10 +289,10 @@ def test_known_server_version_refuses_calls_before_connecting():
 
 @pytest.mark.parametrize("server", ["ex01:5986", "http://ex01", "ex01/PowerShell", "ex 01", "a\nb", "$(whoami)"])
 def test_server_must_be_a_host_name(server):
-    problem = ex.connection_problem(params(server=server))
+    problem = _exchange_connection.connection_problem(params(server=server))
     assert problem and problem.startswith("server must be the Exchange server's FQDN")
 
 
 @pytest.mark.parametrize("server", ["ex01", "ex01.contoso.com", "127.0.0.1", "::1", "[fe80::1]", "EX_01.contoso.com"])
 def test_host_names_and_addresses_accepted(server):
-    assert ex.connection_problem(params(server=server)) is None
+    assert _exchange_connection.connection_problem(params(server=server)) is None

@@ -10,12 +10,11 @@ import stat
 import pytest
 import requests
 
-from ansible_collections.exchange.hybrid.plugins.module_utils import _graph
+from ansible_collections.exchange.hybrid.plugins.module_utils import _graph, _retry
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphConnectionError, GraphError
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import (
     GRAPH_ARGUMENT_SPEC,
     GraphClient,
-    GraphConnectionError,
-    GraphError,
     token_roles,
 )
 from hybrid_sim.entra import (
@@ -174,9 +173,9 @@ def test_total_wait_is_bounded():
 
 
 def test_retry_after_as_http_date():
-    assert _graph._parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
-    assert _graph._parse_retry_after("5") == 5.0
-    assert _graph._parse_retry_after("soon") is None
+    assert _retry.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert _retry.parse_retry_after("5") == 5.0
+    assert _retry.parse_retry_after("soon") is None
 
 
 def test_500_is_not_retried():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_exchange_fake import FakeExchange, make_cert, run_module
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import ExchangeCommandError
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import ExchangeCommandError
 from ansible_collections.exchange.hybrid.plugins.modules import exchange_server_info as mod
 
 

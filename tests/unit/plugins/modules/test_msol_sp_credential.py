@@ -9,7 +9,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphConnectionError, GraphError
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphConnectionError, GraphError
 from ansible_collections.exchange.hybrid.plugins.modules import msol_sp_credential as module_under_test
 from hybrid_sim.entra import EXCHANGE_ONLINE_APP_ID, FULL_ACCESS_AS_APP_ROLE_ID, make_certificate
 from hybrid_sim.entra.seed import key_credential

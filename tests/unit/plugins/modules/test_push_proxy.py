@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import ExchangeCommandError
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import ExchangeCommandError
 from ansible_collections.exchange.hybrid.plugins.modules import push_proxy
 
 CONNECTION = {"server": "ex01.contoso.com", "username": "CONTOSO\\exadmin", "password": "secret-canary"}

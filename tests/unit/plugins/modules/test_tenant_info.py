@@ -7,7 +7,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphError
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphError
 from ansible_collections.exchange.hybrid.plugins.modules import tenant_info
 
 TID = "6a4b3c2d-1e0f-4a5b-8c7d-9e8f7a6b5c4d"

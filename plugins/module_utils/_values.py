@@ -1,0 +1,58 @@
+# Copyright: (c) 2026, exchange.hybrid contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small value helpers used across the collection: UTC times, thumbprints, domain names, GUIDs.
+
+PRIVATE to the collection: it can change at any time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Optional
+
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import ExchangeInputError
+
+_THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+$")
+
+
+def normalize_thumbprint(value: Optional[str], option: str = "thumbprint") -> Optional[str]:
+    """Upper-case 40-hex thumbprint; spaces/colons and invisible marks from copy-paste are dropped."""
+    if value is None:
+        return None
+    cleaned = re.sub(r"[\s:\u200e\u200f\ufeff]", "", str(value)).upper()
+    if not _THUMBPRINT.match(cleaned):
+        raise ExchangeInputError(
+            "%s must be a certificate thumbprint of 40 hexadecimal characters (SHA-1), got %d characters; copy it "
+            "from Get-ExchangeCertificate's Thumbprint column" % (option, len(str(value)))
+        )
+    return cleaned
+
+
+def same_thumbprint(left: Optional[str], right: Optional[str]) -> bool:
+    return bool(left) and bool(right) and str(left).upper() == str(right).upper()
+
+
+def is_domain_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(_DOMAIN.match(value))
+
+
+def parse_utc(value: Optional[str]) -> Optional[dt.datetime]:
+    """``yyyy-MM-ddTHH:mm:ssZ`` (or any ISO 8601 text) as an aware UTC datetime."""
+    if not value:
+        return None
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
