@@ -110,73 +110,101 @@ diff:
 
 from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.exchange.hybrid.plugins.module_utils._errors import ExchangeError, fail_from_error
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import client_for, exchange_module
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import exchange_module
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_object import (
+    ExchangeObject,
+    Property,
+    run_exchange_object,
+    same_bool,
+    same_text,
+    same_uri,
+)
 from ansible_collections.exchange.hybrid.plugins.module_utils._values import is_domain_name
 
 PROXY_APP_NAME = "OnPrem-Proxy"
 APP_PROPERTIES = ["Name", "Identity", "DisplayName", "Enabled", "Organization", "Uri"]
 
 
-def _same_text(left: str | None, right: str | None) -> bool:
-    return (left or "").casefold() == (right or "").casefold()
-
-
-def _same_uri(left: str | None, right: str | None) -> bool:
-    return (left or "").rstrip("/").casefold() == (right or "").rstrip("/").casefold()
-
-
-def find_proxy_app(apps: list) -> dict | None:
+def locate(_run, apps: list) -> dict | None:
     for app in apps or []:
         for key in ("Name", "Identity"):
-            if _same_text(str(app.get(key) or ""), PROXY_APP_NAME):
+            if same_text(str(app.get(key) or ""), PROXY_APP_NAME):
                 return app
     return None
 
 
-def snapshot(app: dict | None) -> dict:
+def view(app: dict | None) -> dict:
+    # A missing OnPrem-Proxy app reads as a disabled proxy.
     if app is None:
         return {"enabled": False, "organization": None, "uri": None}
     return {"enabled": bool(app.get("Enabled")), "organization": app.get("Organization"), "uri": app.get("Uri")}
 
 
-def desired(before: dict, state: str, organization: str | None, uri: str | None) -> dict:
-    after = dict(before)
-    if state == "disabled":
-        after["enabled"] = False
-        return after
-    after["enabled"] = True
-    if not _same_text(before["organization"], organization):
-        after["organization"] = organization
-    if uri is not None and not _same_uri(before["uri"], uri):
-        after["uri"] = uri
-    return after
-
-
-def needs_change(before: dict, after: dict) -> bool:
-    return (
-        before["enabled"] != after["enabled"]
-        or not _same_text(before["organization"], after["organization"])
-        or not _same_uri(before["uri"], after["uri"])
-    )
-
-
-def validate(module: AnsibleModule) -> None:
-    organization = module.params["organization"]
-    uri = module.params["uri"]
+def validate(params: dict) -> str | None:
+    organization, uri = params["organization"], params["uri"]
     if organization is not None and not is_domain_name(organization):
-        module.fail_json(
-            msg=f"organization must be the tenant's domain name, such as contoso.onmicrosoft.com; got {organization!r}"
-        )
+        return f"organization must be the tenant's domain name, such as contoso.onmicrosoft.com; got {organization!r}"
     if uri is not None:
         parts = urlsplit(uri)
         if parts.scheme != "https" or not parts.hostname:
-            module.fail_json(
-                msg=f"uri must be an https:// URL such as https://outlook.office365.com/PushNotifications; got {uri!r}"
-            )
+            return f"uri must be an https:// URL such as https://outlook.office365.com/PushNotifications; got {uri!r}"
+    return None
+
+
+def desired(run) -> dict:
+    if run.params["state"] == "disabled":
+        return {"enabled": False}
+    # Only a requested URI is managed: Enable without -Uri keeps the current one or fills in Exchange's default.
+    return dict(run.given(), enabled=True)
+
+
+def write(run) -> list:
+    if run.params["state"] == "disabled":
+        return [call("Disable-PushNotificationProxy", Confirm=False)]
+    arguments = {"Organization": run.params["organization"], "Confirm": False}
+    if run.params["uri"] is not None:
+        arguments["Uri"] = run.params["uri"]
+    return [call("Enable-PushNotificationProxy", **arguments)]
+
+
+def failure(run, stage: str, _error) -> str:
+    if stage == "read":
+        return "read the push notification proxy (OnPrem-Proxy app)"
+    return "%s the push notification proxy" % ("disable" if run.params["state"] == "disabled" else "enable")
+
+
+def mismatch(run, actual: dict) -> str:
+    cmdlet = "Disable-PushNotificationProxy" if run.params["state"] == "disabled" else "Enable-PushNotificationProxy"
+    return (
+        f"{cmdlet} ran but the OnPrem-Proxy app now reads enabled={actual['enabled']}, "
+        f"organization={actual['organization']!r}, uri={actual['uri']!r}"
+    )
+
+
+def found(run) -> dict | None:
+    app = locate(run, run.outputs[0])
+    run.result["found"] = app is not None
+    return app
+
+
+PUSH_PROXY = ExchangeObject(
+    properties=[
+        Property("enabled", option=None, compare=same_bool),
+        Property("organization", "Organization", compare=same_text),
+        Property("uri", "Uri", compare=same_uri),
+    ],
+    reads=lambda run: [call("Get-PushNotificationApp", properties=APP_PROPERTIES)],
+    locate=locate,
+    find=found,
+    view=view,
+    validate=validate,
+    desired=desired,
+    new=write,
+    update=write,
+    failure=failure,
+    mismatch=mismatch,
+)
 
 
 def main() -> None:
@@ -186,51 +214,7 @@ def main() -> None:
         state=dict(type="str", choices=["enabled", "disabled"], default="enabled"),
     )
     module = exchange_module(argument_spec, required_if=[("state", "enabled", ("organization",))])
-    validate(module)
-    params = module.params
-    client = client_for(module)
-    read = call("Get-PushNotificationApp", properties=APP_PROPERTIES)
-
-    try:
-        apps = client.run([read])[0]
-    except ExchangeError as err:
-        fail_from_error(module, err, "read the push notification proxy (OnPrem-Proxy app)")
-
-    app = find_proxy_app(apps)
-    before = snapshot(app)
-    after = desired(before, params["state"], params["organization"], params["uri"])
-    changed = needs_change(before, after)
-    result = dict(changed=changed, found=app is not None, **after)
-    if module._diff:
-        result["diff"] = {"before": before, "after": after}
-
-    if changed and not module.check_mode:
-        if params["state"] == "disabled":
-            write = call("Disable-PushNotificationProxy", Confirm=False)
-        else:
-            arguments = {"Organization": params["organization"], "Confirm": False}
-            if params["uri"] is not None:
-                arguments["Uri"] = params["uri"]
-            write = call("Enable-PushNotificationProxy", **arguments)
-        try:
-            written = find_proxy_app(client.run([write, read])[1])
-        except ExchangeError as err:
-            verb = "disable" if params["state"] == "disabled" else "enable"
-            fail_from_error(module, err, f"{verb} the push notification proxy", **result)
-        actual = snapshot(written)
-        # Enable without -Uri may fill in Exchange's default endpoint: only a requested URI is checked.
-        expected = dict(after, uri=actual["uri"]) if params["uri"] is None else after
-        if needs_change(actual, expected):
-            module.fail_json(
-                msg=f"{write['cmdlet']} ran but the OnPrem-Proxy app now reads enabled={actual['enabled']}, "
-                f"organization={actual['organization']!r}, uri={actual['uri']!r}",
-                **result,
-            )
-        result.update(actual)
-        if module._diff:
-            result["diff"]["after"] = actual
-
-    module.exit_json(**result)
+    run_exchange_object(module, PUSH_PROXY)
 
 
 if __name__ == "__main__":
