@@ -156,15 +156,16 @@ diff:
 
 import re
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
-    ExchangeCommandError,
-    ExchangeError,
-    fail_from_error,
-)
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import ExchangeCommandError
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import client_for, exchange_module
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import exchange_module
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_object import (
+    ExchangeObject,
+    Property,
+    run_exchange_object,
+    same_set,
+    same_text,
+)
 
 DEFAULT_REASON = "Managed by the exchange.hybrid Ansible collection"
 OVERRIDE_PROPERTIES = ["Name", "Identity", "ComponentName", "SectionName", "Parameters", "Reason", "Server"]
@@ -189,7 +190,14 @@ def normalise_parameter(entry: str) -> str:
     return f"{key.strip()}={value.strip()}"
 
 
-def snapshot(row: dict | None) -> dict | None:
+def same_parameters(current, wanted) -> bool:
+    """Key=Value entries in any order, ignoring case and spaces around '='."""
+    return sorted(normalise_parameter(p).casefold() for p in current or []) == sorted(
+        normalise_parameter(p).casefold() for p in wanted or []
+    )
+
+
+def view(row: dict | None) -> dict | None:
     if row is None:
         return None
     return {
@@ -202,47 +210,149 @@ def snapshot(row: dict | None) -> dict | None:
     }
 
 
-def find_override(rows: list, name: str) -> dict | None:
+def locate(run, rows: list) -> dict | None:
     # Get-SettingOverride without -Identity: a $null or unknown identity returns every override anyway.
+    name = run.params["name"]
     for row in rows or []:
         if str(row.get("Name") or "").casefold() == name.casefold():
             return row
     return None
 
 
-def differences(current: dict, wanted: dict, compare_reason: bool) -> list[str]:
-    found = []
-    for key in ("component", "section"):
-        if (current[key] or "").casefold() != (wanted[key] or "").casefold():
-            found.append(key)
-    if sorted(normalise_parameter(p).casefold() for p in current["parameters"]) != sorted(
-        normalise_parameter(p).casefold() for p in wanted["parameters"]
-    ):
-        found.append("parameters")
-    if {s.casefold() for s in current["servers"]} != {s.casefold() for s in wanted["servers"]}:
-        found.append("servers")
-    if compare_reason and (current["reason"] or "") != (wanted["reason"] or ""):
-        found.append("reason")
-    return found
-
-
-def validate(module: AnsibleModule) -> None:
-    params = module.params
+def validate(params: dict) -> str | None:
     if not params["name"].strip():
-        module.fail_json(msg="name must not be empty")
+        return "name must not be empty"
     if params["state"] == "absent":
-        return
+        return None
     for key in ("component", "section"):
         if not (params[key] or "").strip():
-            module.fail_json(msg=f"{key} must not be empty when state is present")
+            return f"{key} must not be empty when state is present"
     if not params["parameters"]:
-        module.fail_json(msg="parameters must list at least one Key=Value entry when state is present")
+        return "parameters must list at least one Key=Value entry when state is present"
     for entry in params["parameters"]:
         if not PARAMETER_RE.match(entry or ""):
-            module.fail_json(msg=f"each entry of parameters must read Key=Value, such as Enabled=true; got {entry!r}")
+            return f"each entry of parameters must read Key=Value, such as Enabled=true; got {entry!r}"
     for server in params["servers"] or []:
         if not (server or "").strip():
-            module.fail_json(msg="servers must not contain empty names")
+            return "servers must not contain empty names"
+    return None
+
+
+def reads(run) -> list:
+    calls = [call("Get-SettingOverride", properties=OVERRIDE_PROPERTIES)]
+    if run.params["refresh_variant_configuration"] and not run.params["servers"]:
+        calls.append(call("Get-ExchangeServer", properties=["Name", "Fqdn", "IsEdgeServer"]))
+    return calls
+
+
+def desired(run) -> dict | None:
+    params = run.params
+    if params["state"] == "absent":
+        return None
+    wanted = dict(run.given(), servers=list(params["servers"] or []))
+    if params["reason"] is None:
+        # A new override needs a reason; an existing one's is not compared.
+        if run.before is None:
+            wanted["reason"] = DEFAULT_REASON
+        else:
+            wanted.pop("reason", None)
+    return wanted
+
+
+def remove(run) -> list:
+    return [call("Remove-SettingOverride", Identity=run.params["name"], Confirm=False)]
+
+
+def create(run) -> list:
+    keys = ["name", "component", "section", "parameters", "reason"] + (["servers"] if run.after["servers"] else [])
+    return [call("New-SettingOverride", **dict(run.parameters(keys), Name=run.params["name"]))]
+
+
+def recreate(run) -> list:
+    # Set-SettingOverride cannot change the component or section: remove and create again, keeping the reason.
+    run.after["reason"] = run.after.get("reason") or DEFAULT_REASON
+    return remove(run) + create(run)
+
+
+def refresh_targets(run) -> list[str]:
+    params = run.params
+    if not params["refresh_variant_configuration"]:
+        return []
+    if params["servers"]:
+        return list(params["servers"])
+    return [str(row.get("Name")) for row in run.outputs[1] or [] if row.get("Name") and not row.get("IsEdgeServer")]
+
+
+def planned(run) -> None:
+    name, after = run.params["name"], run.after
+    action = {"updated": "recreated"}.get(run.action, run.action)
+    run.result.update(action=action, refreshed_servers=[])
+    run.data["refresh"] = refresh_targets(run) if action != "none" else []
+    for other in run.outputs[0] or []:
+        other_name = str(other.get("Name") or "")
+        if (
+            after is not None
+            and other_name.casefold() != name.casefold()
+            and same_text(other.get("ComponentName"), after["component"])
+            and same_text(other.get("SectionName"), after["section"])
+        ):
+            run.module.warn(
+                f"The setting override {other_name!r} also sets {after['component']}\\{after['section']}; "
+                f"Exchange applies both. It was left unchanged."
+            )
+    if run.module.check_mode and action != "none":
+        targets = run.data["refresh"]
+        run.result["msg"] = f"Check mode: would {action[:-1]} the setting override {name}" + (
+            " and refresh the variant configuration on " + ", ".join(targets) if targets else ""
+        )
+
+
+def refreshes(run) -> list:
+    return [call("Get-ExchangeDiagnosticInfo", Server=server, **REFRESH) for server in run.data["refresh"]]
+
+
+def refreshed(run, done: int, error) -> None:
+    targets = run.data["refresh"]
+    run.result["refreshed_servers"] = targets[:done]
+    if error is not None:
+        run.module.warn(
+            f"The setting override {run.params['name']} was {run.result['action']}, but refreshing the variant "
+            f"configuration on {targets[done]} failed ({error.msg}); it takes effect there at the next reload."
+        )
+
+
+def failure(run, stage: str, error) -> str:
+    if stage == "read":
+        return "read the setting overrides"
+    verb = "remove" if run.action == "removed" and isinstance(error, ExchangeCommandError) else "write"
+    return f"{verb} the setting override {run.params['name']}"
+
+
+SETTING_OVERRIDE = ExchangeObject(
+    properties=[
+        Property("name", "Name", compare=same_text),
+        Property("component", "Component", compare=same_text),
+        Property("section", "Section", compare=same_text),
+        Property("parameters", "Parameters", compare=same_parameters),
+        Property("reason", "Reason"),
+        Property("servers", "Server", compare=same_set),
+    ],
+    reads=reads,
+    locate=locate,
+    view=view,
+    validate=validate,
+    desired=desired,
+    new=create,
+    update=recreate,
+    remove=remove,
+    planned=planned,
+    follow_ups=refreshes,
+    followed_up=refreshed,
+    failure=failure,
+    mismatch=lambda run, actual: f"The setting override {run.params['name']} does not read back as written: {actual!r}",
+    result_key="override",
+    absent_diff={},
+)
 
 
 def main() -> None:
@@ -257,121 +367,7 @@ def main() -> None:
         refresh_variant_configuration=dict(type="bool", default=True),
     )
     module = exchange_module(argument_spec, required_if=[("state", "present", ("component", "section", "parameters"))])
-    validate(module)
-    params = module.params
-    name = params["name"]
-    refresh = params["refresh_variant_configuration"]
-    client = client_for(module)
-
-    reads = [call("Get-SettingOverride", properties=OVERRIDE_PROPERTIES)]
-    if refresh and not params["servers"]:
-        reads.append(call("Get-ExchangeServer", properties=["Name", "Fqdn", "IsEdgeServer"]))
-    try:
-        outputs = client.run(reads)
-    except ExchangeError as err:
-        fail_from_error(module, err, "read the setting overrides")
-
-    before = snapshot(find_override(outputs[0], name))
-    wanted = None
-    if params["state"] == "present":
-        wanted = {
-            "name": name,
-            "component": params["component"],
-            "section": params["section"],
-            "parameters": list(params["parameters"]),
-            "reason": params["reason"] if params["reason"] is not None else DEFAULT_REASON,
-            "servers": list(params["servers"] or []),
-        }
-
-    if wanted is None:
-        action = "removed" if before is not None else "none"
-        after = None
-    elif before is None:
-        action, after = "created", wanted
-    else:
-        changed_keys = differences(before, wanted, compare_reason=params["reason"] is not None)
-        if changed_keys:
-            action, after = "recreated", wanted
-        else:
-            action, after = "none", before
-        if params["reason"] is None and action == "recreated":
-            # Keep the existing reason when the user did not give one.
-            after = dict(wanted, reason=before["reason"] or DEFAULT_REASON)
-
-    refresh_targets: list[str] = []
-    if action != "none" and refresh:
-        if params["servers"]:
-            refresh_targets = list(params["servers"])
-        else:
-            refresh_targets = [
-                str(row.get("Name")) for row in outputs[1] or [] if row.get("Name") and not row.get("IsEdgeServer")
-            ]
-
-    result = dict(changed=action != "none", action=action, override=after, refreshed_servers=[])
-    if module._diff:
-        result["diff"] = {"before": before or {}, "after": after or {}}
-    for other in outputs[0] or []:
-        other_name = str(other.get("Name") or "")
-        if (
-            after is not None
-            and other_name.casefold() != name.casefold()
-            and str(other.get("ComponentName") or "").casefold() == after["component"].casefold()
-            and str(other.get("SectionName") or "").casefold() == after["section"].casefold()
-        ):
-            module.warn(
-                f"The setting override {other_name!r} also sets {after['component']}\\{after['section']}; "
-                f"Exchange applies both. It was left unchanged."
-            )
-
-    if action == "none" or module.check_mode:
-        if module.check_mode and action != "none":
-            result["msg"] = f"Check mode: would {action[:-1]} the setting override {name}" + (
-                " and refresh the variant configuration on " + ", ".join(refresh_targets) if refresh_targets else ""
-            )
-        module.exit_json(**result)
-
-    writes = []
-    if action in ("removed", "recreated"):
-        writes.append(call("Remove-SettingOverride", Identity=name, Confirm=False))
-    if action in ("created", "recreated"):
-        arguments = {
-            "Name": name,
-            "Component": after["component"],
-            "Section": after["section"],
-            "Parameters": after["parameters"],
-            "Reason": after["reason"],
-        }
-        if after["servers"]:
-            arguments["Server"] = after["servers"]
-        writes.append(call("New-SettingOverride", **arguments))
-    writes.append(call("Get-SettingOverride", properties=OVERRIDE_PROPERTIES))
-    reread_index = len(writes) - 1
-    writes.extend(call("Get-ExchangeDiagnosticInfo", Server=server, **REFRESH) for server in refresh_targets)
-
-    try:
-        written = client.run(writes)
-    except ExchangeCommandError as err:
-        if err.cmdlet == "Get-ExchangeDiagnosticInfo" and err.index is not None and err.index > reread_index:
-            failed = refresh_targets[err.index - reread_index - 1]
-            result["refreshed_servers"] = refresh_targets[: err.index - reread_index - 1]
-            module.warn(
-                f"The setting override {name} was {action}, but refreshing the variant configuration on {failed} "
-                f"failed ({err.msg}); it takes effect there at the next reload."
-            )
-            module.exit_json(**result)
-        fail_from_error(
-            module, err, f"{'remove' if action == 'removed' else 'write'} the setting override {name}", **result
-        )
-    except ExchangeError as err:
-        fail_from_error(module, err, f"write the setting override {name}", **result)
-
-    actual = snapshot(find_override(written[reread_index], name))
-    if (actual is None) != (after is None) or (actual and differences(actual, after, compare_reason=True)):
-        module.fail_json(msg=f"The setting override {name} does not read back as written: {actual!r}", **result)
-    result.update(override=actual, refreshed_servers=refresh_targets)
-    if module._diff:
-        result["diff"]["after"] = actual or {}
-    module.exit_json(**result)
+    run_exchange_object(module, SETTING_OVERRIDE)
 
 
 if __name__ == "__main__":
