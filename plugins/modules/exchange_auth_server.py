@@ -236,19 +236,22 @@ import re
 from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import CLOUD_CHOICES, auth_metadata_url
-from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
-    ExchangeError,
-    ExchangeInputError,
-    fail_from_error,
-)
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import ExchangeError, ExchangeInputError
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import (
     SERVER_PROPERTIES,
-    client_for,
-    diff_result,
     exchange_module,
     find_connected,
-    run_reads,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_object import (
+    ExchangeObject,
+    Property,
+    Refused,
+    Run,
+    run_exchange_object,
+    same_bool,
+    same_set,
+    same_text,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_versions import (
     best_version,
@@ -434,6 +437,284 @@ def duplicates_message(name: str, where: str, rows: list[dict], keep: dict, real
     )
 
 
+def validate(params: dict) -> Optional[str]:
+    try:
+        check_input(params)
+    except ExchangeInputError as exc:
+        return exc.msg
+    return None
+
+
+def reads(_run: Run) -> list[dict]:
+    return [call("Get-AuthServer", AUTH_SERVER_PROPERTIES), call("Get-ExchangeServer", SERVER_PROPERTIES)]
+
+
+def locate(run: Run, rows: list[dict]) -> Optional[dict]:
+    used = str(run.result["name"]).lower()
+    return next((row for row in rows if str(row.get("Name") or "").lower() == used), None)
+
+
+def connected_server(run: Run) -> None:
+    """The build the version checks use, and how messages name the server."""
+    client, server = run.client, run.params["server"]
+    connected = find_connected(run.outputs[1], client) or {}
+    adv = connected.get("AdminDisplayVersion")
+    version = best_version(adv, run.exsetup)
+    if run.exsetup:
+        # The exact build is known: the client checks every write against the cmdlet catalog before sending.
+        client.server_version = version
+    run.result["server_version"] = format_version(version)
+    run.data["adv"] = adv
+    run.data["where"] = "%s (%s, %s build %s)" % (
+        server,
+        connected.get("Name") or client.computer_name or server,
+        product_name(version) if version else "Exchange",
+        format_version(version) or "unknown",
+    )
+
+
+def find_evosts(run: Run, existing: Optional[dict]) -> Optional[dict]:
+    """Adopt the evoSTS AuthServer HCW or Microsoft's script made instead of adding a second one."""
+    params, result, name, where = run.params, run.result, run.params["name"], run.data["where"]
+    auth_servers = run.outputs[0]
+    candidates = [
+        row
+        for row in auth_servers
+        if is_evosts(row) or (row is existing and type_matches(row.get("Type"), "azure_ad"))
+    ]
+    realm, realm_source = tenant_id_for(params, auth_servers)
+    if realm is not None:
+        same = [row for row in candidates if realm_of(row) == realm or (row is existing and not realm_of(row))]
+    else:
+        realms = sorted(set(realm_of(row) for row in candidates))
+        if len(realms) > 1:
+            raise Refused(
+                "Failed to configure AuthServer %s through %s: AzureAD (evoSTS) AuthServers for %d tenants "
+                "exist (%s) and the tenant ID is not known; set tenant_id (or give the tenant ID as tenant_domain) "
+                "to choose. Nothing was changed."
+                % (
+                    name,
+                    where,
+                    len(realms),
+                    ", ".join("'%s' (Realm %s)" % (r.get("Name"), r.get("Realm")) for r in candidates),
+                )
+            )
+        same = candidates
+        if same:
+            realm = realm_of(same[0]) or None
+            realm_source = ONLY_TENANT
+    if len(same) > 1:
+        keep = sorted(same, key=lambda row: keep_order(row, name))[0]
+        result["duplicates"] = [row.get("Name") for row in same]
+        if not params["remove_duplicates"]:
+            raise Refused(duplicates_message(name, where, same, keep, realm or ""))
+        run.data["duplicates"] = [row for row in same if row is not keep]
+        same = [keep]
+    run.data["realm"], run.data["realm_source"] = realm, realm_source
+    if realm:
+        result["realm_source"] = realm_source
+    if same:
+        result["adopted"] = str(same[0].get("Name") or "").lower() != name.lower()
+        result["name"] = same[0].get("Name")
+        return same[0]
+    if existing is not None and type_matches(existing.get("Type"), "azure_ad"):
+        raise Refused(
+            "Failed to configure AuthServer %s through %s: it exists for another tenant (Realm %s, not %s). "
+            "Nothing was changed; choose another name, or remove it first (state: absent) if that tenant is gone."
+            % (name, where, existing.get("Realm"), realm),
+            auth_server=view(existing),
+        )
+    return existing  # None, or one of another type: reported as a type mismatch
+
+
+def find_acs(run: Run) -> Optional[dict]:
+    """HCW's ACS - <GUID> (MicrosoftACS, Realm the tenant ID) serves as the push article's MicrosoftSts: adopt it
+    rather than add a second MicrosoftACS AuthServer for the tenant."""
+    realm, realm_source = tenant_id_for(run.params, run.outputs[0])
+    run.data["realm"], run.data["realm_source"] = realm, realm_source
+    same = [
+        row
+        for row in run.outputs[0]
+        if realm
+        and str(row.get("Type") or "").lower() == "microsoftacs"
+        and realm_of(row) == realm
+        and is_hcw_name(row.get("Name"), "acs")
+    ]
+    if not same:
+        return None
+    result = run.result
+    result.update(adopted=True, name=same[0].get("Name"), realm_source=realm_source)
+    if len(same) > 1:
+        result["duplicates"] = [row.get("Name") for row in same]
+        run.module.warn(
+            "%d MicrosoftACS AuthServers named by HCW trust the tenant %s (%s); using '%s'. Remove the others "
+            "(Remove-AuthServer -Identity <name> -Confirm:$false) unless another tool needs them."
+            % (len(same), realm, ", ".join(result["duplicates"]), same[0].get("Name"))
+        )
+    return same[0]
+
+
+def find(run: Run) -> Optional[dict]:
+    run.result.update(changed=False, adopted=False, name=run.params["name"])
+    run.data.update(duplicates=[], realm=None, realm_source="")
+    connected_server(run)
+    existing = locate(run, run.outputs[0])
+    if run.params["state"] == "absent":
+        return existing
+    if run.params["type"] == "azure_ad":
+        return find_evosts(run, existing)
+    return existing if existing is not None else find_acs(run)
+
+
+def desired(run: Run) -> Optional[dict]:
+    params, result, existing, where = run.params, run.result, run.found, run.data["where"]
+    if params["state"] == "absent":
+        return None
+    used, adv, exsetup = result["name"], run.data["adv"], run.exsetup
+    # Parameters the server's build may lack: refuse before any write.
+    for option, cmdlet, parameter in (
+        ("domain_name", "New-AuthServer", "DomainName"),
+        ("application_identifier", "Set-AuthServer", "ApplicationIdentifier"),
+    ):
+        if params.get(option) is not None and parameter_support(cmdlet, parameter, adv, exsetup) is False:
+            raise Refused(
+                "Failed to configure AuthServer %s: %s (-%s) is not available on %s; it needs %s or later. "
+                "Update the server or leave %s unset."
+                % (used, option, parameter, where, minimum_builds(cmdlet, parameter), option)
+            )
+
+    domains: Optional[list[str]] = params["domain_name"]
+    if params["type"] == "azure_ad":
+        domains, source, reason = choose_domains(params, run.outputs[0], existing, run.data["realm"])
+        result["domain_name_source"] = source
+        result["domain_name_reason"] = reason
+        if (
+            source != "option"
+            and domains is not None
+            and parameter_support("Set-AuthServer", "DomainName", adv, exsetup) is False
+        ):
+            domains = None
+            result["domain_name_source"] = "none"
+            result["domain_name_reason"] = "left unset: -DomainName is not available on %s" % where
+    else:
+        result["domain_name_source"] = "option" if domains is not None else "none"
+
+    url = params["auth_metadata_url"] or auth_metadata_url(
+        params["cloud"], params["type"], params["tenant_domain"] or params["tenant_id"]
+    )
+    result["auth_metadata_url"] = url
+    wanted: dict[str, Any] = {"auth_metadata_url": url, "enabled": params["enabled"]}
+    if existing is None:
+        wanted["name"] = params["name"]
+    else:
+        if not type_matches(existing.get("Type"), params["type"]):
+            raise Refused(
+                "Failed to configure AuthServer %s through %s: it exists with type %s, not %s, and an "
+                "AuthServer's type cannot be changed. Remove it first (state: absent) or choose another name."
+                % (params["name"], where, existing.get("Type"), EXPECTED_TYPE[params["type"]]),
+                auth_server=run.before,
+            )
+        known = run.data["realm_source"] and run.data["realm_source"] != ONLY_TENANT
+        if not params["auth_metadata_url"] and known and realm_of(existing) == run.data["realm"]:
+            # Exchange read this tenant's ID from the AuthServer's own metadata URL (HCW names the tenant by its ID,
+            # the derived URL by its domain): the same issuer, so the URL is not wrong.
+            wanted["auth_metadata_url"] = existing.get("AuthMetadataUrl") or url
+    if domains is not None:
+        wanted["domain_name"] = list(domains)
+    if params["application_identifier"] is not None:
+        wanted["application_identifier"] = params["application_identifier"]
+    if run.data["duplicates"]:
+        # After the kept one is configured, so a failed update removes nothing.
+        result["removed_duplicates"] = [row.get("Name") for row in run.data["duplicates"]]
+        run.extra_writes = [
+            call("Remove-AuthServer", None, Identity=row.get("Name"), Confirm=False) for row in run.data["duplicates"]
+        ]
+    return wanted
+
+
+def new_view(run: Run) -> dict:
+    return {
+        "name": run.params["name"],
+        "type": EXPECTED_TYPE[run.params["type"]],
+        "auth_metadata_url": None,
+        "enabled": None,
+        "realm": None,
+        "issuer_identifier": None,
+        "application_identifier": None,
+        "domain_name": [],
+    }
+
+
+def application_identifier(run: Run) -> list[dict]:
+    if "application_identifier" not in run.changes:
+        return []
+    # AppSecret is its own parameter set: a separate call.
+    return [
+        call("Set-AuthServer", None, Identity=run.result["name"], ApplicationIdentifier=run.after["application_identifier"])
+    ]
+
+
+def create(run: Run) -> list[dict]:
+    parameters = run.new_parameters()
+    if run.params["type"] == "azure_ad":
+        parameters["Type"] = "AzureAD"
+    return [call("New-AuthServer", None, **parameters)] + application_identifier(run)
+
+
+def update(run: Run) -> list[dict]:
+    changed = run.parameters()
+    writes = [call("Set-AuthServer", None, Identity=run.result["name"], **changed)] if changed else []
+    return writes + application_identifier(run)
+
+
+def remove(run: Run) -> list[dict]:
+    return [call("Remove-AuthServer", None, Identity=run.found.get("Name") or run.params["name"], Confirm=False)]
+
+
+def planned(run: Run) -> None:
+    if (
+        run.result["changed"]
+        and run.params["type"] == "azure_ad"
+        and run.result.get("domain_name_source") in ("existing", "tenant_domain", "none")
+    ):
+        run.module.warn("AuthServer %s DomainName: %s." % (run.result["name"], run.result["domain_name_reason"]))
+
+
+def failure(run: Run, stage: str, _error: Optional[ExchangeError]) -> str:
+    server = run.params["server"]
+    if stage == "read":
+        return "read the AuthServers through %s" % server
+    if run.action == "removed":
+        return "remove AuthServer %s through %s" % (run.params["name"], server)
+    verb = "create" if run.action == "created" else "update"
+    return "%s AuthServer %s through %s" % (verb, run.result["name"], server)
+
+
+AUTH_SERVER = ExchangeObject(
+    properties=[
+        Property("name", "Name", option=None, compare=same_text),
+        Property("auth_metadata_url", "AuthMetadataUrl", compare=same_text),
+        Property("enabled", "Enabled", compare=same_bool),
+        Property("domain_name", "DomainName", option=None, compare=same_set),
+        Property("application_identifier", option=None, compare=same_text),
+    ],
+    reads=reads,
+    host_facts=True,
+    locate=locate,
+    find=find,
+    view=view,
+    validate=validate,
+    desired=desired,
+    new_view=new_view,
+    new=create,
+    update=update,
+    remove=remove,
+    planned=planned,
+    failure=failure,
+    result_key="auth_server",
+)
+
+
 def main() -> None:
     module = exchange_module(
         dict(
@@ -450,244 +731,7 @@ def main() -> None:
             state=dict(type="str", default="present", choices=["present", "absent"]),
         )
     )
-    params = module.params
-    try:
-        check_input(params)
-    except ExchangeInputError as exc:
-        module.fail_json(msg=exc.msg)
-    client = client_for(module)
-    server, name = params["server"], params["name"]
-    result: dict[str, Any] = {"changed": False, "adopted": False, "name": name}
-    stage = "read the AuthServers through %s" % server
-    try:
-        (servers, auth_servers), exsetup = run_reads(
-            client, [call("Get-ExchangeServer", SERVER_PROPERTIES), call("Get-AuthServer", AUTH_SERVER_PROPERTIES)]
-        )
-        connected = find_connected(servers, client) or {}
-        adv = connected.get("AdminDisplayVersion")
-        version = best_version(adv, exsetup)
-        if exsetup:
-            # The exact build is known: the client checks every write against the cmdlet catalog before sending.
-            client.server_version = version
-        result["server_version"] = format_version(version)
-        where = "%s (%s, %s build %s)" % (
-            server,
-            connected.get("Name") or client.computer_name or server,
-            product_name(version) if version else "Exchange",
-            format_version(version) or "unknown",
-        )
-        existing = next((row for row in auth_servers if str(row.get("Name") or "").lower() == name.lower()), None)
-
-        if params["state"] == "absent":
-            before = view(existing)
-            result["auth_server"] = None
-            if existing is None:
-                diff_result(module, result, before, None)
-                module.exit_json(**result)
-            result["changed"] = True
-            diff_result(module, result, before, None)
-            if not module.check_mode:
-                stage = "remove AuthServer %s through %s" % (name, server)
-                client.run([call("Remove-AuthServer", None, Identity=existing.get("Name") or name, Confirm=False)])
-            module.exit_json(**result)
-
-        duplicates: list[dict] = []
-        realm: Optional[str] = None
-        realm_source = ""
-        if params["type"] == "azure_ad":
-            # Adopt the evoSTS AuthServer HCW or Microsoft's script made instead of adding a second one.
-            candidates = [
-                row
-                for row in auth_servers
-                if is_evosts(row) or (row is existing and type_matches(row.get("Type"), "azure_ad"))
-            ]
-            realm, realm_source = tenant_id_for(params, auth_servers)
-            if realm is not None:
-                same = [row for row in candidates if realm_of(row) == realm or (row is existing and not realm_of(row))]
-            else:
-                realms = sorted(set(realm_of(row) for row in candidates))
-                if len(realms) > 1:
-                    module.fail_json(
-                        msg="Failed to configure AuthServer %s through %s: AzureAD (evoSTS) AuthServers for %d tenants "
-                        "exist (%s) and the tenant ID is not known; set tenant_id (or give the tenant ID as tenant_domain) "
-                        "to choose. Nothing was changed."
-                        % (
-                            name,
-                            where,
-                            len(realms),
-                            ", ".join("'%s' (Realm %s)" % (r.get("Name"), r.get("Realm")) for r in candidates),
-                        ),
-                        **result,
-                    )
-                same = candidates
-                if same:
-                    realm = realm_of(same[0]) or None
-                    realm_source = ONLY_TENANT
-            if len(same) > 1:
-                keep = sorted(same, key=lambda row: keep_order(row, name))[0]
-                result["duplicates"] = [row.get("Name") for row in same]
-                if not params["remove_duplicates"]:
-                    module.fail_json(msg=duplicates_message(name, where, same, keep, realm or ""), **result)
-                duplicates = [row for row in same if row is not keep]
-                same = [keep]
-            if same:
-                existing = same[0]
-                result["adopted"] = str(existing.get("Name") or "").lower() != name.lower()
-                result["name"] = existing.get("Name")
-            elif existing is not None and not type_matches(existing.get("Type"), "azure_ad"):
-                pass  # reported below as a type mismatch
-            elif existing is not None:
-                module.fail_json(
-                    msg="Failed to configure AuthServer %s through %s: it exists for another tenant (Realm %s, not %s). "
-                    "Nothing was changed; choose another name, or remove it first (state: absent) if that tenant is gone."
-                    % (name, where, existing.get("Realm"), realm),
-                    auth_server=view(existing),
-                    **result,
-                )
-            else:
-                existing = None
-            if realm:
-                result["realm_source"] = realm_source
-        elif existing is None:
-            # The ACS issuer: HCW's ACS - <GUID> (MicrosoftACS, Realm = the tenant ID) serves as the push article's
-            # MicrosoftSts; adopt it rather than add a second MicrosoftACS AuthServer for the tenant.
-            realm, realm_source = tenant_id_for(params, auth_servers)
-            same = [
-                row
-                for row in auth_servers
-                if realm
-                and str(row.get("Type") or "").lower() == "microsoftacs"
-                and realm_of(row) == realm
-                and is_hcw_name(row.get("Name"), "acs")
-            ]
-            if same:
-                existing = same[0]
-                result["adopted"] = True
-                result["name"] = existing.get("Name")
-                result["realm_source"] = realm_source
-                if len(same) > 1:
-                    result["duplicates"] = [row.get("Name") for row in same]
-                    module.warn(
-                        "%d MicrosoftACS AuthServers named by HCW trust the tenant %s (%s); using '%s'. Remove the others "
-                        "(Remove-AuthServer -Identity <name> -Confirm:$false) unless another tool needs them."
-                        % (len(same), realm, ", ".join(result["duplicates"]), existing.get("Name"))
-                    )
-        used = result["name"]
-        before = view(existing)
-
-        # Parameters the server's build may lack: refuse before any write.
-        for option, cmdlet, parameter in (
-            ("domain_name", "New-AuthServer", "DomainName"),
-            ("application_identifier", "Set-AuthServer", "ApplicationIdentifier"),
-        ):
-            if params.get(option) is None:
-                continue
-            if parameter_support(cmdlet, parameter, adv, exsetup) is False:
-                module.fail_json(
-                    msg="Failed to configure AuthServer %s: %s (-%s) is not available on %s; it needs %s or later. "
-                    "Update the server or leave %s unset."
-                    % (used, option, parameter, where, minimum_builds(cmdlet, parameter), option),
-                    **result,
-                )
-
-        domains: Optional[list[str]] = params["domain_name"]
-        if params["type"] == "azure_ad":
-            domains, source, reason = choose_domains(params, auth_servers, existing, realm)
-            result["domain_name_source"] = source
-            result["domain_name_reason"] = reason
-            if (
-                source != "option"
-                and domains is not None
-                and parameter_support("Set-AuthServer", "DomainName", adv, exsetup) is False
-            ):
-                domains = None
-                result["domain_name_source"] = "none"
-                result["domain_name_reason"] = "left unset: -DomainName is not available on %s" % where
-        else:
-            result["domain_name_source"] = "option" if domains is not None else "none"
-
-        url = params["auth_metadata_url"] or auth_metadata_url(
-            params["cloud"], params["type"], params["tenant_domain"] or params["tenant_id"]
-        )
-        accepted_urls = {url.lower()}
-        known = realm_source and realm_source != ONLY_TENANT
-        if existing is not None and not params["auth_metadata_url"] and known and realm_of(existing) == realm:
-            # Exchange read this tenant's ID from the AuthServer's own metadata URL (HCW names the tenant by its ID,
-            # the derived URL by its domain): the same issuer, so the URL is not wrong.
-            accepted_urls.add(str(existing.get("AuthMetadataUrl") or "").lower())
-        result["auth_metadata_url"] = url
-        writes: list[dict] = []
-        after = dict(before or {})
-        if existing is None:
-            create: dict[str, Any] = {"Name": name, "AuthMetadataUrl": url, "Enabled": params["enabled"]}
-            if params["type"] == "azure_ad":
-                create["Type"] = "AzureAD"
-            if domains is not None:
-                create["DomainName"] = list(domains)
-            writes.append(call("New-AuthServer", None, **create))
-            after = {
-                "name": name,
-                "type": EXPECTED_TYPE[params["type"]],
-                "auth_metadata_url": url,
-                "enabled": params["enabled"],
-                "realm": None,
-                "issuer_identifier": None,
-                "application_identifier": None,
-                "domain_name": list(domains or []),
-            }
-        else:
-            if not type_matches(existing.get("Type"), params["type"]):
-                module.fail_json(
-                    msg="Failed to configure AuthServer %s through %s: it exists with type %s, not %s, and an "
-                    "AuthServer's type cannot be changed. Remove it first (state: absent) or choose another name."
-                    % (name, where, existing.get("Type"), EXPECTED_TYPE[params["type"]]),
-                    auth_server=before,
-                    **result,
-                )
-            update: dict[str, Any] = {}
-            if str(existing.get("AuthMetadataUrl") or "").lower() not in accepted_urls:
-                update["AuthMetadataUrl"] = url
-                after["auth_metadata_url"] = url
-            if bool(existing.get("Enabled")) != params["enabled"]:
-                update["Enabled"] = params["enabled"]
-                after["enabled"] = params["enabled"]
-            if domains is not None:
-                have = sorted(d.lower() for d in (before or {}).get("domain_name") or [])
-                if have != sorted(d.lower() for d in domains):
-                    update["DomainName"] = list(domains)
-                    after["domain_name"] = list(domains)
-            if update:
-                writes.append(call("Set-AuthServer", None, Identity=used, **update))
-        app = params["application_identifier"]
-        if app is not None and str((existing or {}).get("ApplicationIdentifier") or "").lower() != app.lower():
-            # AppSecret is its own parameter set: a separate call.
-            writes.append(call("Set-AuthServer", None, Identity=used, ApplicationIdentifier=app))
-            after["application_identifier"] = app
-        if duplicates:
-            # After the kept one is configured, so a failed update removes nothing.
-            result["removed_duplicates"] = [row.get("Name") for row in duplicates]
-            for row in duplicates:
-                writes.append(call("Remove-AuthServer", None, Identity=row.get("Name"), Confirm=False))
-
-        result["changed"] = bool(writes)
-        if writes and not module.check_mode:
-            stage = ("create" if existing is None else "update") + " AuthServer %s through %s" % (used, server)
-            outputs = client.run(writes + [call("Get-AuthServer", AUTH_SERVER_PROPERTIES)])
-            found = next((row for row in outputs[-1] if str(row.get("Name") or "").lower() == used.lower()), None)
-            after = view(found) or after
-        result["auth_server"] = after if writes else before
-        for warning in client.warnings:
-            module.warn(warning)
-        if (
-            result["changed"]
-            and params["type"] == "azure_ad"
-            and result["domain_name_source"] in ("existing", "tenant_domain", "none")
-        ):
-            module.warn("AuthServer %s DomainName: %s." % (used, result["domain_name_reason"]))
-        diff_result(module, result, before, result["auth_server"])
-        module.exit_json(**result)
-    except ExchangeError as exc:
-        fail_from_error(module, exc, stage, **result)
+    run_exchange_object(module, AUTH_SERVER)
 
 
 if __name__ == "__main__":
