@@ -128,8 +128,9 @@ class ExchangeObject:
     ``reads(run)`` are the read calls; the first returns the objects (the re-read sends it again).
     ``locate(run, rows)`` is the object's row among them. ``view(row)`` is the one plain view (``row`` None:
     the object does not exist). ``failure(run, stage, error)`` completes "Failed to <...>" (stage ``read`` or
-    ``write``; the error is None when the re-read disproves the write). ``new``/``update``/``remove`` return the calls that create, change or remove the object (``update``
-    is called only when a property changes). The other hooks default to nothing special.
+    ``write``; the error is None when the re-read disproves the write). ``new``/``update``/``remove`` return the
+    calls that create, change or remove the object (``update`` only when a property changes). The other hooks
+    default to nothing special.
     """
 
     properties: list
