@@ -153,6 +153,11 @@ class ExchangeObject:
     result_key: Optional[str] = None  # the view under this result key; None: its keys at the top of the result
     absent_diff: Any = None  # how diff shows an object that does not exist
 
+    def same(self, key: str, current: Any, wanted: Any) -> bool:
+        """Whether ``current`` already is ``wanted``, by the property's comparison."""
+        prop = next((p for p in self.properties if p.key == key), None)
+        return (prop.compare if prop else same_value)(current, wanted)
+
 
 def _fail(run: Run, msg: str, **fields: Any) -> None:
     merged = dict(run.result)
@@ -184,11 +189,10 @@ def _plan(run: Run) -> list:
         return list(decl.remove(run)) + run.extra_writes
     creating = run.before is None
     base = decl.new_view(run) if (creating and decl.new_view) else (dict(run.wanted) if creating else run.before)
-    compare = {prop.key: prop.compare for prop in decl.properties}
     run.after = dict(base)
     run.changes = []
     for key, value in run.wanted.items():
-        if creating or not compare.get(key, same_value)(run.before.get(key), value):
+        if creating or not decl.same(key, run.before.get(key), value):
             run.changes.append(key)
             run.after[key] = value
     if creating:
@@ -205,8 +209,7 @@ def _plan(run: Run) -> list:
 def _disproved(run: Run, actual: Any) -> bool:
     if run.after is None or actual is None:
         return (run.after is None) != (actual is None)
-    compare = {prop.key: prop.compare for prop in run.declaration.properties}
-    return any(not compare.get(key, same_value)(actual.get(key), run.after[key]) for key in run.wanted or {})
+    return any(not run.declaration.same(key, actual.get(key), run.after[key]) for key in run.wanted or {})
 
 
 def run_exchange_object(module: Any, declaration: ExchangeObject) -> None:
