@@ -182,7 +182,9 @@ def test_a_hook_that_refuses_stops_before_any_write(org):
 
 
 def test_bad_input_is_refused_before_connecting():
-    validate = lambda params: "url must be https" if not str(params["url"]).startswith("https://") else None  # noqa: E731
+    def validate(params):
+        return None if str(params["url"]).startswith("https://") else "url must be https"
+
     outcome = run_module(DeclaredModule(validate=validate), dict(WANTED, url="http://x"))
     assert outcome.failed and outcome.result["msg"] == "url must be https" and outcome.calls == []
 
