@@ -12,7 +12,8 @@ from hybrid_sim.exchange.cmdlets import CmdletError
 from hybrid_sim.exchange.testing import E2019_CU15_HU, ExchangeHarness
 from hybrid_sim.module_runner import run_module
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call, exchange_module
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import exchange_module
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_object import (
     ExchangeObject,
     Property,
