@@ -108,6 +108,15 @@ options:
       - Also remove keys whose end date has passed, whoever added them. Keys that are still valid are never removed.
     type: bool
     default: false
+  only_if_expired_at:
+    description:
+      - With O(state=absent), remove the key only if it has expired by this time, a UTC time in ISO 8601 such as
+        C(2026-12-01T12:00:00Z) (a time without offset is read as UTC).
+      - A key counts as expired when its end date lies at least one day before this time, so a key that may still
+        be valid is never removed. Otherwise nothing changes and RV(reason) says why.
+      - Pass the Exchange server's clock (RV(exchange.hybrid.exchange_auth_info#module:server_utc_now)) to remove
+        the previous Auth certificate's key after a rollover as Exchange sees it.
+    type: str
 extends_documentation_fragment:
   - exchange.hybrid.graph_connection
   - exchange.hybrid.attributes
@@ -144,6 +153,13 @@ EXAMPLES = r"""
     create_application: true
     certificate: "{{ auth_cert.certificate }}"
   register: hybrid_app
+
+- name: After a rollover, remove the previous certificate's key once it has expired by the Exchange server's clock
+  exchange.hybrid.msol_sp_credential:
+    tenant: contoso.onmicrosoft.com
+    state: absent
+    thumbprint: "{{ auth_info.auth_config.previous_thumbprint }}"
+    only_if_expired_at: "{{ auth_info.server_utc_now }}"
 
 - name: Once the dedicated application works, remove our key from the shared service principal
   exchange.hybrid.msol_sp_credential:
@@ -251,6 +267,12 @@ diff:
   description: The keys (thumbprint, display name, end date) before and after.
   returned: when diff mode is on
   type: dict
+reason:
+  description: Why the key was or was not removed, judged against O(only_if_expired_at).
+  returned: when O(only_if_expired_at) is set
+  type: str
+  sample: "The key of 2B5C7E1F0A9D8C7B6A5F4E3D2C1B0A9F8E7D6C5B is kept: its end date (2030-12-31T00:00:00Z) is not at
+    least one day before only_if_expired_at (2026-12-01T12:00:00Z), so it may still be valid."
 graph_error:
   description: Status, Graph error code and request-id of a failed call.
   returned: on Graph failures
@@ -258,11 +280,9 @@ graph_error:
 """
 
 import datetime as dt
-import re
-import uuid
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._certificates import (
     CRYPTOGRAPHY_IMPORT_ERROR,
@@ -272,423 +292,48 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._certificates impo
     load_certificate_file,
     thumbprint_of_key,
 )
-from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import (
-    EXCHANGE_ONLINE_APP_ID,
-    FULL_ACCESS_AS_APP_ROLE_ID,
-)
-from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError, GraphConnectionError, GraphError
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError, GraphError, fail_from_error
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient, graph_module
-
-READ_APPS = {"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-WRITE_APPS = {"Application.ReadWrite.All", "Directory.ReadWrite.All"}
-WRITE_ASSIGNMENTS = {"AppRoleAssignment.ReadWrite.All"}
-NOTES = (
-    "Used by Exchange Server as part of the hybrid configuration to enable hybrid features such as Free/Busy, "
-    "MailTips, and Profile Picture sharing between Exchange Server and Exchange Online."
+from ansible_collections.exchange.hybrid.plugins.module_utils._hybrid_application import (
+    ApplicationSetup,
+    application_name,
+    exchange_online,
+    lookup_problem,
 )
-KEY_FIELDS = ("customKeyIdentifier", "displayName", "endDateTime", "key", "keyId", "startDateTime", "type", "usage")
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+from ansible_collections.exchange.hybrid.plugins.module_utils._key_credentials import (
+    MAX_KEY_DISPLAY_NAME,
+    READ_APPS,
+    EntraRefusal,
+    diff_view,
+    iso,
+    key_view,
+    normalise_thumbprint,
+    parse_utc_option,
+    plan_keys,
+    read_keys,
+    write_keys,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._module import HybridModule
+
+ARGUMENT_SPEC = dict(
+    certificate=dict(type="str"),
+    certificate_path=dict(type="path"),
+    thumbprint=dict(type="str"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    target=dict(type="str", default="shared_service_principal", choices=["shared_service_principal", "hybrid_application"]),
+    application_id=dict(type="str"),
+    application_display_name=dict(type="str"),
+    exchange_organization_guid=dict(type="str"),
+    create_application=dict(type="bool", default=False),
+    display_name=dict(type="str"),
+    prune_expired=dict(type="bool", default=False),
+    only_if_expired_at=dict(type="str"),
+    replication_timeout=dict(type="int", default=60),
+)
 
 
-class Failure(Exception):
-    def __init__(self, msg: str, **extra: Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.extra = extra
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_date(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
-    except ValueError:
-        return None
-
-
-def summary(entry: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "key_id": entry.get("keyId"),
-        "thumbprint": thumbprint_of_key(entry),
-        "display_name": entry.get("displayName"),
-        "start_date_time": entry.get("startDateTime"),
-        "end_date_time": entry.get("endDateTime"),
-        "type": entry.get("type"),
-        "usage": entry.get("usage"),
-    }
-
-
-MAX_KEY_DISPLAY_NAME = 90
-MAX_APP_DISPLAY_NAME = 256
-
-
-def odata_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-class KeyManager:
-    def __init__(self, module: AnsibleModule, client: GraphClient) -> None:
-        self.module = module
-        self.client = client
-        self.params = module.params
-        self.actions: list[str] = []
-        self.warnings: list[str] = []
-        # Set when this run created the application: a 404 for it then means Entra has not replicated it yet (for
-        # any other object a 404 is an answer).
-        self.new_object: tuple[str, ...] = ()
-
-    # --- reads ------------------------------------------------------------------------------------------------
-    def exchange_online_sp(self) -> dict[str, Any]:
-        found = self.client.get_all(
-            "servicePrincipals",
-            "find the Office 365 Exchange Online service principal",
-            params={"$filter": f"appId eq '{EXCHANGE_ONLINE_APP_ID}'", "$select": "id,appId,displayName,appRoles"},
-            permission="Application.Read.All",
-        )
-        if len(found) != 1:
-            raise Failure(
-                f"Found {len(found)} service principals for Office 365 Exchange Online (appId {EXCHANGE_ONLINE_APP_ID}) "
-                "in the tenant; expected exactly one. Is Exchange Online part of this tenant's subscription?"
-            )
-        return found[0]
-
-    def find_application(self) -> tuple[list[dict[str, Any]], str]:
-        if self.params["application_id"]:
-            value = self.params["application_id"]
-            query, label = f"appId eq {odata_quote(value)}", f"with application id {value}"
-        else:
-            value = self.application_name()
-            query, label = f"displayName eq {odata_quote(value)}", f"named '{value}'"
-        select = "id,appId,displayName,requiredResourceAccess"
-        found = self.client.get_all(
-            "applications",
-            f"find the application {label}",
-            params={"$filter": query, "$select": select},
-            permission="Application.Read.All",
-        )
-        if not found and self.params["application_id"]:
-            # A $filter leaves out an application Entra has not replicated yet; a read by its alternate key answers
-            # 404 until it has: wait for it (replication_timeout) rather than report it missing.
-            try:
-                found = [self.client.get(
-                    f"applications(appId={odata_quote(self.params['application_id'])})",
-                    f"read the application {label}",
-                    params={"$select": select},
-                    permission="Application.Read.All",
-                    replication=("not_found",),
-                )]
-            except GraphError as error:
-                if error.status != 404:
-                    raise
-        return found, label
-
-    def application_name(self) -> str:
-        if self.params["application_display_name"]:
-            return self.params["application_display_name"]
-        return f"ExchangeServerApp-{self.params['exchange_organization_guid']}"
-
-    def read_keys(self, path: str, label: str) -> list[dict[str, Any]]:
-        # Only a single-object GET with $select=keyCredentials returns the key data (graph-facts 1.2).
-        answer = self.client.get(
-            path, f"read the keys of {label}", params={"$select": "id,keyCredentials"}, permission="Application.Read.All",
-            replication=self.new_object,
-        )
-        return list(answer.get("keyCredentials") or [])
-
-    # --- application set-up (hybrid target) --------------------------------------------------------------------
-    def ensure_application(self, check: bool) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """Return (application or None when it would be created in check mode, application result)."""
-        found, label = self.find_application()
-        if len(found) > 1:
-            ids = ", ".join(a["appId"] for a in found)
-            raise Failure(f"Found {len(found)} applications {label} (appIds {ids}); set application_id to pick one.")
-        info: dict[str, Any] = {
-            "created": False,
-            "actions": self.actions,
-            "objects": {"application": "missing", "service_principal": "missing", "admin_consent": "missing"},
-        }
-        create = self.params["create_application"] and self.params["state"] == "present"
-        if not found:
-            if not create or self.params["application_id"]:
-                if self.params["state"] == "absent":
-                    return None, info
-                if self.params["application_id"]:
-                    raise Failure(
-                        f"No application {label} in the tenant (waited up to replication_timeout for Entra to "
-                        "replicate it). create_application creates an application only by name: leave out "
-                        "application_id, or give the id of the existing dedicated hybrid application."
-                    )
-                raise Failure(
-                    f"No application {label} in the tenant. Set create_application: true to create it, or give the "
-                    "application_id of the existing dedicated hybrid application."
-                )
-            exo = self.exchange_online_sp()
-            self._require_role(exo)
-            self.actions += ["create application", "add permission full_access_as_app", "create service principal",
-                             "grant admin consent"]
-            info.update(created=True, display_name=self.application_name(), app_id=None, object_id=None,
-                        service_principal_id=None)
-            if check:
-                return None, info
-            self.client.require_permissions(
-                {"Application.ReadWrite.All": WRITE_APPS, "AppRoleAssignment.ReadWrite.All": WRITE_ASSIGNMENTS},
-                f"create the application '{self.application_name()}'",
-            )
-            app = self.client.request(
-                "POST",
-                "applications",
-                f"create the application '{self.application_name()}'",
-                body={
-                    "displayName": self.application_name(),
-                    "signInAudience": "AzureADMyOrg",
-                    "description": "Exchange Server hybrid application (created by the exchange.hybrid Ansible collection)",
-                    "notes": NOTES,
-                    "requiredResourceAccess": [self._exchange_permission()],
-                },
-                permission="Application.ReadWrite.All",
-            )
-            info.update(app_id=app["appId"], object_id=app["id"], display_name=app["displayName"])
-            info["objects"]["application"] = "created"
-            self.new_object = ("not_found",)
-            try:
-                # Entra is eventually consistent: the new application's service principal and its consent may be
-                # refused for a while; the client waits that out (replication_timeout).
-                sp = self._ensure_service_principal(app, info)
-                self._ensure_consent(sp, exo, info)
-            except GraphError as error:
-                error.msg += (
-                    f". The application '{app['displayName']}' (appId {app['appId']}) was created; fix the cause and "
-                    f"rerun with create_application: true and application_id: {app['appId']} to complete it (found by "
-                    "its id even before Entra lists it; without application_id wait until Entra lists it, usually "
-                    "within a minute, or a second application could be created)."
-                )
-                raise
-            finally:
-                self._note_wait(info)
-            return app, info
-        app = found[0]
-        info.update(app_id=app["appId"], object_id=app["id"], display_name=app["displayName"])
-        info["objects"]["application"] = "found"
-        if create:
-            try:
-                self._complete_application(app, info, check)
-            finally:
-                self._note_wait(info)
-        return app, info
-
-    def _note_wait(self, info: dict[str, Any]) -> None:
-        counters = getattr(self.client, "counters", None) or {}
-        info["replication_waited"] = round(float(counters.get("replication_waited", 0.0)), 1)
-
-    @staticmethod
-    def _exchange_permission() -> dict[str, Any]:
-        return {"resourceAppId": EXCHANGE_ONLINE_APP_ID, "resourceAccess": [{"id": FULL_ACCESS_AS_APP_ROLE_ID, "type": "Role"}]}
-
-    @staticmethod
-    def _require_role(exo: dict[str, Any]) -> None:
-        if not any(role.get("id") == FULL_ACCESS_AS_APP_ROLE_ID for role in exo.get("appRoles") or []):
-            raise Failure("The Office 365 Exchange Online service principal has no full_access_as_app app role.")
-
-    def _complete_application(self, app: dict[str, Any], info: dict[str, Any], check: bool) -> None:
-        """An existing application: add what create_application promises and is missing."""
-        name = app["displayName"]
-        requirements = app.get("requiredResourceAccess") or []
-        has_permission = any(
-            r.get("resourceAppId") == EXCHANGE_ONLINE_APP_ID
-            and any(a.get("id") == FULL_ACCESS_AS_APP_ROLE_ID and a.get("type") == "Role" for a in r.get("resourceAccess") or [])
-            for r in requirements
-        )
-        sps = self.client.get_all(
-            "servicePrincipals",
-            f"find the service principal of '{name}'",
-            params={"$filter": f"appId eq '{app['appId']}'", "$select": "id,appId,displayName"},
-            permission="Application.Read.All",
-        )
-        exo = self.exchange_online_sp()
-        self._require_role(exo)
-        consented = False
-        if sps:
-            info["service_principal_id"] = sps[0]["id"]
-            info["objects"]["service_principal"] = "found"
-            assignments = self.client.get_all(
-                f"servicePrincipals/{sps[0]['id']}/appRoleAssignments",
-                f"read the app role assignments of '{name}'",
-                permission="Application.Read.All",
-            )
-            consented = any(
-                a.get("appRoleId") == FULL_ACCESS_AS_APP_ROLE_ID and a.get("resourceId") == exo["id"] for a in assignments
-            )
-            if consented:
-                info["objects"]["admin_consent"] = "found"
-        todo = []
-        if not has_permission:
-            todo.append("add permission full_access_as_app")
-        if not sps:
-            todo.append("create service principal")
-        if not consented:
-            todo.append("grant admin consent")
-        self.actions += todo
-        if check or not todo:
-            return
-        needed = {"Application.ReadWrite.All": WRITE_APPS}
-        if not consented:
-            needed["AppRoleAssignment.ReadWrite.All"] = WRITE_ASSIGNMENTS
-        self.client.require_permissions(needed, f"complete the application '{name}'")
-        if not has_permission:
-            merged = [r for r in requirements if r.get("resourceAppId") != EXCHANGE_ONLINE_APP_ID]
-            exchange = [r for r in requirements if r.get("resourceAppId") == EXCHANGE_ONLINE_APP_ID]
-            accesses = [a for r in exchange for a in r.get("resourceAccess") or []]
-            accesses.append({"id": FULL_ACCESS_AS_APP_ROLE_ID, "type": "Role"})
-            merged.append({"resourceAppId": EXCHANGE_ONLINE_APP_ID, "resourceAccess": accesses})
-            self.client.request(
-                "PATCH",
-                f"applications/{app['id']}",
-                f"add the full_access_as_app permission to '{name}'",
-                body={"requiredResourceAccess": merged},
-                permission="Application.ReadWrite.All",
-            )
-        sp = sps[0] if sps else self._ensure_service_principal(app, info)
-        info["service_principal_id"] = sp["id"]
-        if not consented:
-            self._ensure_consent(sp, exo, info)
-
-    def _ensure_service_principal(self, app: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-        """Create the application's service principal, or adopt the one Entra says exists (never a second one)."""
-        name = app["displayName"]
-        try:
-            sp = self.client.request(
-                "POST",
-                "servicePrincipals",
-                f"create the service principal of '{name}'",
-                body={"appId": app["appId"], "accountEnabled": True, "notes": NOTES},
-                permission="Application.ReadWrite.All",
-                replication=("application_not_replicated",),
-            )
-            state = "created"
-        except GraphError as error:
-            # "... the service principal name <appId> is already in use": it exists, maybe not listed yet
-            if error.status != 409 or error.code != "Request_MultipleObjectsWithSameKeyValue":
-                raise
-            sp = self.client.get(
-                f"servicePrincipals(appId={odata_quote(app['appId'])})",
-                f"read the existing service principal of '{name}'",
-                params={"$select": "id,appId,displayName"},
-                permission="Application.Read.All",
-                replication=("not_found",),
-            )
-            state = "adopted"
-            self._not_done("create service principal")
-        info["objects"]["service_principal"] = state
-        info["service_principal_id"] = sp["id"]
-        return sp
-
-    def _ensure_consent(self, sp: dict[str, Any], exo: dict[str, Any], info: dict[str, Any]) -> None:
-        """Grant admin consent (app role assignment); an answer that it already exists means it is granted."""
-        try:
-            self.client.request(
-                "POST",
-                f"servicePrincipals/{sp['id']}/appRoleAssignments",
-                "grant admin consent for full_access_as_app on Office 365 Exchange Online",
-                body={"principalId": sp["id"], "resourceId": exo["id"], "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID},
-                permission="AppRoleAssignment.ReadWrite.All",
-                replication=("reference_not_replicated", "not_found"),
-            )
-            info["objects"]["admin_consent"] = "granted"
-        except GraphError as error:
-            # Request_BadRequest is Graph's generic code: this answer is told apart by its text
-            if error.status != 400 or "already exists on the object" not in error.msg:
-                raise
-            info["objects"]["admin_consent"] = "adopted"
-            self._not_done("grant admin consent")
-
-    def _not_done(self, action: str) -> None:
-        """An object Graph says exists was adopted: the action was not needed (and nothing was written)."""
-        if action in self.actions:
-            self.actions.remove(action)
-
-    # --- keys -------------------------------------------------------------------------------------------------
-    def new_entry(self, cert: PublicCertificate) -> dict[str, Any]:
-        name = self.params["display_name"] or cert.subject or f"Exchange Server Auth Certificate {cert.thumbprint}"
-        return {
-            "customKeyIdentifier": cert.thumbprint,
-            "displayName": name[:MAX_KEY_DISPLAY_NAME],
-            "endDateTime": iso(cert.not_after),
-            "key": cert.base64,
-            "keyId": str(uuid.uuid4()),
-            "startDateTime": iso(cert.not_before),
-            "type": "AsymmetricX509Cert",
-            "usage": "Verify",
-        }
-
-    def plan(self, keys: list[dict[str, Any]], thumbprint: str, cert: PublicCertificate | None):
-        now = dt.datetime.now(dt.timezone.utc)
-        ours = [k for k in keys if thumbprint_of_key(k) == thumbprint]
-        removed: list[dict[str, Any]] = []
-        kept: list[dict[str, Any]] = []
-        for entry in keys:
-            end = parse_date(entry.get("endDateTime"))
-            mine = thumbprint_of_key(entry) == thumbprint
-            if self.params["state"] == "absent" and mine:
-                removed.append(entry)
-            elif self.params["prune_expired"] and end is not None and end <= now:
-                removed.append(entry)
-            else:
-                kept.append(entry)
-        added: list[dict[str, Any]] = []
-        if self.params["state"] == "present" and not ours and cert is not None:
-            added.append(self.new_entry(cert))
-        return kept, added, removed
-
-    def write_keys(self, path: str, label: str, kept, added, removed) -> list[dict[str, Any]]:
-        for entry in kept:
-            if not entry.get("key"):
-                raise Failure(
-                    f"Graph returned no key data for key {entry.get('keyId')} of {label}; refusing to write, because "
-                    "the update would drop that key."
-                )
-        body = {"keyCredentials": [{f: e.get(f) for f in KEY_FIELDS if e.get(f) is not None} for e in kept + added]}
-        what = f"update the keyCredentials of {label}"
-        if self.params["state"] == "present" or added:
-            needed = "add"
-        else:
-            needed = "remove"
-        self.client.require_permissions({"Application.ReadWrite.All": WRITE_APPS}, f"{needed} the key on {label}")
-        dropped = None
-        try:
-            # a 404 (a new object not replicated yet) writes nothing, so waiting and sending again is safe
-            self.client.request("PATCH", path, what, body=body, permission="Application.ReadWrite.All",
-                                replication=self.new_object)
-        except GraphConnectionError as error:
-            dropped = error
-        after = self.read_keys(path, label)
-        expected = {(k.get("keyId"), thumbprint_of_key(k)) for k in kept + added}
-        actual = {(k.get("keyId"), thumbprint_of_key(k)) for k in after}
-        gone = {(k.get("keyId"), thumbprint_of_key(k)) for k in removed}
-        applied = expected <= actual and not (gone & actual)
-        if dropped is not None:
-            if not applied:
-                untouched = {(k.get("keyId"), thumbprint_of_key(k)) for k in kept + removed} <= actual
-                state = "nothing was changed" if untouched else "the keys are now in an unexpected state"
-                raise Failure(
-                    f"{dropped.msg} Re-reading the keys shows the update was not applied ({state}); rerun the task.",
-                    keys=[summary(k) for k in after],
-                )
-            self.warnings.append(
-                f"The connection dropped during the update of {label}; re-reading shows Graph applied it."
-            )
-        elif not applied:
-            raise Failure(
-                f"Failed to verify the keyCredentials of {label}: after the update Graph does not list the expected keys.",
-                keys=[summary(k) for k in after],
-            )
-        return after
-
-
-def run(module: AnsibleModule) -> dict[str, Any]:
+def load_input(module: HybridModule) -> tuple[PublicCertificate | None, str, dt.datetime | None]:
+    """(certificate, thumbprint, only_if_expired_at) from the options; EntraRefusal names the option and the fix."""
     params = module.params
     cert: PublicCertificate | None = None
     try:
@@ -700,150 +345,145 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         if params["certificate"] is not None:
             # it may be a private key: keep it out of the result's invocation and any other output
             module.no_log_values.add(params["certificate"])
-        raise Failure(error.msg) from None
+        raise EntraRefusal(error.msg) from None
+    problem = option_problem(params, cert)
+    if problem:
+        raise EntraRefusal(problem)
+    thumbprint = normalise_thumbprint(params["thumbprint"], "thumbprint") if params["thumbprint"] is not None else cert.thumbprint
+    return cert, thumbprint, parse_utc_option(params["only_if_expired_at"], "only_if_expired_at")
+
+
+def option_problem(params: dict[str, Any], cert: PublicCertificate | None) -> str | None:
+    """The first thing wrong with the options (checked before any Graph call), or None."""
     if params["thumbprint"] is not None:
         if params["state"] != "absent":
-            raise Failure("thumbprint only identifies a key to remove (state: absent); give certificate to add one.")
-        thumbprint = re.sub(r"[\s:]", "", params["thumbprint"]).upper()
-        if not re.match(r"^[0-9A-F]{40}$", thumbprint):
-            raise Failure("thumbprint must be the certificate's SHA-1 thumbprint: 40 hexadecimal characters.")
-    else:
-        thumbprint = cert.thumbprint
+            return "thumbprint only identifies a key to remove (state: absent); give certificate to add one."
+        try:
+            normalise_thumbprint(params["thumbprint"], "thumbprint")
+        except ValueError as error:
+            return str(error)
     if cert is not None and params["state"] == "present" and cert.is_expired():
-        raise Failure(
-            f"The certificate {cert.thumbprint} expired on {iso(cert.not_after)}; renew the Exchange Auth certificate "
-            "(exchange.hybrid.exchange_oauth_cert) and upload the new one."
-        )
+        return (f"The certificate {cert.thumbprint} expired on {iso(cert.not_after)}; renew the Exchange Auth certificate "
+                "(exchange.hybrid.exchange_oauth_cert) and upload the new one.")
+    if params["only_if_expired_at"] is not None:
+        if params["state"] != "absent":
+            return "only_if_expired_at decides whether a key is removed: use it with state: absent."
+        try:
+            parse_utc_option(params["only_if_expired_at"], "only_if_expired_at")
+        except ValueError as error:
+            return str(error)
     hybrid = params["target"] == "hybrid_application"
     if not hybrid and (params["application_id"] or params["application_display_name"] or params["create_application"]):
-        raise Failure(
-            "application_id, application_display_name and create_application apply only to target: hybrid_application."
-        )
-    if hybrid and not (params["application_id"] or params["application_display_name"] or params["exchange_organization_guid"]):
-        raise Failure(
-            "target: hybrid_application needs application_id, application_display_name, or exchange_organization_guid "
-            "(for the default name ExchangeServerApp-<guid>)."
-        )
-    if params["exchange_organization_guid"] and not GUID.match(params["exchange_organization_guid"]):
-        raise Failure("exchange_organization_guid must be a GUID, as (Get-OrganizationConfig).Guid shows it.")
-    if params["application_id"] and not GUID.match(params["application_id"]):
-        raise Failure("application_id must be the application (client) id, a GUID.")
-    # Refuse rather than let Graph shorten the name: a later run could then never match the key or application.
+        return "application_id, application_display_name and create_application apply only to target: hybrid_application."
+    if hybrid:
+        problem = lookup_problem(params)
+        if problem:
+            return problem
+    # Refuse rather than let Graph shorten the name: a later run could then never match the key.
     if params["display_name"] is not None and len(params["display_name"]) > MAX_KEY_DISPLAY_NAME:
-        raise Failure(
-            f"display_name has {len(params['display_name'])} characters; Graph keeps at most {MAX_KEY_DISPLAY_NAME} "
-            "for a key credential's display name. Give a shorter display_name."
-        )
-    if params["application_display_name"] is not None and len(params["application_display_name"]) > MAX_APP_DISPLAY_NAME:
-        raise Failure(
-            f"application_display_name has {len(params['application_display_name'])} characters; an Entra "
-            f"application's display name has at most {MAX_APP_DISPLAY_NAME}. Give a shorter application_display_name."
-        )
-
+        return (f"display_name has {len(params['display_name'])} characters; Graph keeps at most {MAX_KEY_DISPLAY_NAME} "
+                "for a key credential's display name. Give a shorter display_name.")
     if params["replication_timeout"] < 0:
-        raise Failure("replication_timeout must be 0 or more seconds.")
+        return "replication_timeout must be 0 or more seconds."
+    return None
+
+
+def find_target(client: GraphClient, params: dict[str, Any], check: bool) -> dict[str, Any]:
+    """The Entra object holding the keys: its result, label, path (None when it does not exist) and keys."""
+    if params["target"] == "shared_service_principal":
+        sp = exchange_online(client)
+        label = f"the service principal '{sp.get('displayName')}' ({sp['id']})"
+        path = f"servicePrincipals/{sp['id']}"
+        return {"target": {"type": "shared_service_principal", "object_type": "servicePrincipal", "object_id": sp["id"],
+                           "app_id": sp.get("appId"), "display_name": sp.get("displayName")},
+                "label": label, "path": path, "keys": read_keys(client, path, label), "setup": None, "replication": ()}
+    name = application_name(params["application_display_name"], params["exchange_organization_guid"])
+    setup = ApplicationSetup(client, params["application_id"], name,
+                             create=params["create_application"] and params["state"] == "present",
+                             removing=params["state"] == "absent")
+    outcome = setup.run(check)
+    app = outcome.app
+    found = {"setup": outcome, "replication": outcome.replication}
+    if app is None:
+        display_name = outcome.info.get("display_name")
+        found.update(label=f"the application '{display_name or name}'", path=None, keys=[],
+                     target={"type": "hybrid_application", "object_type": "application", "object_id": None,
+                             "app_id": None, "display_name": display_name})
+        return found
+    label = f"the application '{app['displayName']}' ({app['appId']})"
+    path = f"applications/{app['id']}"
+    found.update(label=label, path=path, keys=read_keys(client, path, label, outcome.replication),
+                 target={"type": "hybrid_application", "object_type": "application", "object_id": app["id"],
+                         "app_id": app["appId"], "display_name": app["displayName"]})
+    return found
+
+
+def run(module: HybridModule) -> dict[str, Any]:
+    params = module.params
+    cert, thumbprint, only_if_expired_at = load_input(module)
     try:
         client = GraphClient(params)
     except GraphError as error:
-        raise Failure(error.msg) from None
+        raise EntraRefusal(error.msg) from None  # bad connection options: not a Graph answer
+    module.add_client(client)  # its warnings are shown when the module ends
     client.replication_wait = float(params["replication_timeout"])
     # Any read permission lets the run start (check mode and no-op runs only read); it is named as the one the
     # module needs for its writes.
     client.require_permissions({"Application.ReadWrite.All": READ_APPS}, "read the keys in Entra ID")
-    manager = KeyManager(module, client)
-    result: dict[str, Any] = {"changed": False, "thumbprint": thumbprint, "key": None, "added": [], "removed": []}
     check = module.check_mode
-
-    if hybrid:
-        app, info = manager.ensure_application(check)
-        result["application"] = info
-        if app is None:
-            label = f"the application '{info.get('display_name') or manager.application_name()}'"
-            target = {"type": "hybrid_application", "object_type": "application", "object_id": None,
-                      "app_id": None, "display_name": info.get("display_name")}
-            keys_before: list[dict[str, Any]] = []
-            path = None
-        else:
-            label = f"the application '{app['displayName']}' ({app['appId']})"
-            target = {"type": "hybrid_application", "object_type": "application", "object_id": app["id"],
-                      "app_id": app["appId"], "display_name": app["displayName"]}
-            path = f"applications/{app['id']}"
-            keys_before = manager.read_keys(path, label)
-    else:
-        sp = manager.exchange_online_sp()
-        label = f"the service principal '{sp.get('displayName')}' ({sp['id']})"
-        target = {"type": "shared_service_principal", "object_type": "servicePrincipal", "object_id": sp["id"],
-                  "app_id": sp.get("appId"), "display_name": sp.get("displayName")}
-        path = f"servicePrincipals/{sp['id']}"
-        keys_before = manager.read_keys(path, label)
-    result["target"] = target
-
-    kept, added, removed = manager.plan(keys_before, thumbprint, cert)
-    keys_changed = bool(added or removed)
-    result["changed"] = keys_changed or bool(manager.actions)
-    result["added"] = [summary(k) for k in added]
-    result["removed"] = [summary(k) for k in removed]
-    predicted = kept + added
-    if keys_changed and not check:
-        if path is None:
-            raise Failure(f"Cannot write keys: {label} does not exist.")
-        keys_after = manager.write_keys(path, label, kept, added, removed)
-    else:
-        keys_after = predicted
-    result["keys"] = [summary(k) for k in keys_after]
+    found = find_target(client, params, check)
+    setup = found["setup"]
+    actions = setup.actions if setup else []
+    plan = plan_keys(
+        found["keys"], thumbprint, present=params["state"] == "present", cert=cert, display_name=params["display_name"],
+        prune_expired_at=dt.datetime.now(dt.timezone.utc) if params["prune_expired"] else None,
+        only_if_expired_at=only_if_expired_at,
+    )
+    warnings: list[str] = []
+    keys_after = plan.after
+    if plan.changes and not check:
+        if found["path"] is None:
+            raise EntraRefusal(f"Cannot write keys: {found['label']} does not exist.")
+        action = "add" if params["state"] == "present" or plan.added else "remove"
+        keys_after, warnings = write_keys(client, found["path"], found["label"], plan, action, found["replication"])
     mine = [k for k in keys_after if thumbprint_of_key(k) == thumbprint]
-    result["key"] = summary(mine[0]) if mine else None
+    result: dict[str, Any] = {
+        "changed": plan.changes or bool(actions),
+        "thumbprint": thumbprint,
+        "target": found["target"],
+        "key": key_view(mine[0]) if mine else None,
+        "keys": [key_view(k) for k in keys_after],
+        "added": [key_view(k) for k in plan.added],
+        "removed": [key_view(k) for k in plan.removed],
+    }
+    if setup:
+        result["application"] = setup.info
+    if plan.reason is not None:
+        result["reason"] = plan.reason
     if module._diff:
         result["diff"] = {
-            "before": {"target": label, "keys": [_diff_key(k) for k in keys_before]},
-            "after": {"target": label, "keys": [_diff_key(k) for k in keys_after]},
+            "before": {"target": found["label"], "keys": [diff_view(k) for k in found["keys"]]},
+            "after": {"target": found["label"], "keys": [diff_view(k) for k in keys_after]},
         }
-        if manager.actions:
-            result["diff"]["after"]["application_actions"] = list(manager.actions)
-    result["warnings"] = manager.warnings + client.warnings
+        if actions:
+            result["diff"]["after"]["application_actions"] = list(actions)
+    for warning in warnings:
+        module.warn(warning)
     return result
 
 
-def _diff_key(entry: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "thumbprint": thumbprint_of_key(entry),
-        "display_name": entry.get("displayName"),
-        "end_date_time": entry.get("endDateTime"),
-    }
-
-
 def main() -> None:
-    argument_spec = dict(
-        certificate=dict(type="str"),
-        certificate_path=dict(type="path"),
-        thumbprint=dict(type="str"),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        target=dict(type="str", default="shared_service_principal", choices=["shared_service_principal", "hybrid_application"]),
-        application_id=dict(type="str"),
-        application_display_name=dict(type="str"),
-        exchange_organization_guid=dict(type="str"),
-        create_application=dict(type="bool", default=False),
-        display_name=dict(type="str"),
-        prune_expired=dict(type="bool", default=False),
-        replication_timeout=dict(type="int", default=60),
-    )
     module = graph_module(
-        argument_spec,
+        ARGUMENT_SPEC,
         mutually_exclusive=[("certificate", "certificate_path", "thumbprint"), ("application_id", "application_display_name")],
         required_one_of=[("certificate", "certificate_path", "thumbprint")],
     )
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     try:
-        result = run(module)
-    except Failure as failure:
-        module.fail_json(msg=failure.msg, **failure.extra)
+        module.exit_json(**run(module))
     except GraphError as error:
-        module.fail_json(msg=error.msg, **error.result())
-    warnings = result.pop("warnings", [])
-    for warning in warnings:
-        module.warn(warning)
-    module.exit_json(**result)
+        fail_from_error(module, error)
 
 
 if __name__ == "__main__":
