@@ -42,10 +42,10 @@ def application_name(application_display_name: str | None, exchange_organization
     return application_display_name or f"ExchangeServerApp-{exchange_organization_guid}"
 
 
-def lookup_problem(params: dict[str, Any]) -> str | None:
+def lookup_problem(params: dict[str, Any], target: str = "hybrid_application") -> str | None:
     """What is wrong with the options that find the application (before any Graph call), or None."""
     if not (params.get("application_id") or params.get("application_display_name") or params.get("exchange_organization_guid")):
-        return ("target: hybrid_application needs application_id, application_display_name, or exchange_organization_guid "
+        return (f"target: {target} needs application_id, application_display_name, or exchange_organization_guid "
                 "(for the default name ExchangeServerApp-<guid>).")
     if params.get("exchange_organization_guid") and not GUID.match(params["exchange_organization_guid"]):
         return "exchange_organization_guid must be a GUID, as (Get-OrganizationConfig).Guid shows it."

@@ -114,8 +114,8 @@ options:
         C(2026-12-01T12:00:00Z) (a time without offset is read as UTC).
       - A key counts as expired when its end date lies at least one day before this time, so a key that may still
         be valid is never removed. Otherwise nothing changes and RV(reason) says why.
-      - Pass the Exchange server's clock (RV(exchange.hybrid.exchange_auth_info#module:server_utc_now)) to remove
-        the previous Auth certificate's key after a rollover as Exchange sees it.
+      - Pass the Exchange server's clock (C(server_utc_now) of C(exchange.hybrid.exchange_auth_info)) to remove the
+        previous Auth certificate's key after a rollover when Exchange sees it expired.
     type: str
 extends_documentation_fragment:
   - exchange.hybrid.graph_connection
@@ -158,7 +158,7 @@ EXAMPLES = r"""
   exchange.hybrid.msol_sp_credential:
     tenant: contoso.onmicrosoft.com
     state: absent
-    thumbprint: "{{ auth_info.auth_config.previous_thumbprint }}"
+    thumbprint: "{{ previous_thumbprint }}"
     only_if_expired_at: "{{ auth_info.server_utc_now }}"
 
 - name: Once the dedicated application works, remove our key from the shared service principal

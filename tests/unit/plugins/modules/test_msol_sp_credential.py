@@ -7,10 +7,11 @@ import datetime as dt
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible.module_utils.common.warnings import _global_warnings, get_warning_messages
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphConnectionError, GraphError
-from ansible_collections.exchange.hybrid.plugins.modules import msol_sp_credential as module_under_test
+from ansible_collections.exchange.hybrid.plugins.modules import msol_sp_credential
+from hybrid_sim.module_runner import run_module
 from hybrid_sim.entra import EXCHANGE_ONLINE_APP_ID, FULL_ACCESS_AS_APP_ROLE_ID, make_certificate
 from hybrid_sim.entra.seed import key_credential
 
@@ -49,6 +50,12 @@ class FakeGraph:
         # objects Entra holds but does not list yet (replication): their ids
         self.unlisted: set[str] = set()
         self.replication_asked: list[tuple] = []
+        self.constructed: list[dict] = []
+
+    def construct(self, params):
+        """Stands for ``GraphClient(params)``: records that the module got as far as connecting."""
+        self.constructed.append(params)
+        return self
 
     def sleep(self, _seconds):
         pass
@@ -120,49 +127,28 @@ class FakeGraph:
         raise AssertionError(path)
 
 
-def run_module(monkeypatch, fake, check=False, diff=False, **args):
-    constructed = []
-
-    def factory(params):
-        constructed.append(params)
-        return fake
-
-    monkeypatch.setattr(module_under_test, "GraphClient", factory)
-    params = dict(CONNECTION, **args)
-    params["_ansible_check_mode"] = check
-    params["_ansible_diff"] = diff
-    with patch_module_args(params):
-        with pytest.raises(SystemExit):
-            module_under_test.main()
-    return constructed
+def run(fake, check=False, diff=False, **args):
+    """The module's result through the shared harness, with ``failed`` and the warnings it gave."""
+    outcome = run_module(msol_sp_credential, args, connection=CONNECTION, graph=fake.construct, check=check, diff=diff)
+    return dict(outcome.result, failed=outcome.failed, warnings=list(get_warning_messages()))
 
 
 @pytest.fixture(autouse=True)
-def module_side(monkeypatch):
-    # Another test in the same worker may have loaded controller code, which sends module warnings to Display
-    # instead of the result; these tests read the result.
-    from ansible.module_utils import _internal
-
-    monkeypatch.setattr(_internal, "is_controller", False)
-
-
-@pytest.fixture
-def output(capsys):
-    def read():
-        return json.loads(capsys.readouterr().out)
-
-    return read
+def no_warnings_left():
+    # a module run is a process of its own: start each with Ansible's (deduplicating) warning list empty
+    _global_warnings.clear()
+    yield
+    _global_warnings.clear()
 
 
 def keys_in(fake):
     return {k["keyId"]: k for k in fake.sp["keyCredentials"]}
 
 
-def test_adds_ours_and_resends_every_other_key_with_its_data(monkeypatch, output):
+def test_adds_ours_and_resends_every_other_key_with_its_data():
     fake = FakeGraph()
     before = keys_in(fake)
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, diff=True)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, diff=True)
     assert result["changed"] is True and result["key"]["thumbprint"] == OURS.thumbprint
     (method, path, body), = fake.writes
     assert (method, path) == ("PATCH", f"servicePrincipals/{SP_ID}")
@@ -177,62 +163,55 @@ def test_adds_ours_and_resends_every_other_key_with_its_data(monkeypatch, output
     assert "secret-canary-123" not in json.dumps(result)
 
 
-def test_present_is_idempotent(monkeypatch, output):
+def test_present_is_idempotent():
     fake = FakeGraph(keys=[key_credential(OURS, "ours", "00000000-0000-4000-8000-0000000000aa")])
-    run_module(monkeypatch, fake, certificate=OURS.base64_der)
-    assert output()["changed"] is False and fake.writes == []
+    assert run(fake, certificate=OURS.base64_der)["changed"] is False and fake.writes == []
 
 
-def test_match_by_custom_key_identifier_when_key_data_is_missing(monkeypatch, output):
+def test_match_by_custom_key_identifier_when_key_data_is_missing():
     entry = key_credential(OURS, "ours", "00000000-0000-4000-8000-0000000000aa")
     entry["key"] = None
     fake = FakeGraph(keys=[entry])
-    run_module(monkeypatch, fake, certificate=OURS.base64_der)
-    assert output()["changed"] is False
+    assert run(fake, certificate=OURS.base64_der)["changed"] is False
 
 
-def test_check_mode_predicts_and_writes_nothing(monkeypatch, output):
+def test_check_mode_predicts_and_writes_nothing():
     fake = FakeGraph()
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, check=True, diff=True)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, check=True, diff=True)
     assert result["changed"] is True and fake.writes == []
     assert result["added"][0]["thumbprint"] == OURS.thumbprint
     assert len(result["diff"]["after"]["keys"]) == 3
 
 
-def test_absent_removes_only_ours(monkeypatch, output):
+def test_absent_removes_only_ours():
     keys = [key_credential(c, c.thumbprint, f"00000000-0000-4000-8000-00000000000{i}") for i, c in enumerate(FOREIGN)]
     keys.insert(1, key_credential(OURS, "ours", "00000000-0000-4000-8000-0000000000aa"))
     fake = FakeGraph(keys=keys)
-    run_module(monkeypatch, fake, state="absent", thumbprint=OURS.thumbprint.lower())
-    result = output()
+    result = run(fake, state="absent", thumbprint=OURS.thumbprint.lower())
     assert result["changed"] is True and result["key"] is None
     assert [k["thumbprint"] for k in result["removed"]] == [OURS.thumbprint]
     assert [k["customKeyIdentifier"] for k in fake.sp["keyCredentials"]] == [c.thumbprint for c in FOREIGN]
     assert all(k["key"] for k in fake.sp["keyCredentials"])
 
 
-def test_a_kept_key_without_data_is_never_written(monkeypatch, output):
+def test_a_kept_key_without_data_is_never_written():
     keys = [key_credential(FOREIGN[0], "foreign", "00000000-0000-4000-8000-000000000001")]
     keys[0]["key"] = None
     fake = FakeGraph(keys=keys)
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem)
     assert result["failed"] and "refusing to write" in result["msg"] and fake.writes == []
 
 
-def test_verification_failure_is_reported(monkeypatch, output):
+def test_verification_failure_is_reported():
     fake = FakeGraph(apply_patch=False)
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem)
     assert result["failed"] and result["msg"].startswith("Failed to verify the keyCredentials")
 
 
 @pytest.mark.parametrize("drop, applied", [("after", True), ("before", False)])
-def test_dropped_write_is_resolved_by_rereading(monkeypatch, output, drop, applied):
+def test_dropped_write_is_resolved_by_rereading(drop, applied):
     fake = FakeGraph(drop_patch=drop)
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem)
     assert len(fake.writes) == 1
     if applied:
         assert result["changed"] is True and "Graph applied it" in json.dumps(result["warnings"])
@@ -240,22 +219,20 @@ def test_dropped_write_is_resolved_by_rereading(monkeypatch, output, drop, appli
         assert result["failed"] and "was not applied (nothing was changed)" in result["msg"]
 
 
-def test_prune_expired(monkeypatch, output):
+def test_prune_expired():
     old = make_certificate("old", days=30, start=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
     keys = [key_credential(old, "old", "00000000-0000-4000-8000-0000000000bb")] + [
         key_credential(c, c.thumbprint, f"00000000-0000-4000-8000-00000000000{i}") for i, c in enumerate(FOREIGN)
     ]
     fake = FakeGraph(keys=keys)
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, prune_expired=True)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, prune_expired=True)
     assert [k["thumbprint"] for k in result["removed"]] == [old.thumbprint]
     assert [k["customKeyIdentifier"] for k in fake.sp["keyCredentials"]] == [c.thumbprint for c in FOREIGN] + [OURS.thumbprint]
 
 
-def test_missing_permission_stops_before_the_write(monkeypatch, output):
+def test_missing_permission_stops_before_the_write():
     fake = FakeGraph(roles_ok=False)
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem)
     assert result["failed"] and "Application.ReadWrite.All" in result["msg"] and fake.writes == []
 
 
@@ -276,21 +253,20 @@ def test_missing_permission_stops_before_the_write(monkeypatch, output):
         ),
     ],
 )
-def test_input_errors_before_any_graph_call(monkeypatch, output, args, fragment):
-    constructed = run_module(monkeypatch, FakeGraph(), **args)
-    result = output()
+def test_input_errors_before_any_graph_call(args, fragment):
+    fake = FakeGraph()
+    result = run(fake, **args)
     assert result["failed"] and fragment in result["msg"]
-    assert constructed == []
+    assert fake.constructed == []
     assert "PRIVATE KEY" not in result["msg"]
     for line in OURS.key_pem.splitlines()[1:-1]:
         assert line not in json.dumps(result)
 
 
-def test_hybrid_application_created_with_permission_consent_and_key(monkeypatch, output):
+def test_hybrid_application_created_with_permission_consent_and_key():
     fake = FakeGraph()
     guid = "5e3c2a1b-0f9e-4d8c-b7a6-95f4e3d2c1b0"
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, target="hybrid_application", exchange_organization_guid=guid, create_application=True)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, target="hybrid_application", exchange_organization_guid=guid, create_application=True)
     assert result["changed"] is True and result["application"]["created"] is True
     methods = [(m, p) for m, p, _body in fake.writes]
     assert methods == [
@@ -308,10 +284,9 @@ def test_hybrid_application_created_with_permission_consent_and_key(monkeypatch,
     assert result["target"]["object_type"] == "application"
 
 
-def test_hybrid_application_check_mode_creates_nothing(monkeypatch, output):
+def test_hybrid_application_check_mode_creates_nothing():
     fake = FakeGraph()
-    run_module(
-        monkeypatch,
+    result = run(
         fake,
         check=True,
         certificate=OURS.cert_pem,
@@ -319,12 +294,11 @@ def test_hybrid_application_check_mode_creates_nothing(monkeypatch, output):
         application_display_name="MyHybridApp",
         create_application=True,
     )
-    result = output()
     assert result["changed"] is True and fake.writes == []
     assert "create application" in result["application"]["actions"]
 
 
-def test_existing_application_is_completed(monkeypatch, output):
+def test_existing_application_is_completed():
     fake = FakeGraph()
     fake.apps.append(
         {
@@ -335,15 +309,13 @@ def test_existing_application_is_completed(monkeypatch, output):
             "keyCredentials": [],
         }
     )
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
     assert result["application"]["actions"] == ["add permission full_access_as_app", "create service principal", "grant admin consent"]
     assert [(m, p) for m, p, _body in fake.writes][0] == ("PATCH", "applications/app-1")
     assert fake.apps[0]["keyCredentials"][0]["key"] == OURS.base64_der
     # second run: everything in place
     fake.writes.clear()
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
-    assert output()["changed"] is False and fake.writes == []
+    assert run(fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)["changed"] is False and fake.writes == []
 
 
 HYBRID_APP = {
@@ -358,15 +330,14 @@ HYBRID_APP = {
 HYBRID_ARGS = dict(target="hybrid_application", application_display_name="MyHybridApp", create_application=True)
 
 
-def test_service_principal_not_listed_yet_is_adopted_not_created_twice(monkeypatch, output):
+def test_service_principal_not_listed_yet_is_adopted_not_created_twice():
     fake = FakeGraph()
     fake.apps.append(copy.deepcopy(HYBRID_APP))
     sp = {"id": "44444444-4444-4444-8444-444444444444", "appId": HYBRID_APP["appId"], "displayName": "MyHybridApp",
           "keyCredentials": []}
     fake.sps.append(sp)
     fake.unlisted.add(sp["id"])  # an earlier run created it; Entra does not list it yet
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, replication_timeout=5, **HYBRID_ARGS)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, replication_timeout=5, **HYBRID_ARGS)
     assert [s["id"] for s in fake.sps if s["appId"] == HYBRID_APP["appId"]] == [sp["id"]]
     assert result["application"]["service_principal_id"] == sp["id"]
     assert result["application"]["objects"] == {"application": "found", "service_principal": "adopted", "admin_consent": "granted"}
@@ -374,7 +345,7 @@ def test_service_principal_not_listed_yet_is_adopted_not_created_twice(monkeypat
     assert fake.replication_wait == 5.0
 
 
-def test_consent_not_listed_yet_is_adopted_not_granted_twice(monkeypatch, output):
+def test_consent_not_listed_yet_is_adopted_not_granted_twice():
     fake = FakeGraph()
     fake.apps.append(copy.deepcopy(HYBRID_APP))
     sp = {"id": "44444444-4444-4444-8444-444444444444", "appId": HYBRID_APP["appId"], "displayName": "MyHybridApp",
@@ -382,15 +353,14 @@ def test_consent_not_listed_yet_is_adopted_not_granted_twice(monkeypatch, output
     fake.sps.append(sp)
     fake.assignments.append({"id": "as-1", "principalId": sp["id"], "resourceId": SP_ID, "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID})
     fake.unlisted.update({sp["id"], "as-1"})
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **HYBRID_ARGS)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, **HYBRID_ARGS)
     assert result["application"]["objects"] == {"application": "found", "service_principal": "adopted", "admin_consent": "adopted"}
     assert len(fake.assignments) == 1 and len(fake.sps) == 2
     assert [w[:2] for w in fake.writes] == [("PATCH", "applications/app-1")]  # only our key
     assert result["application"]["actions"] == []  # adopted, so nothing was done to the application
 
 
-def test_adopted_objects_and_key_in_place_report_no_change(monkeypatch, output):
+def test_adopted_objects_and_key_in_place_report_no_change():
     fake = FakeGraph()
     app = copy.deepcopy(HYBRID_APP)
     app["keyCredentials"] = [key_credential(OURS, OURS.thumbprint, "00000000-0000-4000-8000-0000000000aa")]
@@ -399,15 +369,13 @@ def test_adopted_objects_and_key_in_place_report_no_change(monkeypatch, output):
     fake.sps.append(sp)
     fake.assignments.append({"id": "as-1", "principalId": sp["id"], "resourceId": SP_ID, "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID})
     fake.unlisted.update({sp["id"], "as-1"})
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **HYBRID_ARGS)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, **HYBRID_ARGS)
     assert result["changed"] is False and fake.writes == []
 
 
-def test_new_objects_are_waited_for_on_the_calls_entra_refuses_while_replicating(monkeypatch, output):
+def test_new_objects_are_waited_for_on_the_calls_entra_refuses_while_replicating():
     fake = FakeGraph()
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **HYBRID_ARGS)
-    assert output()["application"]["objects"] == {"application": "created", "service_principal": "created", "admin_consent": "granted"}
+    assert run(fake, certificate=OURS.cert_pem, **HYBRID_ARGS)["application"]["objects"] == {"application": "created", "service_principal": "created", "admin_consent": "granted"}
     asked = {(m, p.split("/")[0] if m != "POST" else p.split("/")[-1]): r for m, p, r in fake.replication_asked}
     assert asked[("POST", "servicePrincipals")] == ("application_not_replicated",)
     assert "reference_not_replicated" in asked[("POST", "appRoleAssignments")]
@@ -415,30 +383,27 @@ def test_new_objects_are_waited_for_on_the_calls_entra_refuses_while_replicating
     assert asked[("POST", "applications")] == ()  # creating the application is never retried
 
 
-def test_a_404_on_an_object_this_run_did_not_create_is_an_answer(monkeypatch, output):
+def test_a_404_on_an_object_this_run_did_not_create_is_an_answer():
     fake = FakeGraph()
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem)
-    assert output()["changed"] is True
+    assert run(fake, certificate=OURS.cert_pem)["changed"] is True
     assert {r for _m, _p, r in fake.replication_asked} == {()}  # the shared service principal is never "replicating"
 
 
-def test_application_id_is_never_created_and_waited_for(monkeypatch, output):
+def test_application_id_is_never_created_and_waited_for():
     fake = FakeGraph()
     app = copy.deepcopy(HYBRID_APP)
     fake.apps.append(app)
     fake.unlisted.add(app["id"])  # created moments ago: not in a $filter answer yet, readable by its appId
     args = dict(target="hybrid_application", application_id=app["appId"], create_application=True)
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **args)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, **args)
     assert result["application"]["objects"]["application"] == "found" and len(fake.apps) == 1
     fake = FakeGraph()
-    run_module(monkeypatch, fake, certificate=OURS.cert_pem, **args)
-    result = output()
+    result = run(fake, certificate=OURS.cert_pem, **args)
     assert result["failed"] is True and "No application with application id" in result["msg"]
     assert fake.writes == [] and fake.apps == []
 
 
-def test_graph_error_is_reported_with_details(monkeypatch, output):
+def test_graph_error_is_reported_with_details():
     class Failing(FakeGraph):
         def get_all(self, *args, **kwargs):
             raise GraphError(
@@ -448,6 +413,5 @@ def test_graph_error_is_reported_with_details(monkeypatch, output):
                 request_id="r1",
             )
 
-    run_module(monkeypatch, Failing(), certificate=OURS.cert_pem)
-    result = output()
+    result = run(Failing(), certificate=OURS.cert_pem)
     assert result["failed"] and result["graph_error"] == {"status": 403, "code": "Authorization_RequestDenied", "request_id": "r1"}
