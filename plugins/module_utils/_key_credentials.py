@@ -86,7 +86,7 @@ def normalise_thumbprint(value: str, option: str) -> str:
 
 def is_expired(entry: dict[str, Any], at: dt.datetime) -> bool:
     end = parse_date(entry.get("endDateTime"))
-    return end is not None and end <= at
+    return end is not None and end < at
 
 
 def key_view(entry: dict[str, Any]) -> dict[str, Any]:

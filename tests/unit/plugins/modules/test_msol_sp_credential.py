@@ -415,3 +415,67 @@ def test_graph_error_is_reported_with_details():
 
     result = run(Failing(), certificate=OURS.cert_pem)
     assert result["failed"] and result["graph_error"] == {"status": 403, "code": "Authorization_RequestDenied", "request_id": "r1"}
+
+
+# --- only_if_expired_at: the rollover's removal, decided against the Exchange server's clock ---------------------
+
+PREVIOUS = make_certificate("previous", days=30, start=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))  # ends 2026-01-31
+
+
+def previous_and_foreign():
+    keys = [key_credential(c, c.thumbprint, f"00000000-0000-4000-8000-00000000000{i}") for i, c in enumerate(FOREIGN)]
+    return keys + [key_credential(PREVIOUS, "previous", "00000000-0000-4000-8000-0000000000cc")]
+
+
+@pytest.mark.parametrize(
+    "at, removed",
+    [
+        ("2026-02-01T00:00:00Z", True),  # exactly one day after the end date
+        ("2026-02-01T00:00:01+00:00", True),
+        ("2026-01-31T23:59:59Z", False),  # less than a day: it may still be valid
+        ("2026-01-15T00:00:00Z", False),  # not expired at all
+    ],
+)
+def test_only_if_expired_at_removes_the_key_only_a_day_after_its_end(at, removed):
+    fake = FakeGraph(keys=previous_and_foreign())
+    result = run(fake, state="absent", thumbprint=PREVIOUS.thumbprint, only_if_expired_at=at)
+    assert not result["failed"], result
+    assert result["changed"] is removed
+    assert PREVIOUS.thumbprint in result["reason"]
+    left = [k["customKeyIdentifier"] for k in fake.sp["keyCredentials"]]
+    assert left == [c.thumbprint for c in FOREIGN] + ([] if removed else [PREVIOUS.thumbprint])
+    if removed:
+        assert [k["thumbprint"] for k in result["removed"]] == [PREVIOUS.thumbprint] and "expired" in result["reason"]
+    else:
+        assert fake.writes == [] and result["removed"] == [] and "is kept" in result["reason"]
+        assert result["key"]["thumbprint"] == PREVIOUS.thumbprint
+
+
+def test_only_if_expired_at_in_check_mode_predicts_and_writes_nothing():
+    fake = FakeGraph(keys=previous_and_foreign())
+    result = run(fake, check=True, state="absent", thumbprint=PREVIOUS.thumbprint, only_if_expired_at="2026-03-01T00:00:00Z")
+    assert result["changed"] is True and fake.writes == [] and result["key"] is None
+
+
+def test_only_if_expired_at_without_our_key_changes_nothing():
+    fake = FakeGraph()
+    result = run(fake, state="absent", thumbprint=PREVIOUS.thumbprint, only_if_expired_at="2026-03-01T00:00:00Z")
+    assert result["changed"] is False and fake.writes == [] and "There is no key" in result["reason"]
+
+
+def test_without_only_if_expired_at_there_is_no_reason():
+    result = run(FakeGraph(keys=previous_and_foreign()), state="absent", thumbprint=PREVIOUS.thumbprint)
+    assert result["changed"] is True and "reason" not in result
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ({"certificate": OURS.cert_pem, "only_if_expired_at": "2026-03-01T00:00:00Z"}, "use it with state: absent"),
+        ({"thumbprint": OURS.thumbprint, "state": "absent", "only_if_expired_at": "soon"}, "only_if_expired_at must be a UTC time"),
+    ],
+)
+def test_only_if_expired_at_input_errors_before_any_graph_call(args, fragment):
+    fake = FakeGraph()
+    result = run(fake, **args)
+    assert result["failed"] and fragment in result["msg"] and fake.constructed == []
