@@ -168,6 +168,40 @@ def test_prune_expired_removes_only_expired(sim, run_playbook, auth_cert):
     assert old.thumbprint not in thumbs and auth_cert.thumbprint in thumbs and len(thumbs) == 3
 
 
+def test_only_if_expired_at_removes_the_previous_key_only_once_expired_by_the_given_clock(sim, run_playbook):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    previous = make_certificate("previous", days=40, start=now - dt.timedelta(days=30))  # ends in 10 days
+    with sim.store.transaction() as state:
+        sp = next(s for s in state["entra"]["tenants"][DEFAULT_TENANT_ID]["servicePrincipals"] if s["id"] == EXCHANGE_ONLINE_SP_ID)
+        sp["keyCredentials"].append(
+            {"customKeyIdentifier": previous.thumbprint, "displayName": "previous",
+             "endDateTime": previous.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "key": previous.base64_der,
+             "keyId": "11111111-1111-4111-8111-111111111112",
+             "startDateTime": previous.not_before.strftime("%Y-%m-%dT%H:%M:%SZ"), "type": "AsymmetricX509Cert", "usage": "Verify"}
+        )
+    foreign = {k["keyId"]: k["key"] for k in exo_keys(sim) if k["customKeyIdentifier"] != previous.thumbprint}
+
+    def remove(at, **kwargs):
+        return run(run_playbook, sim, play("msol_sp_credential", state="absent", thumbprint=previous.thumbprint,
+                                           only_if_expired_at=at.strftime("%Y-%m-%dT%H:%M:%SZ")), **kwargs)
+
+    kept = remove(now + dt.timedelta(days=10, hours=12))  # expired by less than a day: may still be valid
+    assert kept.ok and kept.changed == 0, kept
+    assert "is kept" in kept.result("under test")["reason"]
+    assert sim.entra.counters["graph_PATCH"] == 0
+
+    predicted = remove(now + dt.timedelta(days=12), check=True)
+    assert predicted.ok and predicted.result("under test")["changed"] is True
+    assert sim.entra.counters["graph_PATCH"] == 0
+
+    removed = remove(now + dt.timedelta(days=12))
+    assert removed.ok and removed.result("under test")["changed"] is True, removed
+    assert [k["thumbprint"] for k in removed.result("under test")["removed"]] == [previous.thumbprint]
+    assert {k["keyId"]: k["key"] for k in exo_keys(sim)} == foreign  # every key not ours kept, with its data
+
+
 # --- dedicated hybrid application -----------------------------------------------------------------------------
 
 
