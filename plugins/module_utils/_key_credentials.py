@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from ansible_collections.exchange.hybrid.plugins.module_utils._certificates import PublicCertificate, thumbprint_of_key
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphConnectionError, GraphError
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
 
 KEY_FIELDS = ("customKeyIdentifier", "displayName", "endDateTime", "key", "keyId", "startDateTime", "type", "usage")
 MAX_KEY_DISPLAY_NAME = 90
@@ -29,7 +29,6 @@ READ_APPS = {"Application.Read.All", "Application.ReadWrite.All", "Directory.Rea
 WRITE_APPS = {"Application.ReadWrite.All", "Directory.ReadWrite.All"}
 # A key is removed by only_if_expired_at only when it expired at least this long before that time.
 EXPIRY_MARGIN = dt.timedelta(days=1)
-THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
 
 
 class EntraRefusal(GraphError):
@@ -53,22 +52,11 @@ def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_date(text: str | None) -> dt.datetime | None:
-    """A Graph DateTimeOffset; None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
-
-
 def parse_utc_option(value: str | None, option: str) -> dt.datetime | None:
     """An option holding a UTC time in ISO 8601 (a time without offset is read as UTC); ValueError names the fix."""
     if value is None:
         return None
-    moment = parse_date(str(value).strip())
+    moment = parse_utc(value)
     if moment is None:
         raise ValueError(
             f"{option} must be a UTC time in ISO 8601, such as 2026-12-01T12:00:00Z (got {str(value)[:40]!r})."
@@ -76,17 +64,9 @@ def parse_utc_option(value: str | None, option: str) -> dt.datetime | None:
     return moment
 
 
-def normalise_thumbprint(value: str, option: str) -> str:
-    """Upper-case hex without spaces or colons; ValueError when it is not 40 hexadecimal characters."""
-    thumbprint = re.sub(r"[\s:]", "", value).upper()
-    if not THUMBPRINT.match(thumbprint):
-        raise ValueError(f"{option} must be the certificate's SHA-1 thumbprint: 40 hexadecimal characters.")
-    return thumbprint
-
-
 def is_expired(entry: dict[str, Any], at: dt.datetime) -> bool:
-    end = parse_date(entry.get("endDateTime"))
-    return end is not None and end < at
+    end = parse_utc(entry.get("endDateTime"))
+    return end is not None and end <= at
 
 
 def key_view(entry: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +184,7 @@ def plan_keys(
 def _removable(entry: dict[str, Any], only_if_expired_at: dt.datetime | None) -> bool:
     if only_if_expired_at is None:
         return True
-    end = parse_date(entry.get("endDateTime"))
+    end = parse_utc(entry.get("endDateTime"))
     return end is not None and end <= only_if_expired_at - EXPIRY_MARGIN
 
 

@@ -242,7 +242,7 @@ import datetime as dt
 from typing import Any
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._certificates import thumbprint_of_key
-from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphError, fail_from_error
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphError, HybridError, fail_from_error
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient, graph_module
 from ansible_collections.exchange.hybrid.plugins.module_utils._hybrid_application import (
     application_name,
@@ -258,11 +258,11 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._key_credentials i
     is_expired,
     iso,
     key_view,
-    normalise_thumbprint,
     parse_utc_option,
     read_keys,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._module import HybridModule
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import normalize_thumbprint, utc_now
 
 ARGUMENT_SPEC = dict(
     target=dict(type="str", default="both", choices=["both", "shared_service_principal", "hybrid_application"]),
@@ -277,8 +277,10 @@ ARGUMENT_SPEC = dict(
 def load_input(params: dict[str, Any]) -> tuple[set[str], dt.datetime]:
     """(our thumbprints, reference time); EntraRefusal names the option and the fix, before any Graph call."""
     try:
-        ours = {normalise_thumbprint(t, "every entry of thumbprints") for t in params["thumbprints"] if t and t.strip()}
-        at = parse_utc_option(params["reference_time"], "reference_time") or dt.datetime.now(dt.timezone.utc)
+        ours = {normalize_thumbprint(t, "every entry of thumbprints") for t in params["thumbprints"] if t and t.strip()}
+        at = parse_utc_option(params["reference_time"], "reference_time") or utc_now()
+    except HybridError as error:
+        raise EntraRefusal(error.msg) from None
     except ValueError as error:
         raise EntraRefusal(str(error)) from None
     if params["target"] != "shared_service_principal":

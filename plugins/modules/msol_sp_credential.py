@@ -292,7 +292,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._certificates impo
     load_certificate_file,
     thumbprint_of_key,
 )
-from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError, GraphError, fail_from_error
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError, GraphError, HybridError, fail_from_error
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient, graph_module
 from ansible_collections.exchange.hybrid.plugins.module_utils._hybrid_application import (
     ApplicationSetup,
@@ -307,13 +307,13 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._key_credentials i
     diff_view,
     iso,
     key_view,
-    normalise_thumbprint,
     parse_utc_option,
     plan_keys,
     read_keys,
     write_keys,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._module import HybridModule
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import normalize_thumbprint, utc_now
 
 ARGUMENT_SPEC = dict(
     certificate=dict(type="str"),
@@ -349,7 +349,7 @@ def load_input(module: HybridModule) -> tuple[PublicCertificate | None, str, dt.
     problem = option_problem(params, cert)
     if problem:
         raise EntraRefusal(problem)
-    thumbprint = normalise_thumbprint(params["thumbprint"], "thumbprint") if params["thumbprint"] is not None else cert.thumbprint
+    thumbprint = normalize_thumbprint(params["thumbprint"], "thumbprint") if params["thumbprint"] is not None else cert.thumbprint
     return cert, thumbprint, parse_utc_option(params["only_if_expired_at"], "only_if_expired_at")
 
 
@@ -359,9 +359,9 @@ def option_problem(params: dict[str, Any], cert: PublicCertificate | None) -> st
         if params["state"] != "absent":
             return "thumbprint only identifies a key to remove (state: absent); give certificate to add one."
         try:
-            normalise_thumbprint(params["thumbprint"], "thumbprint")
-        except ValueError as error:
-            return str(error)
+            normalize_thumbprint(params["thumbprint"], "thumbprint")
+        except HybridError as error:
+            return error.msg
     if cert is not None and params["state"] == "present" and cert.is_expired():
         return (f"The certificate {cert.thumbprint} expired on {iso(cert.not_after)}; renew the Exchange Auth certificate "
                 "(exchange.hybrid.exchange_oauth_cert) and upload the new one.")
@@ -436,7 +436,7 @@ def run(module: HybridModule) -> dict[str, Any]:
     actions = setup.actions if setup else []
     plan = plan_keys(
         found["keys"], thumbprint, present=params["state"] == "present", cert=cert, display_name=params["display_name"],
-        prune_expired_at=dt.datetime.now(dt.timezone.utc) if params["prune_expired"] else None,
+        prune_expired_at=utc_now() if params["prune_expired"] else None,
         only_if_expired_at=only_if_expired_at,
     )
     warnings: list[str] = []
