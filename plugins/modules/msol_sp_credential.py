@@ -280,6 +280,7 @@ graph_error:
 """
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 from ansible.module_utils.basic import missing_required_lib
@@ -295,6 +296,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._certificates impo
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError, GraphError, HybridError, fail_from_error
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient, graph_module
 from ansible_collections.exchange.hybrid.plugins.module_utils._hybrid_application import (
+    ApplicationOutcome,
     ApplicationSetup,
     application_name,
     exchange_online,
@@ -388,34 +390,43 @@ def option_problem(params: dict[str, Any], cert: PublicCertificate | None) -> st
     return None
 
 
-def find_target(client: GraphClient, params: dict[str, Any], check: bool) -> dict[str, Any]:
-    """The Entra object holding the keys: its result, label, path (None when it does not exist) and keys."""
+@dataclass
+class KeyHolder:
+    """The Entra object holding the keys, as found (or, in check mode, about to be created)."""
+
+    result: dict[str, Any]  # the module's "target"
+    label: str  # how messages name it
+    path: str | None  # its Graph path; None when it does not exist
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    application: ApplicationOutcome | None = None
+    replication: tuple[str, ...] = ()  # the answers that mean "not replicated yet" for it
+
+
+def find_key_holder(client: GraphClient, params: dict[str, Any], check: bool) -> KeyHolder:
     if params["target"] == "shared_service_principal":
         sp = exchange_online(client)
         label = f"the service principal '{sp.get('displayName')}' ({sp['id']})"
         path = f"servicePrincipals/{sp['id']}"
-        return {"target": {"type": "shared_service_principal", "object_type": "servicePrincipal", "object_id": sp["id"],
-                           "app_id": sp.get("appId"), "display_name": sp.get("displayName")},
-                "label": label, "path": path, "keys": read_keys(client, path, label), "setup": None, "replication": ()}
+        target = {"type": "shared_service_principal", "object_type": "servicePrincipal", "object_id": sp["id"],
+                  "app_id": sp.get("appId"), "display_name": sp.get("displayName")}
+        return KeyHolder(target, label, path, read_keys(client, path, label))
     name = application_name(params["application_display_name"], params["exchange_organization_guid"])
     setup = ApplicationSetup(client, params["application_id"], name,
                              create=params["create_application"] and params["state"] == "present",
                              removing=params["state"] == "absent")
     outcome = setup.run(check)
     app = outcome.app
-    found = {"setup": outcome, "replication": outcome.replication}
     if app is None:
         display_name = outcome.info.get("display_name")
-        found.update(label=f"the application '{display_name or name}'", path=None, keys=[],
-                     target={"type": "hybrid_application", "object_type": "application", "object_id": None,
-                             "app_id": None, "display_name": display_name})
-        return found
+        target = {"type": "hybrid_application", "object_type": "application", "object_id": None, "app_id": None,
+                  "display_name": display_name}
+        return KeyHolder(target, f"the application '{display_name or name}'", None, application=outcome)
     label = f"the application '{app['displayName']}' ({app['appId']})"
     path = f"applications/{app['id']}"
-    found.update(label=label, path=path, keys=read_keys(client, path, label, outcome.replication),
-                 target={"type": "hybrid_application", "object_type": "application", "object_id": app["id"],
-                         "app_id": app["appId"], "display_name": app["displayName"]})
-    return found
+    target = {"type": "hybrid_application", "object_type": "application", "object_id": app["id"], "app_id": app["appId"],
+              "display_name": app["displayName"]}
+    return KeyHolder(target, label, path, read_keys(client, path, label, outcome.replication), outcome,
+                     outcome.replication)
 
 
 def run(module: HybridModule) -> dict[str, Any]:
@@ -431,39 +442,38 @@ def run(module: HybridModule) -> dict[str, Any]:
     # module needs for its writes.
     client.require_permissions({"Application.ReadWrite.All": READ_APPS}, "read the keys in Entra ID")
     check = module.check_mode
-    found = find_target(client, params, check)
-    setup = found["setup"]
-    actions = setup.actions if setup else []
+    holder = find_key_holder(client, params, check)
+    actions = holder.application.actions if holder.application else []
     plan = plan_keys(
-        found["keys"], thumbprint, present=params["state"] == "present", cert=cert, display_name=params["display_name"],
+        holder.keys, thumbprint, present=params["state"] == "present", cert=cert, display_name=params["display_name"],
         prune_expired_at=utc_now() if params["prune_expired"] else None,
         only_if_expired_at=only_if_expired_at,
     )
     warnings: list[str] = []
     keys_after = plan.after
     if plan.changes and not check:
-        if found["path"] is None:
-            raise EntraRefusal(f"Cannot write keys: {found['label']} does not exist.")
+        if holder.path is None:
+            raise EntraRefusal(f"Cannot write keys: {holder.label} does not exist.")
         action = "add" if params["state"] == "present" or plan.added else "remove"
-        keys_after, warnings = write_keys(client, found["path"], found["label"], plan, action, found["replication"])
+        keys_after, warnings = write_keys(client, holder.path, holder.label, plan, action, holder.replication)
     mine = [k for k in keys_after if thumbprint_of_key(k) == thumbprint]
     result: dict[str, Any] = {
         "changed": plan.changes or bool(actions),
         "thumbprint": thumbprint,
-        "target": found["target"],
+        "target": holder.result,
         "key": key_view(mine[0]) if mine else None,
         "keys": [key_view(k) for k in keys_after],
         "added": [key_view(k) for k in plan.added],
         "removed": [key_view(k) for k in plan.removed],
     }
-    if setup:
-        result["application"] = setup.info
+    if holder.application:
+        result["application"] = holder.application.info
     if plan.reason is not None:
         result["reason"] = plan.reason
     if module._diff:
         result["diff"] = {
-            "before": {"target": found["label"], "keys": [diff_view(k) for k in found["keys"]]},
-            "after": {"target": found["label"], "keys": [diff_view(k) for k in keys_after]},
+            "before": {"target": holder.label, "keys": [diff_view(k) for k in holder.keys]},
+            "after": {"target": holder.label, "keys": [diff_view(k) for k in keys_after]},
         }
         if actions:
             result["diff"]["after"]["application_actions"] = list(actions)
