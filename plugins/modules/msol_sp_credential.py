@@ -36,6 +36,13 @@ options:
     description:
       - File holding the public certificate (PEM, base64 DER or binary DER C(.cer)).
     type: path
+  next_certificate:
+    description:
+      - AuthConfig's staged next Auth certificate (RV(exchange.hybrid.exchange_oauth_cert#module:next_certificate.certificate)),
+        PEM or base64 of its DER bytes. Its key is added in the same write as the key of O(certificate), so that Entra
+        ID knows it before Exchange switches to it.
+      - Only with O(state=present) and O(certificate) or O(certificate_path). A private key is refused and never echoed.
+    type: str
   thumbprint:
     description:
       - SHA-1 thumbprint (40 hex characters) of the certificate whose key to remove. Only with O(state=absent),
@@ -154,6 +161,13 @@ EXAMPLES = r"""
     certificate: "{{ auth_cert.certificate }}"
   register: hybrid_app
 
+- name: The current Auth certificate's key and the staged next one's, in one write
+  exchange.hybrid.msol_sp_credential:
+    tenant: contoso.onmicrosoft.com
+    certificate: "{{ auth_cert.certificate }}"
+    next_certificate: "{{ auth_cert.next_certificate.certificate }}"
+  when: auth_cert.next_certificate is not none
+
 - name: After a rollover, remove the previous certificate's key once it has expired by the Exchange server's clock
   exchange.hybrid.msol_sp_credential:
     tenant: contoso.onmicrosoft.com
@@ -211,6 +225,16 @@ thumbprint:
   returned: always
   type: str
   sample: 2B5C7E1F0A9D8C7B6A5F4E3D2C1B0A9F8E7D6C5B
+next_key:
+  description: The key of O(next_certificate) as it is (or, in check mode, would be) in Entra ID.
+  returned: when O(next_certificate) is given
+  type: dict
+  sample:
+    key_id: 0f6c2d1e-8a7b-4c3d-9e5f-4a3b2c1d0e9f
+    thumbprint: 9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F1A0B
+    display_name: CN=Microsoft Exchange Server Auth Certificate
+    start_date_time: "2030-11-01T00:00:00Z"
+    end_date_time: "2035-11-01T00:00:00Z"
 keys:
   description: Every key credential of the target after the run (no key data), each with C(key_id), C(thumbprint),
     C(display_name), C(start_date_time), C(end_date_time), C(type) and C(usage).
@@ -306,6 +330,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._key_credentials i
     MAX_KEY_DISPLAY_NAME,
     READ_APPS,
     EntraRefusal,
+    KeyPlan,
     diff_view,
     iso,
     key_view,
@@ -320,6 +345,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._values import nor
 ARGUMENT_SPEC = dict(
     certificate=dict(type="str"),
     certificate_path=dict(type="path"),
+    next_certificate=dict(type="str"),
     thumbprint=dict(type="str"),
     state=dict(type="str", default="present", choices=["present", "absent"]),
     target=dict(type="str", default="shared_service_principal", choices=["shared_service_principal", "hybrid_application"]),
@@ -334,25 +360,47 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def load_input(module: HybridModule) -> tuple[PublicCertificate | None, str, dt.datetime | None]:
-    """(certificate, thumbprint, only_if_expired_at) from the options; EntraRefusal names the option and the fix."""
-    params = module.params
-    cert: PublicCertificate | None = None
+def load_pem_option(module: HybridModule, option: str) -> PublicCertificate | None:
+    """The public certificate in a PEM/base64 option; EntraRefusal (and the value kept out of all output) if not."""
+    value = module.params[option]
+    if value is None:
+        return None
     try:
-        if params["certificate"] is not None:
-            cert = load_certificate(params["certificate"], "certificate")
-        elif params["certificate_path"] is not None:
-            cert = load_certificate_file(params["certificate_path"], "certificate_path")
+        return load_certificate(value, option)
     except CertificateError as error:
-        if params["certificate"] is not None:
-            # it may be a private key: keep it out of the result's invocation and any other output
-            module.no_log_values.add(params["certificate"])
+        # it may be a private key: keep it out of the result's invocation and any other output
+        module.no_log_values.add(value)
         raise EntraRefusal(error.msg) from None
-    problem = option_problem(params, cert)
+
+
+def load_input(module: HybridModule) -> tuple[PublicCertificate | None, PublicCertificate | None, str, dt.datetime | None]:
+    """(certificate, next certificate, thumbprint, only_if_expired_at) from the options; EntraRefusal names the
+    option and the fix."""
+    params = module.params
+    cert = load_pem_option(module, "certificate")
+    if cert is None and params["certificate_path"] is not None:
+        try:
+            cert = load_certificate_file(params["certificate_path"], "certificate_path")
+        except CertificateError as error:
+            raise EntraRefusal(error.msg) from None
+    next_cert = load_pem_option(module, "next_certificate")
+    problem = option_problem(params, cert) or next_certificate_problem(params, cert, next_cert)
     if problem:
         raise EntraRefusal(problem)
     thumbprint = normalize_thumbprint(params["thumbprint"], "thumbprint") if params["thumbprint"] is not None else cert.thumbprint
-    return cert, thumbprint, parse_utc_option(params["only_if_expired_at"], "only_if_expired_at")
+    return cert, next_cert, thumbprint, parse_utc_option(params["only_if_expired_at"], "only_if_expired_at")
+
+
+def next_certificate_problem(params: dict[str, Any], cert: PublicCertificate | None,
+                             next_cert: PublicCertificate | None) -> str | None:
+    if next_cert is None:
+        return None
+    if params["state"] != "present" or cert is None:
+        return "next_certificate is uploaded beside certificate (or certificate_path) with state: present; give both."
+    if next_cert.is_expired():
+        return (f"The next certificate {next_cert.thumbprint} expired on {iso(next_cert.not_after)}; stage a new Auth "
+                "certificate (exchange.hybrid.exchange_oauth_cert) and upload that one.")
+    return None
 
 
 def option_problem(params: dict[str, Any], cert: PublicCertificate | None) -> str | None:
@@ -429,9 +477,16 @@ def find_key_holder(client: GraphClient, params: dict[str, Any], check: bool) ->
                      outcome.replication)
 
 
+def with_next_key(plan: KeyPlan, next_cert: PublicCertificate, display_name: str | None) -> KeyPlan:
+    """``plan`` with the next certificate's key added too (when missing): one write for both keys."""
+    staged = plan_keys(plan.kept, next_cert.thumbprint, present=True, cert=next_cert, display_name=display_name)
+    return KeyPlan(kept=staged.kept, added=plan.added + staged.added, removed=plan.removed + staged.removed,
+                   reason=plan.reason)
+
+
 def run(module: HybridModule) -> dict[str, Any]:
     params = module.params
-    cert, thumbprint, only_if_expired_at = load_input(module)
+    cert, next_cert, thumbprint, only_if_expired_at = load_input(module)
     try:
         client = GraphClient(params)
     except GraphError as error:
@@ -449,6 +504,8 @@ def run(module: HybridModule) -> dict[str, Any]:
         prune_expired_at=utc_now() if params["prune_expired"] else None,
         only_if_expired_at=only_if_expired_at,
     )
+    if next_cert is not None:
+        plan = with_next_key(plan, next_cert, params["display_name"])
     warnings: list[str] = []
     keys_after = plan.after
     if plan.changes and not check:
@@ -466,6 +523,9 @@ def run(module: HybridModule) -> dict[str, Any]:
         "added": [key_view(k) for k in plan.added],
         "removed": [key_view(k) for k in plan.removed],
     }
+    if next_cert is not None:
+        staged = [k for k in keys_after if thumbprint_of_key(k) == next_cert.thumbprint]
+        result["next_key"] = key_view(staged[0]) if staged else None
     if holder.application:
         result["application"] = holder.application.info
     if plan.reason is not None:
@@ -485,7 +545,8 @@ def run(module: HybridModule) -> dict[str, Any]:
 def main() -> None:
     module = graph_module(
         ARGUMENT_SPEC,
-        mutually_exclusive=[("certificate", "certificate_path", "thumbprint"), ("application_id", "application_display_name")],
+        mutually_exclusive=[("certificate", "certificate_path", "thumbprint"), ("application_id", "application_display_name"),
+                            ("next_certificate", "thumbprint")],
         required_one_of=[("certificate", "certificate_path", "thumbprint")],
     )
     if not HAS_CRYPTOGRAPHY:

@@ -479,3 +479,36 @@ def test_only_if_expired_at_input_errors_before_any_graph_call(args, fragment):
     fake = FakeGraph()
     result = run(fake, **args)
     assert result["failed"] and fragment in result["msg"] and fake.constructed == []
+
+
+NEXT = make_certificate("Exchange S2S OAuth next", key_index=2)
+
+
+def test_next_certificate_goes_up_in_the_same_write_and_a_rerun_writes_nothing():
+    fake = FakeGraph()
+    result = run(fake, certificate=OURS.cert_pem, next_certificate=NEXT.cert_pem)
+    assert result["changed"] is True
+    (method, _path, body), = fake.writes
+    assert method == "PATCH"
+    sent = {e["customKeyIdentifier"] for e in body["keyCredentials"]}
+    assert {OURS.thumbprint, NEXT.thumbprint} | {c.thumbprint for c in FOREIGN} == sent
+    assert result["key"]["thumbprint"] == OURS.thumbprint and result["next_key"]["thumbprint"] == NEXT.thumbprint
+    assert sorted(k["thumbprint"] for k in result["added"]) == sorted([OURS.thumbprint, NEXT.thumbprint])
+
+    fake.writes.clear()
+    again = run(fake, certificate=OURS.cert_pem, next_certificate=NEXT.cert_pem)
+    assert again["changed"] is False and fake.writes == []
+
+
+def test_only_the_missing_next_key_is_added_in_check_mode():
+    fake = FakeGraph(keys=[key_credential(OURS, "ours", "00000000-0000-4000-8000-0000000000aa")])
+    result = run(fake, certificate=OURS.cert_pem, next_certificate=NEXT.base64_der, check=True)
+    assert result["changed"] is True and fake.writes == []
+    assert [k["thumbprint"] for k in result["added"]] == [NEXT.thumbprint]
+
+
+@pytest.mark.parametrize("args", [dict(state="absent", certificate=OURS.cert_pem), dict(thumbprint=OURS.thumbprint, state="absent")])
+def test_next_certificate_needs_the_current_one_with_state_present(args):
+    fake = FakeGraph()
+    outcome = run_module(msol_sp_credential, dict(args, next_certificate=NEXT.cert_pem), graph=fake.construct, connection=CONNECTION)
+    assert outcome.failed and "next_certificate" in outcome.result["msg"] and fake.constructed == []
