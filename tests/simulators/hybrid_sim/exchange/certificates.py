@@ -22,6 +22,24 @@ from ..state import iso
 
 # Exchange's self-signed certificates are valid for five years (New-ExchangeCertificate.md).
 SELF_SIGNED_YEARS = 5
+# X509Certificate2.SignatureAlgorithm is an Oid; its FriendlyName as Windows names the OIDs (the names and OIDs
+# CSS-Exchange's HealthChecker reads, Get-ExchangeCertificateCustomObject.ps1).
+SIGNATURE_ALGORITHMS = {
+    "1.2.840.113549.1.1.4": "md5RSA",
+    "1.2.840.113549.1.1.5": "sha1RSA",
+    "1.2.840.113549.1.1.10": "RSASSA-PSS",
+    "1.2.840.113549.1.1.11": "sha256RSA",
+    "1.2.840.113549.1.1.12": "sha384RSA",
+    "1.2.840.113549.1.1.13": "sha512RSA",
+    "1.2.840.10045.4.1": "sha1ECDSA",
+    "1.2.840.10045.4.3.2": "sha256ECDSA",
+    "1.2.840.10045.4.3.3": "sha384ECDSA",
+    "1.2.840.10045.4.3.4": "sha512ECDSA",
+}
+_HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+# DER of the sha256WithRSAEncryption and sha1WithRSAEncryption OIDs (same length, so one can replace the other).
+_SHA256_RSA_OID = bytes.fromhex("06092a864886f70d01010b")
+_SHA1_RSA_OID = bytes.fromhex("06092a864886f70d010105")
 _DN_KEYS = {
     "CN": NameOID.COMMON_NAME,
     "O": NameOID.ORGANIZATION_NAME,
@@ -68,11 +86,14 @@ def make_certificate(
     subject_key_identifier: str | None = None,
     years: int = SELF_SIGNED_YEARS,
     reuse_key: str | None = None,
+    signature_hash: str = "sha256",
 ) -> tuple[bytes, dt.datetime, dt.datetime, str]:
     """A self-signed RSA certificate; returns (DER, not_before, not_after, serial hex).
 
     ``reuse_key`` names a key kept for the life of the process: the certificates setup leaves in a fresh
     organization use it, so starting many organizations stays fast (their certificates still differ).
+    ``signature_hash`` (sha1, sha256, sha384, sha512): Exchange 2013's setup signed its certificates with SHA-1,
+    the finding HealthChecker reports.
     """
     if reuse_key is None:
         key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
@@ -109,10 +130,28 @@ def make_certificate(
         )
     else:
         builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    cert = builder.sign(key, hashes.SHA256())
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    return cert.public_bytes(Encoding.DER), not_before, not_after, format(serial, "X")
+    if signature_hash == "sha1":
+        der = _sha1_signed(builder.sign(key, hashes.SHA256()), key)
+    else:
+        der = builder.sign(key, _HASHES[signature_hash]()).public_bytes(Encoding.DER)
+    return der, not_before, not_after, format(serial, "X")
+
+
+def _sha1_signed(cert: x509.Certificate, key: rsa.RSAPrivateKey) -> bytes:
+    """The same certificate signed with SHA-1 (the OpenSSL here refuses to build SHA-1 certificates, but signs with
+    SHA-1): both algorithm identifiers rewritten, the TBS part signed again; an RSA signature keeps its length."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = cert.public_bytes(Encoding.DER)
+    tbs = cert.tbs_certificate_bytes
+    new_tbs = tbs.replace(_SHA256_RSA_OID, _SHA1_RSA_OID, 1)
+    signature = key.sign(new_tbs, padding.PKCS1v15(), hashes.SHA1())
+    head, rest = der.split(tbs, 1)
+    rest = rest.replace(_SHA256_RSA_OID, _SHA1_RSA_OID, 1).replace(cert.signature, signature)
+    return head + new_tbs + rest
 
 
 def thumbprint(der: bytes) -> str:
@@ -163,13 +202,19 @@ def store_entry(
         "SerialNumber": format(cert.serial_number, "X"),
         "SubjectKeyIdentifier": ski,
         "KeyIdentifier": ski,
-        "SignatureAlgorithm": "sha256RSA",
+        "SignatureAlgorithm": signature_algorithm(cert),
         "Version": 3,
         "EnhancedKeyUsageList": ["Server Authentication (1.3.6.1.5.5.7.3.1)"],
         "RawData": base64.b64encode(der).decode("ascii"),
         "Archived": False,
         "SendAsTrustedIssuer": False,
     }
+
+
+def signature_algorithm(cert: x509.Certificate) -> dict[str, Any]:
+    """The Oid in the state's JSON form: ``{"Value": "1.2.840.113549.1.1.11", "FriendlyName": "sha256RSA"}``."""
+    oid = cert.signature_algorithm_oid.dotted_string
+    return {"Value": oid, "FriendlyName": SIGNATURE_ALGORITHMS.get(oid)}
 
 
 SERVICE_ORDER = ["None", "IMAP", "POP", "UM", "IIS", "SMTP", "Federation", "UMCallRouter"]

@@ -192,11 +192,28 @@ def set_partner_application(ctx: Context, params: dict[str, Any]) -> list[dict[s
 
 def _store_server(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("Server") is not None:
-        return ctx.find_server(params["Server"])
-    identity = params.get("Identity")
-    if identity is not None and "\\" in str(identity):
-        return ctx.find_server(str(identity).split("\\", 1)[0])
-    return ctx.server
+        server = ctx.find_server(params["Server"])
+    else:
+        identity = params.get("Identity")
+        if identity is not None and "\\" in str(identity):
+            server = ctx.find_server(str(identity).split("\\", 1)[0])
+        else:
+            server = ctx.server
+    if server is not ctx.server and server.get("offline"):
+        raise _rpc_unavailable(server)
+    return server
+
+
+def _rpc_unavailable(server: dict[str, Any]) -> CmdletError:
+    """Another server's certificate store is read over RPC from the server running the cmdlet. The prefix is
+    Exchange's ("A special Rpc error occurs on server <name>: ...", learn.microsoft.com "Can't remove a certificate
+    that's installed in Exchange Server"); the cause is Windows' RPC_S_SERVER_UNAVAILABLE text. That a server that
+    is down answers exactly so, and the error id, are assumptions."""
+    return CmdletError(
+        "A special Rpc error occurs on server %s: The RPC server is unavailable." % server["name"],
+        "InvalidOperation",
+        "InvalidOperationException",
+    )
 
 
 def _thumb_of(params: dict[str, Any]) -> Optional[str]:

@@ -245,6 +245,18 @@ def domain_list(value: Any, row: Optional[Row] = None) -> list[RemoteObject]:
     ]
 
 
+OID_TYPES = ["System.Security.Cryptography.Oid", "System.Object"]
+
+
+def oid_value(value: Any, row: Optional[Row] = None) -> RemoteObject:
+    """X509Certificate2.SignatureAlgorithm: an Oid {Value, FriendlyName}. Oid does not override ToString, so its
+    text is the type name (.NET reference); how deep remoting serializes it is not captured anywhere we found
+    (assumption: its two properties travel), so clients should not rely on it: the DER in RawData says the same."""
+    value = value if isinstance(value, dict) else {"Value": None, "FriendlyName": str(value)}
+    properties = {"Value": value.get("Value"), "FriendlyName": value.get("FriendlyName")}
+    return RemoteObject(list(OID_TYPES), properties, OID_TYPES[0])
+
+
 def enum(kind: EnumType) -> Converter:
     return lambda value, row: kind(value)
 
@@ -328,6 +340,7 @@ EXCHANGE_CERTIFICATE = ObjectType(
         "Services": enum(ALLOWED_SERVICES),
         "Status": enum(CERTIFICATE_STATUS),
         "RootCAType": enum(CERTIFICATE_AUTHORITY_TYPE),
+        "SignatureAlgorithm": oid_value,
     },
     _x509_text,
 )

@@ -5,7 +5,7 @@ Shape (values in JSON form: ISO dates, base64 bytes, enum names; ``objects.py`` 
     {"organization": {Name, Guid, ...Get-OrganizationConfig properties},
      "ad_domain": "contoso.com", "domain_controller": "DC01.contoso.com",
      "servers": {"EX01": {name, fqdn, domain, admin_display_version {Major..}, exsetup_build {Major..}, roles, site,
-                          edition, certificates [ExchangeCertificate...], files {path: base64},
+                          edition, certificates [ExchangeCertificate...], files {path: base64}, offline,
                           services {"MSExchangeHM": {"Status": "Running", "ready_at": <unix time>}}}},
      "auth_config": {...Get-AuthConfig}, "auth_servers": [...], "partner_applications": [...],
      "intra_organization_connectors": [...], "push_notification_apps": [OnPrem-Proxy],
@@ -56,6 +56,7 @@ def spec_dict(spec: Any) -> dict[str, Any]:
         "roles": list(getattr(spec, "roles", None) or []),
         "site": getattr(spec, "site", None),
         "domain": getattr(spec, "domain", None),
+        "offline": getattr(spec, "offline", False),
     }
 
 
@@ -88,6 +89,8 @@ def server_entry(spec: dict[str, Any], ad_domain: str, org_dn: str) -> dict[str,
         "certificates": [],
         "files": {},
         "services": {svc: {"Status": "Running", "ready_at": 0} for svc in HEALTH_SERVICES},
+        # True: the server is down; it stays listed in AD (Get-ExchangeServer) but answers no RPC from the others.
+        "offline": bool(spec.get("offline")),
     }
 
 

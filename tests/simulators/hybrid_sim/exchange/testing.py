@@ -10,6 +10,7 @@ with ``PipelineRequest``s and return their ``PipelineResult``.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 from typing import Any, Iterable, Optional
@@ -24,6 +25,7 @@ from ..wsman.pipeline import (
     PipelineRequest,
     PipelineResult,
 )
+from . import certificates as certs
 from .cmdlets import CmdletError
 from .handler import (
     CatalogError,
@@ -171,6 +173,33 @@ class ExchangeHarness:
     def move_clock(self, seconds: float) -> None:
         with self.store.transaction() as state:
             state["clock_offset_seconds"] = state.get("clock_offset_seconds", 0) + seconds
+
+    def add_certificate(
+        self,
+        servers: Iterable[str],
+        friendly_name: str = "Exchange S2S OAuth",
+        issued_days_ago: float = 1,
+        years: int = certs.SELF_SIGNED_YEARS,
+        key_size: int = 2048,
+        signature_hash: str = "sha256",
+        has_private_key: bool = True,
+        private_key_exportable: bool = True,
+        services: str = "Federation",
+    ) -> str:
+        """Put one new self-signed certificate into the stores of ``servers``; returns its thumbprint."""
+        with self.store.transaction() as state:
+            issued = now(state) - dt.timedelta(days=issued_days_ago)
+            der = certs.make_certificate(
+                issued, "CN=contoso.com", ["contoso.com"], key_size, years=years, signature_hash=signature_hash
+            )[0]
+            for name in servers:
+                server = state["exchange"]["servers"][name]
+                server["certificates"].append(
+                    certs.store_entry(
+                        der, server["fqdn"], friendly_name, services, has_private_key, private_key_exportable
+                    )
+                )
+        return certs.thumbprint(der)
 
     def calls(self) -> list[dict[str, Any]]:
         if not os.path.exists(self.calls_path):
