@@ -1,78 +1,111 @@
 # Copyright: (c) 2026, exchange.hybrid contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""exchange_oauth_cert against the simulator's Exchange (hybrid_sim.module_runner): act, read back, assert, run
+again for idempotence, run in check mode."""
+
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from test_exchange_fake import FakeExchange, make_cert, run_module
+
+from hybrid_sim.exchange import certificates as certs
+from hybrid_sim.exchange.testing import ExchangeHarness
+from hybrid_sim.module_runner import run_module
+from hybrid_sim.state import now, parse_iso
 
 from ansible_collections.exchange.hybrid.plugins.modules import exchange_oauth_cert as mod
 
+SERVER = "EX2019"
+EXPORT = "C:\\Certs\\oauth.cer"
+LIFETIME_DAYS = 5 * 365 + 1  # the simulator's self-signed certificates live five years
 
-def test_creates_assigns_then_idempotent(monkeypatch):
-    exchange = FakeExchange()
-    out, client = run_module(monkeypatch, mod, {"export_path": "C:\\Certs\\oauth.cer"}, exchange, diff=True)
+
+@pytest.fixture
+def fresh(tmp_path):
+    """An organization whose AuthConfig names no certificate yet."""
+    return ExchangeHarness(str(tmp_path), auth_certificate=False)
+
+
+def run(harness, args=None, **kwargs):
+    return run_module(mod, dict(args or {}), exchange=harness, server=SERVER, **kwargs)
+
+
+def auth(harness):
+    return harness.state()["exchange"]["auth_config"]
+
+
+def store(harness, server=SERVER):
+    return harness.state()["exchange"]["servers"][server]["certificates"]
+
+
+def make_current(harness, thumbprint):
+    with harness.edit() as state:
+        state["exchange"]["auth_config"]["CurrentCertificateThumbprint"] = thumbprint
+
+
+def ours(harness, days_left, **kwargs):
+    """A certificate of ours on the connected server that has ``days_left`` days to live."""
+    return harness.add_certificate([SERVER], issued_days_ago=LIFETIME_DAYS - days_left, **kwargs)
+
+
+def test_creates_assigns_then_idempotent(fresh):
+    out = run(fresh, {"export_path": EXPORT}, diff=True)
     r = out.result
     assert not out.failed and r["changed"] and r["created"] and r["action"] == "assigned"
-    new = next(c for c in exchange.calls if c["cmdlet"] == "New-ExchangeCertificate")["parameters"]
+    new = next(c for c in out.calls if c["cmdlet"] == "New-ExchangeCertificate")["parameters"]
     assert new["Services"] == "Federation" and new["KeySize"] == 2048 and new["PrivateKeyExportable"] is True
     assert new["DomainName"] == ["contoso.com"]
-    assert exchange.auth["CurrentCertificateThumbprint"] == r["thumbprint"] == r["auth_config"]["current"]
-    assert r["certificate"] == exchange.certs[0]["RawData"] and exchange.files["C:\\Certs\\oauth.cer"]
-    assert (
-        r["diff"]["before"]["auth_config"]["current"] is None
-        and r["diff"]["after"]["certificate"]["thumbprint"] == r["thumbprint"]
-    )
-    assert client.batches[0] == ["Get-ExchangeServer", "Get-ExchangeCertificate", "Get-AuthConfig"]
+    assert auth(fresh)["CurrentCertificateThumbprint"] == r["thumbprint"] == r["auth_config"]["current"]
+    created = next(c for c in store(fresh) if c["Thumbprint"] == r["thumbprint"])
+    assert r["certificate"] == created["RawData"]
+    assert fresh.state()["exchange"]["servers"][SERVER]["files"][EXPORT] == created["RawData"]
+    assert r["diff"]["before"]["auth_config"]["current"] is None
+    assert r["diff"]["after"]["certificate"]["thumbprint"] == r["thumbprint"]
 
-    again, client = run_module(monkeypatch, mod, {"export_path": "C:\\Certs\\oauth.cer"}, exchange)
+    again = run(fresh, {"export_path": EXPORT})
     assert not again.result["changed"] and again.result["thumbprint"] == r["thumbprint"]
-    assert not [c for b in client.batches for c in b if c.startswith(("New-", "Set-Auth"))]
-    assert len(exchange.certs) == 1
+    assert again.writes == ["write_file"] and again.result["export"] == {"path": EXPORT, "changed": False}
+    assert len([c for c in store(fresh) if c["FriendlyName"] == "Exchange S2S OAuth"]) == 1
 
-    checked, _client = run_module(monkeypatch, mod, {"export_path": "C:\\Certs\\oauth.cer"}, exchange, check=True)
-    assert not checked.result["changed"]
+    checked = run(fresh, {"export_path": EXPORT}, check=True)
+    assert not checked.result["changed"] and not checked.writes
 
 
-def test_check_mode_writes_nothing(monkeypatch):
-    exchange = FakeExchange()
-    before = exchange.snapshot()
-    out, client = run_module(monkeypatch, mod, {"export_path": "C:\\x.cer"}, exchange, check=True, diff=True)
+def test_check_mode_writes_nothing(fresh):
+    before = fresh.state()
+    out = run(fresh, {"export_path": "C:\\x.cer"}, check=True, diff=True)
     assert out.result["changed"] and out.result["created"] and out.result["thumbprint"] is None
-    assert exchange.snapshot() == before
-    assert all(not c.startswith(("New-", "Set-Auth")) for b in client.batches for c in b)
+    assert fresh.state() == before and not out.writes
     assert "diff" in out.result
 
 
-def test_reuses_valid_and_skips_bad_certificates(monkeypatch):
-    good = make_cert(days=400)
-    exchange = FakeExchange(
-        certs=[
-            make_cert(days=-3),
-            make_cert(key=1024),
-            make_cert(exportable=False),
-            make_cert(name="Other", days=900),
-            good,
-        ]
-    )
-    out, _client = run_module(monkeypatch, mod, {}, exchange)
-    assert out.result["thumbprint"] == good["Thumbprint"] and not out.result["created"]
-    assert exchange.auth["CurrentCertificateThumbprint"] == good["Thumbprint"]
+def test_reuses_valid_and_skips_bad_certificates(fresh):
+    ours(fresh, -3)  # expired
+    ours(fresh, 900, key_size=1024)
+    ours(fresh, 900, private_key_exportable=False)
+    ours(fresh, 1200, friendly_name="Other")
+    good = ours(fresh, 400)
+    out = run(fresh)
+    assert out.result["thumbprint"] == good and not out.result["created"]
+    assert auth(fresh)["CurrentCertificateThumbprint"] == good
+    assert "New-ExchangeCertificate" not in out.cmdlets
 
 
-def test_adopt_thumbprint_normalised(monkeypatch):
-    cert = make_cert(name="anything", days=300)
-    exchange = FakeExchange(certs=[cert])
-    spaced = " ".join(cert["Thumbprint"][i : i + 2] for i in range(0, 40, 2)).lower()
-    out, _client = run_module(monkeypatch, mod, {"thumbprint": spaced}, exchange)
-    assert out.result["thumbprint"] == cert["Thumbprint"] and out.result["action"] == "assigned"
+def test_adopt_thumbprint_normalised(fresh):
+    thumbprint = ours(fresh, 300, friendly_name="anything")
+    spaced = " ".join(thumbprint[i : i + 2] for i in range(0, 40, 2)).lower()
+    out = run(fresh, {"thumbprint": spaced})
+    assert out.result["thumbprint"] == thumbprint and out.result["action"] == "assigned"
+    assert auth(fresh)["CurrentCertificateThumbprint"] == thumbprint
+    assert not run(fresh, {"thumbprint": spaced}).result["changed"]
 
 
-def test_adopt_missing_thumbprint_fails_naming_server(monkeypatch):
-    exchange = FakeExchange()
-    out, _client = run_module(monkeypatch, mod, {"thumbprint": "A" * 40}, exchange)
-    assert (
-        out.failed and "ex01.contoso.com" in out.result["msg"] and "not in the certificate store" in out.result["msg"]
-    )
+def test_adopt_missing_thumbprint_fails_naming_server(fresh):
+    before = fresh.state()
+    out = run(fresh, {"thumbprint": "A" * 40})
+    assert out.failed and "ex01.contoso.com" in out.result["msg"] and "not in the certificate store" in out.result["msg"]
+    assert fresh.state() == before and not out.writes
 
 
 @pytest.mark.parametrize(
@@ -85,53 +118,59 @@ def test_adopt_missing_thumbprint_fails_naming_server(monkeypatch):
         ({"friendly_name": "  "}, "friendly_name"),
     ],
 )
-def test_bad_input_refused_before_connecting(monkeypatch, args, needle):
-    out, _client = run_module(monkeypatch, mod, args)
+def test_bad_input_refused_before_connecting(args, needle):
+    out = run_module(mod, args)  # no Exchange: connecting would fail the test
     assert out.failed and needle in out.result["msg"]
     assert "pw-canary" not in str(out.result)
 
 
-def test_stages_next_certificate_inside_renewal_window(monkeypatch):
-    current = make_cert(days=50)
-    exchange = FakeExchange(
-        certs=[current],
-        auth={
-            "CurrentCertificateThumbprint": current["Thumbprint"],
-            "NextCertificateThumbprint": None,
-            "PreviousCertificateThumbprint": None,
-            "NextCertificateEffectiveDate": None,
-        },
-    )
-    out, _client = run_module(monkeypatch, mod, {}, exchange)
+def test_stages_next_certificate_inside_renewal_window(fresh):
+    current = ours(fresh, 50)
+    make_current(fresh, current)
+    out = run(fresh)
     r = out.result
-    assert r["action"] == "staged" and r["created"] and r["thumbprint"] == current["Thumbprint"]
-    assert r["next_certificate"]["thumbprint"] == exchange.auth["NextCertificateThumbprint"]
-    assert exchange.auth["NextCertificateEffectiveDate"] == "2026-12-27T12:00:00Z"  # 30 days ahead
-    again, _client = run_module(monkeypatch, mod, {}, exchange)
-    assert not again.result["changed"] and again.result["next_certificate"]
+    assert r["action"] == "staged" and r["created"] and r["thumbprint"] == current
+    config = auth(fresh)
+    assert config["CurrentCertificateThumbprint"] == current
+    assert r["next_certificate"]["thumbprint"] == config["NextCertificateThumbprint"] == r["auth_config"]["next"]
+    expected = now(fresh.state()) + dt.timedelta(days=30)  # 30 days ahead, as Microsoft's script stages it
+    assert abs((parse_iso(config["NextCertificateEffectiveDate"]) - expected).total_seconds()) < 120
+    again = run(fresh)
+    assert not again.result["changed"] and again.result["next_certificate"] and not again.writes
 
 
-def test_replaces_expired_current_now(monkeypatch):
-    old = make_cert(days=-2)
-    exchange = FakeExchange(
-        certs=[old],
-        auth={
-            "CurrentCertificateThumbprint": old["Thumbprint"],
-            "NextCertificateThumbprint": None,
-            "PreviousCertificateThumbprint": None,
-            "NextCertificateEffectiveDate": None,
-        },
-    )
-    out, _client = run_module(monkeypatch, mod, {}, exchange)
-    sets = [c["parameters"] for c in exchange.calls if c["cmdlet"] == "Set-AuthConfig"]
+def test_replaces_expired_current_now(fresh):
+    old = ours(fresh, -2)
+    make_current(fresh, old)
+    out = run(fresh)
+    sets = [c["parameters"] for c in out.calls if c["cmdlet"] == "Set-AuthConfig"]
     assert [sorted(p) for p in sets] == [
         ["Force", "NewCertificateEffectiveDate", "NewCertificateThumbprint"],
         ["PublishCertificate"],
         ["ClearPreviousCertificate"],
     ]
-    assert out.result["action"] == "replaced" and exchange.auth["CurrentCertificateThumbprint"] != old["Thumbprint"]
-    assert out.result["thumbprint"] == exchange.auth["CurrentCertificateThumbprint"]
+    config = auth(fresh)
+    assert out.result["action"] == "replaced" and config["CurrentCertificateThumbprint"] != old
+    assert out.result["thumbprint"] == config["CurrentCertificateThumbprint"] and out.result["days_remaining"] > 60
+    assert not run(fresh).result["changed"]
+
+
+def test_keeps_a_valid_current_certificate_and_others_in_the_store(tmp_path):
+    harness = ExchangeHarness(str(tmp_path))  # setup's Auth certificate is current
+    setup = auth(harness)["CurrentCertificateThumbprint"]
+    good = ours(harness, 700)
+    out = run(harness, check=True)
+    assert out.result["changed"] and out.result["action"] == "assigned" and not out.writes
+    done = run(harness)
+    assert done.result["thumbprint"] == good == auth(harness)["CurrentCertificateThumbprint"]
+    assert {setup, good} <= {c["Thumbprint"] for c in store(harness)}  # nothing removed
 
 
 def test_staging_days():
     assert [mod.staging_days(d) for d in (59, 31, 30, 20, 4, 3, 2, 1, 0)] == [30, 30, 4, 4, 2, 2, 0, 0, 0]
+
+
+def test_simulated_lifetime_matches():
+    issued = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    _der, start, end, _serial = certs.make_certificate(issued, "CN=x", [], reuse_key="t")
+    assert abs((end - start).days - LIFETIME_DAYS) <= 1
