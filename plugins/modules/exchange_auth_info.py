@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: exchange_auth_info
-short_description: Read an Exchange organization's OAuth set-up, its Auth certificate on every server, and the server's clock
+short_description: Read an Exchange organization's OAuth set-up and its Auth certificate on every server
 version_added: 0.2.0
 description:
   - Reads, through one Exchange session on the server it connects to, what OAuth between Exchange and Microsoft 365
@@ -54,7 +54,9 @@ EXAMPLES = r"""
 - name: Every server must be able to sign with the current Auth certificate
   ansible.builtin.assert:
     that: auth.servers | rejectattr('is_edge') | rejectattr('auth_certificate.usable') | list | length == 0
-    fail_msg: "{{ auth.servers | rejectattr('is_edge') | rejectattr('auth_certificate.usable') | map(attribute='name') | list }}"
+    fail_msg: >-
+      Not usable on {{ auth.servers | rejectattr('is_edge') | rejectattr('auth_certificate.usable')
+      | map(attribute='name') | list }}
 
 - name: Only the connected server's store
   exchange.hybrid.exchange_auth_info:
@@ -224,7 +226,9 @@ servers:
           elements: str
           sample: [it has no private key, its key has 1024 bits (at least 2048 needed)]
     next_auth_certificate:
-      description: AuthConfig's next certificate in this server's store (keys of RV(servers[].auth_certificate)); V(null) when none is staged.
+      description: >-
+        AuthConfig's next certificate in this server's store (the keys of RV(servers[].auth_certificate)); V(null)
+        when none is staged or the store was not read.
       type: dict
 auth_servers:
   description: The AuthServers (C(Get-AuthServer)).
@@ -454,19 +458,23 @@ def renamed(rows: list[dict], names: dict[str, str]) -> list[dict]:
 
 
 def push_proxy(apps: list[dict]) -> dict:
-    app = next(
-        (a for a in apps if PROXY_APP_NAME.casefold() in (str(a.get("Name")).casefold(), str(a.get("Identity")).casefold())),
-        None,
-    )
+    names = ("Name", "Identity")
+    app = next((a for a in apps if PROXY_APP_NAME.casefold() in [str(a.get(n)).casefold() for n in names]), None)
     if app is None:
         return {"found": False, "enabled": False, "organization": None, "uri": None}
-    return {"found": True, "enabled": bool(app.get("Enabled")), "organization": app.get("Organization"), "uri": app.get("Uri")}
+    return {
+        "found": True,
+        "enabled": bool(app.get("Enabled")),
+        "organization": app.get("Organization"),
+        "uri": app.get("Uri"),
+    }
 
 
 def read_store(client: Any, server: dict) -> tuple[Optional[list[dict]], Optional[str]]:
     """One server's certificates, read through the connected server: (rows, None), or (None, Exchange's error)."""
+    read = call("Get-ExchangeCertificate", CERTIFICATE_PROPERTIES, Server=server["Name"])
     try:
-        return client.run([call("Get-ExchangeCertificate", CERTIFICATE_PROPERTIES, Server=server["Name"])])[0], None
+        return client.run([read])[0], None
     except ExchangeCommandError as exc:
         if exc.kind != "cmdlet":  # RBAC or language refusals are the whole run's failure, not this server's
             raise
@@ -529,7 +537,8 @@ def read_auth_info(client: Any, scope: str) -> dict:
     order = sorted(servers, key=lambda row: row is not connected)
     stores = {id(row): read_store(client, row) for row in order if not row.get("IsEdgeServer")}
     entries = [
-        server_entry(row, server_facts(row, exsetup, row is connected), stores.get(id(row)), auth, now) for row in servers
+        server_entry(row, server_facts(row, exsetup, row is connected), stores.get(id(row)), auth, now)
+        for row in servers
     ]
     org = organization[0] if organization else {}
     result: dict[str, Any] = {

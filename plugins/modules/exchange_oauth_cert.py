@@ -166,14 +166,16 @@ import base64
 import datetime as dt
 import hashlib
 import re
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
+from ansible_collections.exchange.hybrid.plugins.module_utils._auth_certificates import days_remaining
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeError,
     ExchangeInputError,
     fail_from_error,
 )
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call, host_script
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import ExchangeClient, call, host_script
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import (
     SERVER_PROPERTIES,
     auth_certificate_problems,
@@ -191,6 +193,15 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._values import (
     same_thumbprint,
 )
 
+ARGUMENT_SPEC = dict(
+    friendly_name=dict(type="str", default="Exchange S2S OAuth"),
+    domain_name=dict(type="str"),
+    key_size=dict(type="int", default=2048, no_log=False),
+    thumbprint=dict(type="str"),
+    export_path=dict(type="str"),
+    renew_before_days=dict(type="int", default=60),
+    state=dict(type="str", default="present", choices=["present"]),
+)
 CERT_PROPERTIES = [
     "Thumbprint",
     "FriendlyName",
@@ -212,7 +223,78 @@ AUTH_PROPERTIES = [
     "PreviousCertificateThumbprint",
     "NextCertificateEffectiveDate",
 ]
+ACTIONS = {"none": "none", "assign": "assigned", "stage": "staged", "replace": "replaced"}
 _WINDOWS_PATH = re.compile(r"^([A-Za-z]:\\|\\\\[^\\]+\\[^\\]+)")
+
+
+class Refused(Exception):
+    """The certificate asked for cannot be used: the module fails with ``msg`` before anything is written."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+
+class StepFailed(Exception):
+    """An Exchange call failed while doing ``what`` (the failure reads "Failed to <what>: <cause>")."""
+
+    def __init__(self, what: str, error: ExchangeError) -> None:
+        super().__init__(what)
+        self.what = what
+        self.error = error
+
+
+def step(what: str, action: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return action(*args)
+    except ExchangeError as exc:
+        raise StepFailed(what, exc) from exc
+
+
+@dataclass
+class Found:
+    """What the reads found: the connected server's certificates, AuthConfig, and the server's clock."""
+
+    server: str
+    where: str  # "ex01.contoso.com (EX01)", for messages
+    connected: dict
+    certificates: list[dict]
+    auth: dict  # auth_view() of Get-AuthConfig
+    now: dt.datetime
+
+    def by_thumbprint(self, thumbprint: Optional[str]) -> Optional[dict]:
+        return next((c for c in self.certificates if same_thumbprint(c.get("Thumbprint"), thumbprint)), None)
+
+    @property
+    def current(self) -> Optional[dict]:
+        return self.by_thumbprint(self.auth["current"])
+
+
+@dataclass
+class Plan:
+    """What to do to AuthConfig: ``mode`` none | assign | stage | replace, with ``target`` (the certificate that
+    becomes current or staged; None while it is still to be created)."""
+
+    mode: str
+    target: Optional[dict] = None
+    create: bool = False
+    domain: Optional[str] = None
+    effective: Optional[dt.datetime] = None  # the date a staged or replacing certificate takes effect
+
+
+@dataclass
+class Outcome:
+    """Where AuthConfig ends (or, in check mode, would end)."""
+
+    auth: dict
+    shown: Optional[dict]  # the certificate whose bytes the result carries: the current one afterwards
+    staged: Optional[dict]
+    created: bool = False
+    export_changed: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------- input
 
 
 def check_input(params: dict) -> None:
@@ -244,11 +326,11 @@ def check_input(params: dict) -> None:
         raise ExchangeInputError("renew_before_days must be 0 or more")
 
 
+# --------------------------------------------------------------------------------------------------- values
+
+
 def days_left(cert: dict, now: dt.datetime) -> Optional[int]:
-    end = parse_utc(cert.get("NotAfter"))
-    if end is None:
-        return None
-    return int((end - now).total_seconds() // 86400)
+    return days_remaining(cert.get("NotAfter"), now)
 
 
 def summary(cert: Optional[dict], now: dt.datetime) -> Optional[dict]:
@@ -289,276 +371,280 @@ def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def main() -> None:
-    module = exchange_module(
-        dict(
-            friendly_name=dict(type="str", default="Exchange S2S OAuth"),
-            domain_name=dict(type="str"),
-            key_size=dict(type="int", default=2048, no_log=False),
-            thumbprint=dict(type="str"),
-            export_path=dict(type="str"),
-            renew_before_days=dict(type="int", default=60),
-            state=dict(type="str", default="present", choices=["present"]),
-        )
+def thumbprint_of(cert: Optional[dict]) -> Optional[str]:
+    value = (cert or {}).get("Thumbprint")
+    return str(value).upper() if value else None
+
+
+# ---------------------------------------------------------------------------------------------------- find
+
+
+def find(client: ExchangeClient, server: str) -> Found:
+    """The connected server's certificates and AuthConfig, in one PowerShell process, and the server's clock."""
+    (servers, certificates, auth_rows), _exsetup = run_reads(
+        client,
+        [
+            call("Get-ExchangeServer", SERVER_PROPERTIES),
+            call("Get-ExchangeCertificate", CERT_PROPERTIES),
+            call("Get-AuthConfig", AUTH_PROPERTIES),
+        ],
     )
-    params = module.params
-    try:
-        check_input(params)
-    except ExchangeInputError as exc:
-        module.fail_json(msg=exc.msg)
-    client = client_for(module)
-    server = params["server"]
-    result: dict[str, Any] = {"changed": False, "created": False, "action": "none"}
-    stage = "read the certificates and AuthConfig of %s" % server
-    try:
-        (servers, certificates, auth_rows), _exsetup = run_reads(
-            client,
-            [
-                call("Get-ExchangeServer", SERVER_PROPERTIES),
-                call("Get-ExchangeCertificate", CERT_PROPERTIES),
-                call("Get-AuthConfig", AUTH_PROPERTIES),
-            ],
+    connected = find_connected(servers, client) or {}
+    return Found(
+        server=server,
+        where="%s (%s)" % (server, connected.get("Name") or client.computer_name or server),
+        connected=connected,
+        certificates=certificates,
+        auth=auth_view(auth_rows[0] if auth_rows else {}),
+        now=now_for(client),
+    )
+
+
+# -------------------------------------------------------------------------------------------------- choose
+
+
+def choose(params: dict, found: Found) -> Plan:
+    """Which certificate ends up current (or staged), and whether one must be created first."""
+    if params["thumbprint"]:
+        plan = adopt(params["thumbprint"], found)
+    else:
+        plan = keep_or_renew(params, found)
+    if plan.mode != "none" and plan.target is None:
+        plan.target = reusable(params, found)
+        plan.create = plan.target is None
+    if plan.create:
+        plan.domain = new_certificate_domain(params, found)
+    if plan.mode == "stage":
+        plan.effective = found.now + dt.timedelta(days=staging_days(days_left(found.current or {}, found.now) or 0))
+    elif plan.mode == "replace":
+        plan.effective = found.now
+    return plan
+
+
+def adopt(thumbprint: str, found: Found) -> Plan:
+    target = found.by_thumbprint(thumbprint)
+    if target is None:
+        raise Refused(
+            "Failed to adopt certificate %s: it is not in the certificate store of %s; import it there "
+            "first (Import-ExchangeCertificate) or omit thumbprint" % (thumbprint, found.where)
         )
-        now = now_for(client)
-        connected = find_connected(servers, client) or {}
-        where = "%s (%s)" % (server, connected.get("Name") or client.computer_name or server)
-        by_thumb = {str(c.get("Thumbprint") or "").upper(): c for c in certificates}
-        auth_before = auth_view(auth_rows[0] if auth_rows else {})
-        current = by_thumb.get(auth_before["current"] or "")
-        key_size = params["key_size"]
-        name = params["friendly_name"]
-        renew = params["renew_before_days"]
+    reasons = auth_certificate_problems(target, found.now)
+    if reasons:
+        raise Refused("Failed to adopt certificate %s on %s: %s" % (thumbprint, found.where, "; ".join(reasons)))
+    return Plan("none" if same_thumbprint(found.auth["current"], thumbprint) else "assign", target)
 
-        def ours(cert: Optional[dict]) -> bool:
-            return bool(cert) and str(cert.get("FriendlyName") or "").lower() == name.lower()
 
-        def usable(cert: Optional[dict], window: int = 0) -> bool:
-            if not cert or auth_certificate_problems(cert, now, key_size):
-                return False
-            left = days_left(cert, now)
-            return left is None or left > window
+def is_ours(params: dict, cert: Optional[dict]) -> bool:
+    return bool(cert) and str(cert.get("FriendlyName") or "").lower() == params["friendly_name"].lower()
 
-        target: Optional[dict] = None  # the certificate that ends up current (or staged)
-        mode = "none"  # none | assign | stage | replace
-        if params["thumbprint"]:
-            target = by_thumb.get(params["thumbprint"])
-            if target is None:
-                module.fail_json(
-                    msg="Failed to adopt certificate %s: it is not in the certificate store of %s; import it there "
-                    "first (Import-ExchangeCertificate) or omit thumbprint" % (params["thumbprint"], where)
-                )
-            reasons = auth_certificate_problems(target, now)
-            if reasons:
-                module.fail_json(
-                    msg="Failed to adopt certificate %s on %s: %s" % (params["thumbprint"], where, "; ".join(reasons))
-                )
-            if not same_thumbprint(auth_before["current"], params["thumbprint"]):
-                mode = "assign"
-        elif ours(current) and usable(current):
-            target = current
-            if renew and not usable(current, renew):
-                staged = by_thumb.get(auth_before["next"] or "")
-                if not (staged and usable(staged)):
-                    mode = "stage"
-                    target = None
-        elif current is not None and (days_left(current, now) or 0) <= 0:
-            mode = "replace"  # AuthConfig signs with an expired certificate: replace it now
-        else:
-            mode = "assign"
 
-        if mode in ("assign", "stage", "replace") and target is None:
-            # A reused certificate must outlive the renewal window, or the next run would renew it at once.
-            candidates = [
-                c
-                for c in certificates
-                if ours(c) and usable(c, renew) and not same_thumbprint(c.get("Thumbprint"), auth_before["current"])
-            ]
-            candidates.sort(key=lambda c: parse_utc(c.get("NotAfter")) or now, reverse=True)
-            target = candidates[0] if candidates else None
-        create = mode != "none" and target is None
+def is_usable(params: dict, cert: Optional[dict], now: dt.datetime, window: int = 0) -> bool:
+    """A valid certificate of at least ``key_size`` bits that outlives ``window`` days."""
+    if not cert or auth_certificate_problems(cert, now, params["key_size"]):
+        return False
+    left = days_left(cert, now)
+    return left is None or left > window
 
-        domain = (
-            params["domain_name"]
-            or connected.get("Domain")
-            or ".".join(str(connected.get("Fqdn") or server).split(".")[1:])
+
+def keep_or_renew(params: dict, found: Found) -> Plan:
+    current, now, renew = found.current, found.now, params["renew_before_days"]
+    if is_ours(params, current) and is_usable(params, current, now):
+        if renew and not is_usable(params, current, now, renew):
+            staged = found.by_thumbprint(found.auth["next"])
+            if not is_usable(params, staged, now):
+                return Plan("stage")
+        return Plan("none", current)
+    if current is not None and (days_left(current, now) or 0) <= 0:
+        return Plan("replace")  # AuthConfig signs with an expired certificate: replace it now
+    return Plan("assign")
+
+
+def reusable(params: dict, found: Found) -> Optional[dict]:
+    """Our longest-lived valid certificate other than the current one; it must outlive the renewal window, or the
+    next run would renew it at once."""
+    renew = params["renew_before_days"]
+    candidates = [
+        c
+        for c in found.certificates
+        if is_ours(params, c)
+        and is_usable(params, c, found.now, renew)
+        and not same_thumbprint(c.get("Thumbprint"), found.auth["current"])
+    ]
+    candidates.sort(key=lambda c: parse_utc(c.get("NotAfter")) or found.now, reverse=True)
+    return candidates[0] if candidates else None
+
+
+def new_certificate_domain(params: dict, found: Found) -> str:
+    connected = found.connected
+    domain = (
+        params["domain_name"]
+        or connected.get("Domain")
+        or ".".join(str(connected.get("Fqdn") or found.server).split(".")[1:])
+    )
+    if not is_domain_name(domain):
+        raise Refused(
+            "Failed to choose the new certificate's DNS name on %s: the server's domain %r is not a DNS "
+            "name; set domain_name" % (found.where, domain)
         )
-        if create and not is_domain_name(domain):
-            module.fail_json(
-                msg="Failed to choose the new certificate's DNS name on %s: the server's domain %r is not a DNS "
-                "name; set domain_name" % (where, domain)
+    return domain
+
+
+def predicted_auth(found: Found, plan: Plan) -> dict:
+    """AuthConfig once ``plan`` has run."""
+    auth = dict(found.auth)
+    target = thumbprint_of(plan.target)
+    if plan.mode in ("assign", "replace"):
+        auth.update(
+            current=target,
+            next=None,
+            next_effective_date=None,
+            previous=found.auth["current"] if plan.mode == "replace" else found.auth["previous"],
+        )
+    elif plan.mode == "stage":
+        auth.update(next=target, next_effective_date=iso(plan.effective or found.now))
+    return auth
+
+
+def shown_certificate(found: Found, plan: Plan) -> Optional[dict]:
+    """The certificate that is current afterwards (staging leaves the current one current)."""
+    return found.current if plan.mode in ("none", "stage") else plan.target
+
+
+# ------------------------------------------------------------------------------------------ create, assign/stage
+
+
+def create(client: ExchangeClient, params: dict, plan: Plan, found: Found) -> dict:
+    rows = client.run(
+        [
+            call(
+                "New-ExchangeCertificate",
+                CERT_PROPERTIES,
+                FriendlyName=params["friendly_name"],
+                DomainName=[plan.domain],
+                KeySize=params["key_size"],
+                PrivateKeyExportable=True,
+                Services="Federation",
+                Confirm=False,
             )
+        ]
+    )[0]
+    if not rows or not rows[0].get("Thumbprint"):
+        raise Refused(
+            "Failed to create the Auth certificate on %s: New-ExchangeCertificate returned no certificate" % found.where
+        )
+    return rows[0]
 
-        current_view = summary(current, now) or {}
-        before = {
-            "auth_config": auth_before,
-            "certificate": {k: v for k, v in current_view.items() if k != "certificate"} or None,
-        }
-        predicted_auth = dict(auth_before)
-        target_thumb = (target or {}).get("Thumbprint")
-        target_thumb = str(target_thumb).upper() if target_thumb else None
-        if mode == "assign" or mode == "replace":
-            predicted_auth.update(
-                current=target_thumb,
-                next=None,
-                next_effective_date=None,
-                previous=auth_before["current"] if mode == "replace" else auth_before["previous"],
+
+def auth_config_writes(plan: Plan) -> list[dict]:
+    """Set-AuthConfig as Microsoft's procedures run it: assign at once, stage with an effective date, or replace an
+    expired certificate now in three separate calls (stage effective now, publish, clear the previous one)."""
+    target = thumbprint_of(plan.target)
+    if plan.mode == "assign":
+        return [call("Set-AuthConfig", None, CertificateThumbprint=target, Force=True)]
+    if plan.mode == "stage":
+        return [
+            call(
+                "Set-AuthConfig",
+                None,
+                NewCertificateThumbprint=target,
+                NewCertificateEffectiveDate=iso(plan.effective),
+                Force=True,
             )
-        elif mode == "stage":
-            left = days_left(current, now) if current else 0
-            effective = now + dt.timedelta(days=staging_days(left or 0))
-            predicted_auth.update(next=target_thumb, next_effective_date=iso(effective))
-        changed = mode != "none"
-
-        # Certificate bytes of what ends up current (and of the staged one).
-        shown = current if mode in ("none", "stage") else target
-        export_changed = False
-
-        if module.check_mode:
-            stage = "check the export file on %s" % server
-            if params["export_path"]:
-                der = (shown or {}).get("RawData") if shown else None
-                if der:
-                    rows = client.run(
-                        [
-                            host_script(
-                                "write_file",
-                                ["Path", "Changed"],
-                                Path=params["export_path"],
-                                Base64Content=der,
-                                CheckOnly=True,
-                            )
-                        ]
-                    )[0]
-                    export_changed = bool(rows[0].get("Changed", True)) if rows else True
-                else:
-                    export_changed = True
-            result.update(_final(shown, now, predicted_auth, target if mode == "stage" else None))
-            result.update(changed=changed or export_changed, created=create, action=_action(mode))
-            if params["export_path"]:
-                result["export"] = {"path": params["export_path"], "changed": export_changed}
-            diff_result(module, result, before, {"auth_config": predicted_auth, "certificate": _brief(result)})
-            module.exit_json(**result)
-
-        if create:
-            stage = "create certificate %r on %s" % (name, server)
-            created_rows = client.run(
-                [
-                    call(
-                        "New-ExchangeCertificate",
-                        CERT_PROPERTIES,
-                        FriendlyName=name,
-                        DomainName=[domain],
-                        KeySize=key_size,
-                        PrivateKeyExportable=True,
-                        Services="Federation",
-                        Confirm=False,
-                    )
-                ]
-            )[0]
-            if not created_rows or not created_rows[0].get("Thumbprint"):
-                module.fail_json(
-                    msg="Failed to create the Auth certificate on %s: New-ExchangeCertificate returned "
-                    "no certificate" % where
-                )
-            target = created_rows[0]
-            target_thumb = str(target["Thumbprint"]).upper()
-            result["created"] = True
-
-        for cert in (target, current):
-            if cert and not cert.get("RawData") and cert.get("Thumbprint"):
-                stage = "export certificate %s on %s" % (cert["Thumbprint"], server)
-                rows = client.run(
-                    [
-                        call(
-                            "Export-ExchangeCertificate",
-                            ["FileData"],
-                            Thumbprint=cert["Thumbprint"],
-                            BinaryEncoded=True,
-                        )
-                    ]
-                )[0]
-                cert["RawData"] = rows[0].get("FileData") if rows else None
-
-        writes = []
-        if mode == "assign":
-            writes.append(call("Set-AuthConfig", None, CertificateThumbprint=target_thumb, Force=True))
-        elif mode == "stage":
-            left = days_left(current, now) if current else 0
-            effective = now + dt.timedelta(days=staging_days(left or 0))
-            writes.append(
-                call(
-                    "Set-AuthConfig",
-                    None,
-                    NewCertificateThumbprint=target_thumb,
-                    NewCertificateEffectiveDate=iso(effective),
-                    Force=True,
-                )
-            )
-        elif mode == "replace":
-            writes += [
-                call(
-                    "Set-AuthConfig",
-                    None,
-                    NewCertificateThumbprint=target_thumb,
-                    NewCertificateEffectiveDate=iso(now),
-                    Force=True,
-                ),
-                call("Set-AuthConfig", None, PublishCertificate=True),
-                call("Set-AuthConfig", None, ClearPreviousCertificate=True),
-            ]
-        shown = current if mode in ("none", "stage") else target
-        if params["export_path"] and shown and shown.get("RawData"):
-            writes.append(
-                host_script(
-                    "write_file",
-                    ["Path", "Changed"],
-                    Path=params["export_path"],
-                    Base64Content=shown["RawData"],
-                )
-            )
-        auth_after = auth_before
-        if writes:
-            stage = (
-                "update AuthConfig on %s" % server
-                if mode != "none"
-                else "write %s on %s" % (params["export_path"], server)
-            )
-            outputs = client.run(writes + [call("Get-AuthConfig", AUTH_PROPERTIES)])
-            auth_after = auth_view(outputs[-1][0] if outputs[-1] else {})
-            if params["export_path"]:
-                rows = outputs[-2]
-                export_changed = bool(rows[0].get("Changed", True)) if rows else True
-        staged = target if mode == "stage" else by_thumb.get(auth_after["next"] or "")
-        result.update(_final(shown, now, auth_after, staged))
-        result.update(changed=changed or export_changed or result["created"], action=_action(mode))
-        if params["export_path"]:
-            result["export"] = {"path": params["export_path"], "changed": export_changed}
-        _check_der(module, result)
-        for warning in client.warnings:
-            module.warn(warning)
-        diff_result(module, result, before, {"auth_config": auth_after, "certificate": _brief(result)})
-        module.exit_json(**result)
-    except ExchangeError as exc:
-        fail_from_error(module, exc, stage, **result)
+        ]
+    if plan.mode == "replace":
+        return [
+            call(
+                "Set-AuthConfig",
+                None,
+                NewCertificateThumbprint=target,
+                NewCertificateEffectiveDate=iso(plan.effective),
+                Force=True,
+            ),
+            call("Set-AuthConfig", None, PublishCertificate=True),
+            call("Set-AuthConfig", None, ClearPreviousCertificate=True),
+        ]
+    return []
 
 
-def _brief(result: dict) -> Optional[dict]:
-    keys = ("thumbprint", "friendly_name", "subject", "not_before", "not_after", "days_remaining")
-    if not result.get("thumbprint") and not result.get("created"):
+# ---------------------------------------------------------------------------------------------------- export
+
+
+def fill_certificate_bytes(client: ExchangeClient, cert: Optional[dict]) -> None:
+    """Export-ExchangeCertificate when a store listing came without RawData."""
+    if cert and not cert.get("RawData") and cert.get("Thumbprint"):
+        rows = client.run(
+            [call("Export-ExchangeCertificate", ["FileData"], Thumbprint=cert["Thumbprint"], BinaryEncoded=True)]
+        )[0]
+        cert["RawData"] = rows[0].get("FileData") if rows else None
+
+
+def export_file(params: dict, cert: Optional[dict], check_only: bool) -> Optional[dict]:
+    """The write_file host script for ``export_path`` (None without a path or certificate bytes)."""
+    der = (cert or {}).get("RawData")
+    if not params["export_path"] or not der:
         return None
-    brief = {key: result.get(key) for key in keys}
-    if result.get("created") and not result.get("thumbprint"):
-        brief["thumbprint"] = "(new certificate)"
-    return brief
+    extra = {"CheckOnly": True} if check_only else {}
+    return host_script("write_file", ["Path", "Changed"], Path=params["export_path"], Base64Content=der, **extra)
 
 
-def _action(mode: str) -> str:
-    return {"none": "none", "assign": "assigned", "stage": "staged", "replace": "replaced"}[mode]
+def file_changed(rows: list[dict]) -> bool:
+    return bool(rows[0].get("Changed", True)) if rows else True
 
 
-def _final(cert: Optional[dict], now: dt.datetime, auth: dict, staged: Optional[dict]) -> dict:
-    view = summary(cert, now) or {
-        "thumbprint": auth.get("current"),
+# ------------------------------------------------------------------------------------------------ check / apply
+
+
+def predict(client: ExchangeClient, params: dict, found: Found, plan: Plan) -> Outcome:
+    """Check mode: AuthConfig as it would end; only the export file is compared (write_file -CheckOnly)."""
+    shown = shown_certificate(found, plan)
+    auth = predicted_auth(found, plan)
+    outcome = Outcome(auth, shown, staged_certificate(found, plan, auth), created=plan.create)
+    if params["export_path"]:
+        check = export_file(params, shown, check_only=True)
+        what = "check the export file on %s" % found.server
+        outcome.export_changed = file_changed(step(what, client.run, [check])[0]) if check else True
+    return outcome
+
+
+def apply(client: ExchangeClient, params: dict, found: Found, plan: Plan, progress: dict) -> Outcome:
+    """Create (when needed), then assign or stage, write the export file, and read AuthConfig back."""
+    if plan.create:
+        what = "create certificate %r on %s" % (params["friendly_name"], found.server)
+        plan.target = step(what, create, client, params, plan, found)
+        progress["created"] = True
+    for cert in (plan.target, found.current):
+        if cert and cert.get("Thumbprint"):
+            what = "export certificate %s on %s" % (cert["Thumbprint"], found.server)
+            step(what, fill_certificate_bytes, client, cert)
+    shown = shown_certificate(found, plan)
+    writes = auth_config_writes(plan)
+    export = export_file(params, shown, check_only=False)
+    outcome = Outcome(found.auth, shown, None, created=plan.create)
+    if writes or export:
+        if writes:
+            what = "update AuthConfig on %s" % found.server
+        else:
+            what = "write %s on %s" % (params["export_path"], found.server)
+        calls = writes + ([export] if export else []) + [call("Get-AuthConfig", AUTH_PROPERTIES)]
+        outputs = step(what, client.run, calls)
+        outcome.auth = auth_view(outputs[-1][0] if outputs[-1] else {})
+        if export:
+            outcome.export_changed = file_changed(outputs[-2])
+    outcome.staged = staged_certificate(found, plan, outcome.auth)
+    outcome.warnings = der_warnings(summary(shown, found.now) or {})
+    return outcome
+
+
+def staged_certificate(found: Found, plan: Plan, auth: dict) -> Optional[dict]:
+    return plan.target if plan.mode == "stage" else found.by_thumbprint(auth["next"])
+
+
+# ---------------------------------------------------------------------------------------------------- result
+
+
+def result_of(found: Found, plan: Plan, outcome: Outcome, params: dict) -> dict:
+    view = summary(outcome.shown, found.now) or {
+        "thumbprint": outcome.auth.get("current"),
         "friendly_name": None,
         "subject": None,
         "not_before": None,
@@ -566,23 +652,81 @@ def _final(cert: Optional[dict], now: dt.datetime, auth: dict, staged: Optional[
         "days_remaining": None,
         "certificate": None,
     }
-    view["auth_config"] = auth
-    view["next_certificate"] = summary(staged, now) if staged else None
-    return view
+    result = dict(
+        view,
+        auth_config=outcome.auth,
+        next_certificate=summary(outcome.staged, found.now) if outcome.staged else None,
+        changed=plan.mode != "none" or outcome.export_changed or outcome.created,
+        created=outcome.created,
+        action=ACTIONS[plan.mode],
+    )
+    if params["export_path"]:
+        result["export"] = {"path": params["export_path"], "changed": outcome.export_changed}
+    return result
 
 
-def _check_der(module: Any, result: dict) -> None:
+def diff_view(found: Found) -> dict:
+    current = summary(found.current, found.now) or {}
+    return {
+        "auth_config": found.auth,
+        "certificate": {k: v for k, v in current.items() if k != "certificate"} or None,
+    }
+
+
+def brief(result: dict) -> Optional[dict]:
+    keys = ("thumbprint", "friendly_name", "subject", "not_before", "not_after", "days_remaining")
+    if not result.get("thumbprint") and not result.get("created"):
+        return None
+    shown = {key: result.get(key) for key in keys}
+    if result.get("created") and not result.get("thumbprint"):
+        shown["thumbprint"] = "(new certificate)"
+    return shown
+
+
+def der_warnings(view: dict) -> list[str]:
     """The DER must be the certificate AuthConfig names (SHA-1 of the DER is the thumbprint)."""
-    der, thumb = result.get("certificate"), result.get("thumbprint")
+    der, thumb = view.get("certificate"), view.get("thumbprint")
     if not der or not thumb:
-        return
+        return []
     try:
         digest = hashlib.sha1(base64.b64decode(der)).hexdigest().upper()  # nosec - thumbprints are SHA-1
     except (ValueError, TypeError):
-        module.warn("the certificate data returned by the server is not base64")
-        return
+        return ["the certificate data returned by the server is not base64"]
     if digest != thumb:
-        module.warn("the certificate data returned by the server does not match thumbprint %s" % thumb)
+        return ["the certificate data returned by the server does not match thumbprint %s" % thumb]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------------ main
+
+
+def ensure(module: Any, client: ExchangeClient, progress: dict) -> dict:
+    params = module.params
+    found = step("read the certificates and AuthConfig of %s" % params["server"], find, client, params["server"])
+    plan = choose(params, found)
+    if module.check_mode:
+        outcome = predict(client, params, found, plan)
+    else:
+        outcome = apply(client, params, found, plan, progress)
+    for warning in outcome.warnings:
+        module.warn(warning)
+    result = result_of(found, plan, outcome, params)
+    return diff_result(module, result, diff_view(found), {"auth_config": outcome.auth, "certificate": brief(result)})
+
+
+def main() -> None:
+    module = exchange_module(ARGUMENT_SPEC)
+    try:
+        check_input(module.params)
+    except ExchangeInputError as exc:
+        module.fail_json(msg=exc.msg)
+    progress: dict[str, Any] = {"changed": False, "created": False, "action": "none"}
+    try:
+        module.exit_json(**ensure(module, client_for(module), progress))
+    except Refused as refused:
+        module.fail_json(msg=refused.msg)
+    except StepFailed as failed:
+        fail_from_error(module, failed.error, failed.what, **progress)
 
 
 if __name__ == "__main__":
