@@ -1,0 +1,263 @@
+# Copyright: (c) 2026, exchange.hybrid contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""exchange_auth_info against the simulator's Exchange (hybrid_sim.module_runner): set the organization up, read
+it back, assert, read again (nothing changes), read in check mode (the same answer)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from hybrid_sim.exchange.testing import ExchangeHarness
+from hybrid_sim.module_runner import run_module
+from hybrid_sim.state import iso, now, parse_iso
+
+from ansible_collections.exchange.hybrid.plugins.modules import exchange_auth_info as mod
+
+SERVER = "EX2019"
+ALL = ("EX2013", "EX2016", "EX2019")
+PUSH_URI = "https://outlook.office365.com/PushNotifications"
+TENANT_ID = "6a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+LIFETIME_DAYS = 5 * 365 + 1  # the simulator's self-signed certificates live five years
+
+
+@pytest.fixture
+def org(tmp_path):
+    """Three servers (2013, 2016, 2019); setup's Auth certificate current and deployed to each."""
+    return ExchangeHarness(str(tmp_path))
+
+
+def read(harness, args=None, **kwargs):
+    return run_module(mod, dict(args or {}), exchange=harness, server=SERVER, **kwargs)
+
+
+def by_name(result):
+    return {entry["name"]: entry for entry in result["servers"]}
+
+
+def edit_auth_config(harness, **values):
+    with harness.edit() as state:
+        state["exchange"]["auth_config"].update(values)
+
+
+def edit_store(harness, server, thumbprint, **values):
+    with harness.edit() as state:
+        store = state["exchange"]["servers"][server]["certificates"]
+        cert = next(c for c in store if c["Thumbprint"] == thumbprint)
+        if values.pop("remove", False):
+            store.remove(cert)
+        cert.update(values)
+
+
+def current(harness):
+    return harness.state()["exchange"]["auth_config"]["CurrentCertificateThumbprint"]
+
+
+def assert_reader(harness, out, args=None):
+    """A reader: nothing changed or written, a second read and a check-mode read answer the same."""
+    before = harness.state()
+    assert not out.failed, out.result
+    assert out.result["changed"] is False and not out.writes
+    again = read(harness, args)
+    checked = read(harness, args, check=True)
+    assert harness.state() == before
+    for other in (again, checked):
+        assert not other.failed and not other.writes and other.result["changed"] is False
+        assert without_clock(other.result) == without_clock(out.result)
+
+
+def without_clock(result):
+    """The clock moves between two reads; everything else must answer the same."""
+    return {key: value for key, value in result.items() if key != "server_utc_now"}
+
+
+def test_reads_the_whole_organization_through_one_server(org):
+    out = read(org)
+    assert_reader(org, out)
+    r = out.result
+    thumbprint = current(org)
+    assert r["connected_server"] == SERVER and r["organization"]["name"] == "Contoso"
+    assert abs((parse_iso(r["server_utc_now"]) - now(org.state())).total_seconds()) < 60  # the server's clock
+    assert r["auth_config"]["current"]["thumbprint"] == thumbprint
+    assert r["auth_config"]["current"]["key_size"] == 2048 and r["auth_config"]["current"]["expired"] is False
+    assert r["auth_config"]["current"]["signature_algorithm"] == "sha256RSA"
+    assert r["auth_config"]["next"] is None and r["auth_config"]["previous"] is None
+    assert r["auth_config"]["service_name"] == "00000002-0000-0ff1-ce00-000000000000"
+    servers = by_name(r)
+    assert sorted(servers) == sorted(ALL) and [s["name"] for s in r["servers"] if s["connected"]] == [SERVER]
+    for entry in servers.values():
+        assert entry["answered"] is True and entry["error"] is None and entry["meets_push_minimum"]
+        cert = entry["auth_certificate"]
+        assert cert["thumbprint"] == thumbprint and cert["present"] and cert["has_private_key"]
+        assert cert["usable"] and cert["problems"] == [] and cert["days_remaining"] > 1800
+        assert entry["next_auth_certificate"] is None
+    assert servers["EX2016"]["version"] == "15.1.2507.6" and servers["EX2013"]["roles"] == ["Mailbox", "ClientAccess"]
+    # Every store is read through the connected server, by name: one Get-ExchangeCertificate per server.
+    stores = [c["parameters"] for c in out.calls if c["cmdlet"] == "Get-ExchangeCertificate"]
+    assert sorted(p["Server"] for p in stores) == sorted(ALL)
+    assert r["partner_applications"][0]["name"] == "Exchange Online" and r["partner_applications"][0]["enabled"]
+    assert r["intra_organization_connectors"][0]["target_address_domains"] == ["contoso.mail.onmicrosoft.com"]
+    assert r["push_proxy"] == {"found": True, "enabled": False, "organization": None, "uri": None}
+    assert r["auth_servers"] == [] and r["setting_overrides"] == []
+
+
+def test_no_certificate_bytes_in_the_result(org):
+    out = read(org)
+    raw = [c["RawData"] for s in org.state()["exchange"]["servers"].values() for c in s["certificates"]]
+    text = str(out.result)
+    assert raw and not [r for r in raw if r[:40] in text] and "RawData" not in text
+
+
+def test_a_server_without_the_certificate_or_its_private_key(org):
+    thumbprint = current(org)
+    edit_store(org, "EX2013", thumbprint, remove=True)
+    edit_store(org, "EX2016", thumbprint, HasPrivateKey=False)
+    out = read(org)
+    assert_reader(org, out)
+    servers = by_name(out.result)
+    missing, keyless, good = (servers[n]["auth_certificate"] for n in ALL)
+    assert missing["present"] is False and missing["usable"] is False and missing["has_private_key"] is None
+    assert missing["problems"] == ["it is not in the certificate store of this server"]
+    assert keyless["present"] and keyless["has_private_key"] is False and not keyless["usable"]
+    assert "it has no private key" in keyless["problems"]
+    assert good["usable"] and servers["EX2013"]["answered"] and servers["EX2016"]["answered"]
+
+
+def test_a_server_that_does_not_answer_is_reported_not_failed(org):
+    with org.edit() as state:
+        state["exchange"]["servers"]["EX2013"]["offline"] = True
+    out = read(org)
+    assert_reader(org, out)
+    down = by_name(out.result)["EX2013"]
+    assert down["answered"] is False and "The RPC server is unavailable" in down["error"] and "EX2013" in down["error"]
+    assert down["auth_certificate"] is None and down["next_auth_certificate"] is None
+    assert all(by_name(out.result)[n]["answered"] for n in ("EX2016", "EX2019"))
+
+
+def test_staged_next_certificate_before_and_after_its_effective_date(org):
+    staged = org.add_certificate(ALL)
+    effective = now(org.state()) + dt.timedelta(days=1)
+    edit_auth_config(org, NextCertificateThumbprint=staged, NextCertificateEffectiveDate=iso(effective))
+    before = read(org)
+    assert_reader(org, before)
+    nxt = before.result["auth_config"]["next"]
+    assert nxt["thumbprint"] == staged and nxt["effective_date"] == iso(effective) and nxt["effective"] is False
+    assert nxt["key_size"] == 2048 and nxt["expired"] is False
+    for entry in before.result["servers"]:
+        assert entry["next_auth_certificate"]["thumbprint"] == staged and entry["next_auth_certificate"]["usable"]
+
+    # Past the effective date, before the AuthAdmin servicelet's next pass: still next, now effective.
+    org.move_clock(dt.timedelta(days=1, minutes=10).total_seconds())
+    after = read(org)
+    assert_reader(org, after)
+    assert after.result["auth_config"]["next"]["effective"] is True
+    assert after.result["auth_config"]["current"]["thumbprint"] != staged
+
+
+def test_expired_previous_certificate_and_one_gone_from_the_stores(org):
+    old = org.add_certificate(ALL, issued_days_ago=LIFETIME_DAYS + 10)
+    edit_auth_config(org, PreviousCertificateThumbprint=old)
+    out = read(org)
+    assert_reader(org, out)
+    previous = out.result["auth_config"]["previous"]
+    assert previous["thumbprint"] == old and previous["expired"] is True and previous["days_remaining"] < 0
+
+    edit_auth_config(org, PreviousCertificateThumbprint="AB" * 20)
+    gone = read(org).result["auth_config"]["previous"]
+    assert gone["thumbprint"] == "AB" * 20
+    assert {k for k, v in gone.items() if v is not None} == {"thumbprint"}
+
+
+def test_sha1_and_1024_bit_findings(org):
+    weak = org.add_certificate(ALL, key_size=1024, signature_hash="sha1")
+    edit_auth_config(org, CurrentCertificateThumbprint=weak)
+    out = read(org)
+    assert_reader(org, out)
+    assert out.result["auth_config"]["current"]["signature_algorithm"] == "sha1RSA"
+    assert out.result["auth_config"]["current"]["key_size"] == 1024
+    for entry in out.result["servers"]:
+        cert = entry["auth_certificate"]
+        assert cert["usable"] is False and cert["key_size"] == 1024 and cert["signature_algorithm"] == "sha1RSA"
+        assert any("1024 bits" in p for p in cert["problems"]) and any("sha1RSA" in p for p in cert["problems"])
+
+
+def test_an_expired_current_certificate(org):
+    expired = org.add_certificate(ALL, issued_days_ago=LIFETIME_DAYS + 3)
+    edit_auth_config(org, CurrentCertificateThumbprint=expired)
+    out = read(org)
+    assert out.result["auth_config"]["current"]["expired"] is True
+    assert all(
+        not s["auth_certificate"]["usable"] and any("expired" in p for p in s["auth_certificate"]["problems"])
+        for s in out.result["servers"]
+    )
+
+
+def test_connected_only(org):
+    out = read(org, {"servers": "connected"})
+    assert_reader(org, out, {"servers": "connected"})
+    assert [s["name"] for s in out.result["servers"]] == [SERVER]
+    stores = [c["parameters"] for c in out.calls if c["cmdlet"] == "Get-ExchangeCertificate"]
+    assert stores == [{"Server": SERVER}]
+
+
+def test_objects_of_a_hybrid_organization(tmp_path):
+    harness = ExchangeHarness(str(tmp_path), hcw=True, tenant_id=TENANT_ID)
+    with harness.edit() as state:
+        state["exchange"]["setting_overrides"].append(
+            {
+                "Name": "EnableExchangeHybrid3PAppFeature",
+                "Identity": "EnableExchangeHybrid3PAppFeature",
+                "ComponentName": "Global",
+                "SectionName": "ExchangeOnpremAsThirdPartyAppId",
+                "Parameters": ["Enabled=True"],
+                "Reason": "dedicated hybrid app",
+                "Server": [],
+            }
+        )
+        app = state["exchange"]["push_notification_apps"][0]
+        app.update(Enabled=True, Organization="contoso.onmicrosoft.com", Uri=PUSH_URI)
+    out = read(harness)
+    assert_reader(harness, out)
+    r = out.result
+    kinds = sorted(s["type"] for s in r["auth_servers"])
+    assert kinds == ["AzureAD", "MicrosoftACS"]
+    assert all(s["realm"] == TENANT_ID and s["domain_name"] == ["contoso.com"] for s in r["auth_servers"])
+    assert r["setting_overrides"] == [
+        {
+            "name": "EnableExchangeHybrid3PAppFeature",
+            "component": "Global",
+            "section": "ExchangeOnpremAsThirdPartyAppId",
+            "parameters": ["Enabled=True"],
+            "reason": "dedicated hybrid app",
+            "server": [],
+        }
+    ]
+    assert r["push_proxy"] == {
+        "found": True,
+        "enabled": True,
+        "organization": "contoso.onmicrosoft.com",
+        "uri": PUSH_URI,
+    }
+
+
+def test_edge_servers_are_listed_but_not_read(tmp_path):
+    edge = {"name": "EDGE01", "version": "Version 15.2 (Build 1748.10)", "roles": ["Edge"]}
+    mailbox = {"name": "EX2019", "version": "Version 15.2 (Build 1748.10)"}
+    harness = ExchangeHarness(str(tmp_path), servers=[mailbox, edge])
+    out = read(harness)
+    assert_reader(harness, out)
+    entry = by_name(out.result)["EDGE01"]
+    assert entry["is_edge"] and entry["answered"] is None and entry["auth_certificate"] is None
+    assert [c["parameters"]["Server"] for c in out.calls if c["cmdlet"] == "Get-ExchangeCertificate"] == ["EX2019"]
+
+
+def test_view_only_administrator_can_read(tmp_path):
+    harness = ExchangeHarness(str(tmp_path), rbac={"CONTOSO\\viewer": ["View-Only Organization Management"]})
+    out = read(harness, {"username": "CONTOSO\\viewer"})
+    assert not out.failed and all(s["answered"] for s in out.result["servers"])
+
+
+def test_bad_input_refused_before_connecting():
+    out = run_module(mod, {"servers": "some"})  # no Exchange: connecting would fail the test
+    assert out.failed and "servers" in out.result["msg"] and "pw-canary" not in str(out.result)
