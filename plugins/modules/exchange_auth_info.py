@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: exchange_auth_info
 short_description: Read an Exchange organization's OAuth set-up and its Auth certificate on every server
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads, through one Exchange session on the server it connects to, what OAuth between Exchange and Microsoft 365
     rests on - AuthConfig's current, next and previous certificates with their dates, the AuthServers, the partner
