@@ -14,7 +14,8 @@ import binascii
 import datetime as dt
 from typing import Any, Optional
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import auth_certificate_problems, parse_utc
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import auth_certificate_problems
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
 
 try:
     from cryptography import x509

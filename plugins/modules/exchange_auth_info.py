@@ -360,20 +360,22 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._auth_certificates
     find_certificate,
     store_state,
 )
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import (
-    SERVER_PROPERTIES,
+from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeCommandError,
     ExchangeError,
-    call,
+    fail_from_error,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import (
+    SERVER_PROPERTIES,
     client_for,
     exchange_module,
-    fail_from_error,
     find_connected,
     now_for,
-    parse_utc,
     run_reads,
     server_facts,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
 
 PROXY_APP_NAME = "OnPrem-Proxy"
 # One read per object type, each with the properties the result shows, renamed: Exchange property -> result key.
