@@ -28,7 +28,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeError,
     ExchangeInputError,
 )
-from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_connection import exchange_uri, host_uri, spn_of, wsman_arguments
+from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_connection import resolve_connection, wsman_arguments
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_versions import validate_calls
 from ansible_collections.exchange.hybrid.plugins.module_utils._host_scripts import HOST_CMDLETS, HOST_SCRIPTS
 from ansible_collections.exchange.hybrid.plugins.module_utils._retry import Backoff, Retry, retry
@@ -98,7 +98,6 @@ ROLE_HINT = (
 )
 
 
-
 def call(cmdlet: str, properties: Optional[Sequence[str]] = None, **parameters: Any) -> dict:
     """One command: an Exchange cmdlet (Exchange endpoint) or a Windows PowerShell cmdlet of ``HOST_CMDLETS``.
 
@@ -150,7 +149,6 @@ def is_read(entry: dict) -> bool:
     if entry.get("script"):
         return name == "host_facts" or bool(entry["parameters"].get("CheckOnly"))
     return name.split("-", 1)[0] in ("Get", "Test")
-
 
 
 # ---------------------------------------------------------------- values from remoting
@@ -242,7 +240,8 @@ class ExchangeClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.params = dict(params)
-        self.server = str(params.get("server"))
+        self.connection = resolve_connection(params)
+        self.server = self.connection.server
         self.computer_name: Optional[str] = None
         self.server_version: Optional[tuple[int, int, int, int]] = None
         # The server's clock (host facts' UtcNow) once read: expiry is judged by the server's time.
@@ -284,7 +283,7 @@ class ExchangeClient:
     # -- pools
 
     def _uri(self, endpoint: str) -> str:
-        return exchange_uri(self.params) if endpoint == ENDPOINT_EXCHANGE else host_uri(self.params)
+        return self.connection.exchange_uri if endpoint == ENDPOINT_EXCHANGE else self.connection.host_uri
 
     def _pool(self, endpoint: str) -> _Pool:
         if endpoint in self._pools:
@@ -293,7 +292,7 @@ class ExchangeClient:
         configuration = EXCHANGE_CONFIGURATION if endpoint == ENDPOINT_EXCHANGE else DEFAULT_CONFIGURATION
 
         def open_pool() -> _Pool:
-            wsman = self._factory(**wsman_arguments(self.params, uri))
+            wsman = self._factory(**wsman_arguments(self.connection, uri))
             pool = RunspacePool(wsman, configuration_name=configuration)
             try:
                 pool.open()
@@ -320,7 +319,7 @@ class ExchangeClient:
                 opened.pool.close()
             except Exception:
                 # The connection may be gone with its authentication context: a new connection deletes it.
-                opened.wsman = self._factory(**wsman_arguments(self.params, opened.uri))
+                opened.wsman = self._factory(**wsman_arguments(self.connection, opened.uri))
                 shell.wsman = opened.wsman
                 raise
 
@@ -388,7 +387,7 @@ class ExchangeClient:
                 msg = (
                     "%s is not available to %s on %s's Exchange endpoint: %s. Exchange shows only the cmdlets the "
                     "account's management roles grant; %s"
-                    % (name, self.params.get("username") or "the Kerberos user", where, message, ROLE_HINT % name)
+                    % (name, self.connection.username or "the Kerberos user", where, message, ROLE_HINT % name)
                 )
             else:
                 msg = "%s is not available on %s's default endpoint: %s" % (name, where, message)
@@ -475,7 +474,7 @@ class ExchangeClient:
         )
 
     def _scrub(self, text: str) -> str:
-        password = self.params.get("password")
+        password = self.connection.password
         # Very short strings would mangle every message; real passwords are longer.
         if password and len(str(password)) >= 6:
             text = text.replace(str(password), "********")
@@ -486,8 +485,8 @@ class ExchangeClient:
     ) -> ExchangeConnectionError:
         uri = self._uri(endpoint)
         server = self.server
-        user = self.params.get("username") or "(the Kerberos ticket cache's user)"
-        auth = self.params["auth"]
+        user = self.connection.username or "(the Kerberos ticket cache's user)"
+        auth = self.connection.auth
         which = "Exchange endpoint" if endpoint == ENDPOINT_EXCHANGE else "default WinRM endpoint"
         step = "opening the runspace pool" if stage == "open" else "running %s" % stage
         text = self._text(exc)
@@ -515,7 +514,7 @@ class ExchangeClient:
             msg = (
                 "Kerberos has no service principal %s (Server not found in Kerberos database): connect with the "
                 "server's FQDN, not an IP address or a load-balanced name, or set negotiate_hostname_override to the "
-                "name the SPN is registered for" % spn_of(self.params, uri)
+                "name the SPN is registered for" % self.connection.spn(uri)
             )
         elif "preauthentication failed" in lowered or "password incorrect" in lowered:
             msg = "the KDC rejected the password of %s (Kerberos preauthentication failed): check the password" % user
@@ -527,7 +526,7 @@ class ExchangeClient:
         elif auth == "kerberos" and (
             "no kerberos credentials" in lowered
             or "credentials cache" in lowered
-            or ("no credentials" in lowered and not self.params.get("password"))
+            or ("no credentials" in lowered and not self.connection.password)
         ):
             msg = (
                 "no Kerberos ticket to connect to %s: run kinit user@REALM on the controller (KRB5CCNAME), or give "
@@ -587,12 +586,12 @@ class ExchangeClient:
         elif requests_exceptions is not None and isinstance(exc, requests_exceptions.ConnectTimeout):
             msg = "could not connect to %s within connection_timeout (%s s): check server, port and firewall" % (
                 uri,
-                self.params["connection_timeout"],
+                self.connection.connection_timeout,
             )
         elif requests_exceptions is not None and isinstance(exc, requests_exceptions.ReadTimeout):
             msg = "%s did not answer within read_timeout (%s s) while %s; raise read_timeout" % (
                 uri,
-                self.params["read_timeout"],
+                self.connection.read_timeout,
                 step,
             )
         elif requests_exceptions is not None and isinstance(exc, requests_exceptions.ConnectionError):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import env_fallback
@@ -50,7 +51,6 @@ def is_host_name(value: str) -> bool:
         return True
     except ValueError:
         return bool(_HOST.match(value))
-
 
 
 def connection_problem(params: dict) -> Optional[str]:
@@ -114,38 +114,85 @@ def _bracketed(host: str) -> str:
     return "[%s]" % host if ":" in host and not host.startswith("[") else host
 
 
-def exchange_uri(params: dict) -> str:
-    """The Exchange endpoint: connection_uri, else http://<server>/PowerShell/ (Kerberos encrypts over http)."""
-    return params.get("connection_uri") or "http://%s/PowerShell/" % _bracketed(str(params["server"]))
+@dataclass(frozen=True)
+class ExchangeConnection:
+    """The connection options resolved once: both endpoint URLs and what every WS-Management connection uses."""
+
+    server: str
+    exchange_uri: str
+    host_uri: str
+    auth: str
+    username: Optional[str]
+    password: Optional[str] = field(repr=False)
+    negotiate_service: str
+    negotiate_hostname_override: Optional[str]
+    # pypsrp's cert_validation: the CA file, True (the system's CAs) or False
+    cert_validation: Union[str, bool]
+    cert_pem: Optional[str]
+    cert_key_pem: Optional[str]
+    message_encryption: str
+    operation_timeout: int
+    read_timeout: int
+    connection_timeout: int
+
+    def spn(self, uri: str) -> str:
+        """The service principal a Kerberos message to ``uri`` names."""
+        return "%s/%s" % (self.negotiate_service, self.negotiate_hostname_override or urlsplit(uri).hostname)
 
 
-def host_uri(params: dict) -> str:
-    """The default WinRM endpoint of the server, for the host operations."""
-    scheme = params["scheme"]
-    port = params.get("port") or (5986 if scheme == "https" else 5985)
-    return "%s://%s:%d/wsman" % (scheme, _bracketed(str(params["server"])), port)
+def resolve_connection(params: dict) -> ExchangeConnection:
+    """The one place that turns the options (the spec's defaults for any not given) into an ``ExchangeConnection``.
+
+    The Exchange endpoint is ``connection_uri``, else ``http://<server>/PowerShell/`` (Kerberos encrypts over http);
+    the default WinRM endpoint is ``<scheme>://<server>:<port>/wsman``, port 5986 for https and 5985 for http.
+    """
+    options = {name: spec.get("default") for name, spec in CONNECTION_ARGUMENT_SPEC.items()}
+    options.update({name: value for name, value in params.items() if value is not None})
+    server = _bracketed(str(options["server"]))
+    scheme = options["scheme"]
+    port = options["port"] if options["port"] is not None else 5986 if scheme == "https" else 5985
+    return ExchangeConnection(
+        server=str(options["server"]),
+        exchange_uri=options["connection_uri"] or "http://%s/PowerShell/" % server,
+        host_uri="%s://%s:%d/wsman" % (scheme, server, port),
+        auth=options["auth"],
+        username=options["username"],
+        password=options["password"],
+        negotiate_service=options["negotiate_service"],
+        negotiate_hostname_override=options["negotiate_hostname_override"],
+        # A path is used as is: REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE never override ca_path (pypsrp reads them only for
+        # True).
+        cert_validation=(options["ca_path"] or True) if options["validate_certs"] else False,
+        cert_pem=options["cert_pem"],
+        cert_key_pem=options["cert_key_pem"],
+        message_encryption=options["message_encryption"],
+        operation_timeout=options["operation_timeout"],
+        read_timeout=options["read_timeout"],
+        connection_timeout=options["connection_timeout"],
+    )
 
 
-def wsman_arguments(params: dict, uri: str) -> dict:
+def wsman_arguments(connection: ExchangeConnection, uri: str) -> dict:
     """Keyword arguments of pypsrp's ``WSMan`` for one endpoint URL (the password is passed, never logged)."""
     parts = urlsplit(uri)
     ssl = parts.scheme == "https"
     path = (parts.path or "/wsman").lstrip("/")
     if parts.query:
         path += "?" + parts.query
-    auth = params["auth"]
+    auth = connection.auth
     arguments: dict[str, Any] = dict(
         server=parts.hostname,
         port=parts.port or (443 if ssl else 80),
         path=path,
         ssl=ssl,
         auth=auth,
-        username=params.get("username"),
-        password=params.get("password"),
-        encryption=params["message_encryption"],
-        operation_timeout=params["operation_timeout"],
-        read_timeout=params["read_timeout"],
-        connection_timeout=params["connection_timeout"],
+        username=connection.username,
+        password=connection.password,
+        encryption=connection.message_encryption,
+        operation_timeout=connection.operation_timeout,
+        read_timeout=connection.read_timeout,
+        connection_timeout=connection.connection_timeout,
+        cert_validation=connection.cert_validation,
         # Proxies from the environment would reroute a server's traffic unasked.
         no_proxy=True,
     )
@@ -153,18 +200,11 @@ def wsman_arguments(params: dict, uri: str) -> dict:
         # Basic cannot seal messages and pypsrp refuses auto over http for it; connection_problem() lets Basic over
         # http through only with allow_unencrypted_basic, which is exactly "no encryption".
         arguments["encryption"] = "never"
-    # A path is used as is: REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE never override ca_path (pypsrp reads them only for True).
-    arguments["cert_validation"] = (params.get("ca_path") or True) if params.get("validate_certs", True) else False
     if auth in ("kerberos", "negotiate", "ntlm"):
-        arguments["negotiate_service"] = params.get("negotiate_service") or "HTTP"
-        if params.get("negotiate_hostname_override"):
-            arguments["negotiate_hostname_override"] = params["negotiate_hostname_override"]
+        arguments["negotiate_service"] = connection.negotiate_service
+        if connection.negotiate_hostname_override:
+            arguments["negotiate_hostname_override"] = connection.negotiate_hostname_override
     if auth == "certificate":
-        arguments["certificate_pem"] = params.get("cert_pem")
-        arguments["certificate_key_pem"] = params.get("cert_key_pem")
+        arguments["certificate_pem"] = connection.cert_pem
+        arguments["certificate_key_pem"] = connection.cert_key_pem
     return arguments
-
-
-def spn_of(params: dict, uri: str) -> str:
-    host = params.get("negotiate_hostname_override") or urlsplit(uri).hostname
-    return "%s/%s" % (params.get("negotiate_service") or "HTTP", host)

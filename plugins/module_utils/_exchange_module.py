@@ -60,7 +60,8 @@ def diff_result(module: AnsibleModule, result: dict, before: Any, after: Any) ->
         result["diff"] = {"before": before, "after": after}
     return result
 
-# ---------------------------------------------------------------- servers and versions
+
+# ---------------------------------------------------------------- servers
 
 SERVER_PROPERTIES = ["Name", "Fqdn", "Domain", "Edition", "AdminDisplayVersion", "ServerRole", "Site", "IsEdgeServer"]
 HOST_FACTS_PROPERTIES = ["ComputerName", "UtcNow", "ExSetupPath", "FileVersion"]

@@ -248,14 +248,18 @@ class GraphClient:
         max_total_wait: float = 120.0,
         replication_wait: float = DEFAULT_REPLICATION_WAIT,
     ) -> None:
-        self.params = params
+        # The one resolution of the options: the spec's defaults for any not given (tests and other callers may pass
+        # a partial dict).
+        self.params = {name: spec.get("default") for name, spec in GRAPH_ARGUMENT_SPEC.items()}
+        self.params.update({name: value for name, value in params.items() if value is not None})
+        params = self.params
         self.sleep = sleep
         self.max_retries = max_retries
         self.max_total_wait = max_total_wait
         # seconds a call naming replication answers may wait in total for a new object to replicate
         self.replication_wait = replication_wait
         self.warnings: list[str] = []
-        self.cloud = params.get("cloud") or "global"
+        self.cloud = params["cloud"]
         if self.cloud not in CLOUDS:
             raise GraphError(f"cloud must be one of {', '.join(CLOUD_CHOICES)}.")
         tenant = (params.get("tenant") or "").strip()
@@ -282,7 +286,7 @@ class GraphClient:
             if not os.path.exists(ca_path):
                 raise GraphError(f"ca_path {ca_path} does not exist.")
             return ca_path
-        if self.params.get("validate_certs", True) is False:
+        if not self.params["validate_certs"]:
             return False
         # trust_env=False also drops these; keep honouring them when ca_path is not given (corporate proxies).
         return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True

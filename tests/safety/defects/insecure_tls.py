@@ -4,7 +4,7 @@ http without message encryption, and a Graph client whose session does not verif
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, Iterator
 from unittest import mock
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange, _graph
@@ -13,8 +13,8 @@ from ansible_collections.exchange.hybrid.plugins.module_utils import _exchange, 
 def _patched_arguments(**changes):  # type: ignore[no-untyped-def]
     original = _exchange.wsman_arguments
 
-    def wsman_arguments(params: dict, uri: str) -> dict:
-        arguments = original(params, uri)
+    def wsman_arguments(connection: Any, uri: str) -> dict:
+        arguments = original(connection, uri)
         arguments.update(changes)
         return arguments
 

@@ -31,6 +31,18 @@ def params(**changes):
     return base
 
 
+def connection(**changes):
+    return _exchange_connection.resolve_connection(params(**changes))
+
+
+def resolve(p):
+    return _exchange_connection.resolve_connection(p)
+
+
+def wsman_arguments(resolved, uri):
+    return _exchange_connection.wsman_arguments(resolved, uri)
+
+
 def obj(types, adapted=None, extended=None, to_string=None, sets=None):
     value = GenericComplexObject()
     value.types = list(types)
@@ -43,34 +55,34 @@ def obj(types, adapted=None, extended=None, to_string=None, sets=None):
 
 def test_default_endpoints_follow_microsoft():
     p = params()
-    assert _exchange_connection.exchange_uri(p) == "http://ex01.contoso.com/PowerShell/"
-    assert _exchange_connection.host_uri(p) == "https://ex01.contoso.com:5986/wsman"
-    assert _exchange_connection.host_uri(params(scheme="http")) == "http://ex01.contoso.com:5985/wsman"
-    assert _exchange_connection.exchange_uri(params(connection_uri="https://mail.contoso.com/powershell")).startswith("https://mail")
+    assert resolve(p).exchange_uri == "http://ex01.contoso.com/PowerShell/"
+    assert resolve(p).host_uri == "https://ex01.contoso.com:5986/wsman"
+    assert connection(scheme="http").host_uri == "http://ex01.contoso.com:5985/wsman"
+    assert connection(connection_uri="https://mail.contoso.com/powershell").exchange_uri.startswith("https://mail")
     assert p["auth"] == "kerberos" and p["negotiate_service"] == "HTTP"
 
 
 def test_wsman_arguments_for_the_exchange_endpoint():
     p = params(negotiate_hostname_override="ex01.contoso.com", server="127.0.0.1")
-    args = _exchange_connection.wsman_arguments(p, "http://127.0.0.1:8080/PowerShell/?SerializationLevel=Full")
+    args = wsman_arguments(resolve(p), "http://127.0.0.1:8080/PowerShell/?SerializationLevel=Full")
     assert args["server"] == "127.0.0.1" and args["port"] == 8080 and not args["ssl"]
     assert args["path"] == "PowerShell/?SerializationLevel=Full"
     assert args["auth"] == "kerberos" and args["negotiate_service"] == "HTTP"
     assert args["negotiate_hostname_override"] == "ex01.contoso.com"
     assert args["no_proxy"] is True
-    assert _exchange_connection.spn_of(p, "http://127.0.0.1:8080/PowerShell/") == "HTTP/ex01.contoso.com"
+    assert resolve(p).spn("http://127.0.0.1:8080/PowerShell/") == "HTTP/ex01.contoso.com"
 
 
 def test_ca_path_wins_over_environment_bundle(monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
-    args = _exchange_connection.wsman_arguments(params(ca_path=__file__), "https://ex01:5986/wsman")
+    args = wsman_arguments(connection(ca_path=__file__), "https://ex01:5986/wsman")
     assert args["cert_validation"] == __file__  # a path: pypsrp then ignores the environment
-    assert _exchange_connection.wsman_arguments(params(), "https://ex01:5986/wsman")["cert_validation"] is True
-    assert _exchange_connection.wsman_arguments(params(validate_certs=False), "https://ex01:5986/wsman")["cert_validation"] is False
+    assert wsman_arguments(connection(), "https://ex01:5986/wsman")["cert_validation"] is True
+    assert wsman_arguments(connection(validate_certs=False), "https://ex01:5986/wsman")["cert_validation"] is False
 
 
 def test_negotiate_stays_negotiate():
-    args = _exchange_connection.wsman_arguments(params(auth="negotiate"), "https://ex01:5986/wsman")
+    args = wsman_arguments(connection(auth="negotiate"), "https://ex01:5986/wsman")
     assert args["auth"] == "negotiate"
 
 
