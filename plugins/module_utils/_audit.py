@@ -18,10 +18,11 @@ The report schema is documented in docs/audit-report-schema.md; bump SCHEMA_VERS
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 from typing import Any, Optional
+
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc, thumbprint_key, utc_now
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("ok", "warning", "failure")
@@ -56,26 +57,12 @@ def _ran(result: Any) -> bool:
     return bool(result) and not result.get("skipped")
 
 
-def _upper(value: Any) -> Optional[str]:
-    return str(value).upper() if value else None
-
-
 def _message(result: Any) -> str:
     return str(_dict(result).get("msg") or "no message").strip()
 
 
 def _before(result: Any) -> Any:
     return _dict(_dict(result).get("diff")).get("before")
-
-
-def parse_utc(text: Any) -> Optional[dt.datetime]:
-    if not text:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 # ---------------------------------------------------------------------------------------------- organization
@@ -96,7 +83,7 @@ def _certificate(org: dict, raw: dict, warning_days: int) -> tuple[list[dict], d
     cert = before.get("certificate")
     facts["auth_config"] = auth
     facts["predicted_action"] = result.get("action")
-    current = _upper(auth.get("current"))
+    current = thumbprint_key(auth.get("current"))
     findings = []
     if not current:
         findings.append(finding("auth_certificate", "failure", "No Auth certificate",
@@ -112,7 +99,7 @@ def _certificate(org: dict, raw: dict, warning_days: int) -> tuple[list[dict], d
         days = cert.get("days_remaining")
         facts["current"] = {key: cert.get(key) for key in
                             ("thumbprint", "subject", "friendly_name", "not_before", "not_after", "days_remaining")}
-        nxt = _upper(auth.get("next"))
+        nxt = thumbprint_key(auth.get("next"))
         if isinstance(days, int) and days <= 0:
             findings.append(finding("auth_certificate", "failure", "Auth certificate expired",
                                     "Certificate %s expired on %s: OAuth, free/busy and push notifications fail."
@@ -132,7 +119,7 @@ def _certificate(org: dict, raw: dict, warning_days: int) -> tuple[list[dict], d
         else:
             findings.append(finding("auth_certificate", "ok", "Auth certificate valid for %s days" % days,
                                     "Certificate %s, valid until %s." % (current, cert.get("not_after"))))
-    nxt = _upper(auth.get("next"))
+    nxt = thumbprint_key(auth.get("next"))
     if nxt:
         staged = _dict(result.get("next_certificate"))
         facts["next"] = {
@@ -210,7 +197,7 @@ def _entra(raw: dict, cert: dict) -> tuple[list[dict], dict]:
     before = _dict(_before(result))
     keys = [k for k in before.get("keys") or result.get("keys") or [] if isinstance(k, dict)]
     target = _dict(result.get("target"))
-    by_thumb = {_upper(k.get("thumbprint")): k for k in keys}
+    by_thumb = {thumbprint_key(k.get("thumbprint")): k for k in keys}
     facts: dict[str, Any] = {
         "target": target.get("type"),
         "target_name": target.get("display_name"),
@@ -220,7 +207,7 @@ def _entra(raw: dict, cert: dict) -> tuple[list[dict], dict]:
         "next_key": None,
     }
     findings = []
-    current = _upper(_dict(cert.get("current")).get("thumbprint"))
+    current = thumbprint_key(_dict(cert.get("current")).get("thumbprint"))
     where = "the %s %r" % (str(target.get("object_type") or "object"), target.get("display_name"))
     if current:
         key = by_thumb.get(current)
@@ -233,7 +220,7 @@ def _entra(raw: dict, cert: dict) -> tuple[list[dict], dict]:
         else:
             findings.append(finding("entra_key", "ok", "Key present in Entra ID",
                                     "On %s, valid until %s." % (where, key.get("end_date_time"))))
-    nxt = _upper(_dict(cert.get("next")).get("thumbprint"))
+    nxt = thumbprint_key(_dict(cert.get("next")).get("thumbprint"))
     if nxt:
         key = by_thumb.get(nxt)
         facts["next_key"] = _key_view(key)
@@ -285,7 +272,7 @@ def _server_row(facts: dict, host: Optional[str], cert_state: Any, current: Opti
     state = _dict(cert_state)
     # The server signs with AuthConfig as it reads it; it names the organization's current certificate unless
     # Active Directory replication has not reached it yet.
-    thumbprint = _upper(state.get("thumbprint")) or current
+    thumbprint = thumbprint_key(state.get("thumbprint")) or current
     certificate: dict[str, Any] = {"thumbprint": thumbprint, "present": None}
     if host is None:
         findings.append(finding("audited", "warning", "Not in the inventory",
@@ -334,7 +321,7 @@ def _count(findings: list[dict]) -> dict:
 def build_report(hosts: list[dict], warning_days: int = 60, run_probe: bool = False,
                  generated_at: Optional[str] = None) -> dict:
     """The audit report (a JSON-serialisable dict) from the gathered per-host data."""
-    generated_at = generated_at or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    generated_at = generated_at or format_utc(utc_now())
     groups: dict[str, dict] = {}
     order: list[str] = []
     for entry in hosts:
@@ -377,7 +364,7 @@ def build_report(hosts: list[dict], warning_days: int = 60, run_probe: bool = Fa
         findings += proxy_findings
         probe_findings, probe = _probe(group["raw"]) if run_probe else ([], None)
         findings += probe_findings
-        current = _upper(_dict(cert.get("current")).get("thumbprint"))
+        current = thumbprint_key(_dict(cert.get("current")).get("thumbprint"))
         by_name: dict[str, dict] = {}
         for entry in group["entries"]:
             connected = next((s for s in _dict(entry.get("info")).get("servers") or [] if _dict(s).get("connected")),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import is_thumbprint
 
 try:
     from cryptography import x509
@@ -31,7 +32,6 @@ except ImportError:  # pragma: no cover - reported by the modules with missing_r
 
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.S)
 _PEM_ANY = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
-_HEX40 = re.compile(r"^[0-9A-Fa-f]{40}$")
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def thumbprint_of_key(entry: dict[str, Any]) -> str | None:
     ident = entry.get("customKeyIdentifier")
     if not ident:
         return None
-    if _HEX40.match(ident):
+    if is_thumbprint(ident):
         return ident.upper()
     try:
         raw = base64.b64decode(ident + "=" * (-len(ident) % 4), altchars=b"-_" if "-" in ident or "_" in ident else None)
@@ -156,7 +156,7 @@ def thumbprint_of_key(entry: dict[str, Any]) -> str | None:
     if len(raw) == 20:
         return raw.hex().upper()
     text = raw.decode("ascii", errors="ignore")
-    return text.upper() if _HEX40.match(text) else None
+    return text.upper() if is_thumbprint(text) else None
 
 
 def load_client_credential(path: str, password: str | None) -> dict[str, str]:

@@ -32,7 +32,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_connecti
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_versions import validate_calls
 from ansible_collections.exchange.hybrid.plugins.module_utils._host_scripts import HOST_CMDLETS, HOST_SCRIPTS
 from ansible_collections.exchange.hybrid.plugins.module_utils._retry import Backoff, Retry, retry
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc
 
 try:
     from pypsrp.complex_objects import GenericComplexObject
@@ -168,8 +168,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-        return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_utc(value)
     if isinstance(value, (list, tuple)):
         return [plain(item) for item in value]
     if isinstance(value, dict):
@@ -191,7 +190,7 @@ def plain(value: Any) -> Any:
 
 def _utc_text(text: str) -> str:
     parsed = parse_utc(re.sub(r"(\.\d{6})\d+", r"\1", text))
-    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ") if parsed else text
+    return format_utc(parsed) if parsed else text
 
 
 def object_properties(value: Any) -> dict:

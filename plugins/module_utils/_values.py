@@ -13,7 +13,9 @@ from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import ExchangeInputError
 
-_THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
+_THUMBPRINT = re.compile(r"^[0-9A-Fa-f]{40}$")
+# A GUID in its registry form (8-4-4-4-12 hexadecimal digits); ``search`` finds one inside a URL path.
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+$")
 
 
@@ -30,8 +32,22 @@ def normalize_thumbprint(value: Optional[str], option: str = "thumbprint") -> Op
     return cleaned
 
 
+def is_thumbprint(value: Any) -> bool:
+    """40 hexadecimal characters (a SHA-1 thumbprint), either case."""
+    return isinstance(value, str) and bool(_THUMBPRINT.match(value))
+
+
+def thumbprint_key(value: Any) -> Optional[str]:
+    """The form thumbprints are compared in (upper case); None for an empty value."""
+    return str(value).upper() if value else None
+
+
 def same_thumbprint(left: Optional[str], right: Optional[str]) -> bool:
-    return bool(left) and bool(right) and str(left).upper() == str(right).upper()
+    return bool(left) and bool(right) and thumbprint_key(left) == thumbprint_key(right)
+
+
+def is_guid(value: Any) -> bool:
+    return isinstance(value, str) and bool(GUID.fullmatch(value))
 
 
 def is_domain_name(value: Any) -> bool:
@@ -52,6 +68,12 @@ def parse_utc(value: Optional[str]) -> Optional[dt.datetime]:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed.astimezone(dt.timezone.utc)
+
+
+def format_utc(moment: dt.datetime) -> str:
+    """``yyyy-MM-ddTHH:mm:ssZ``; a naive datetime is taken as UTC."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def utc_now() -> dt.datetime:

@@ -244,7 +244,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module i
     run_reads,
     server_facts,
 )
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc, same_thumbprint, thumbprint_key
 
 AUTH_PROPERTIES = ["CurrentCertificateThumbprint", "NextCertificateThumbprint", "NextCertificateEffectiveDate"]
 CERT_PROPERTIES = [
@@ -261,8 +261,8 @@ AUTH_CMDLETS = ("Get-AuthConfig", "Get-ExchangeCertificate")
 
 def certificate_state(thumbprint: Any, certificates: list[dict], now: dt.datetime) -> dict[str, Any]:
     """The certificate ``thumbprint`` as this server's store holds it."""
-    thumb = str(thumbprint).upper() if thumbprint else None
-    cert = next((c for c in certificates if thumb and str(c.get("Thumbprint") or "").upper() == thumb), None)
+    thumb = thumbprint_key(thumbprint)
+    cert = next((c for c in certificates if same_thumbprint(c.get("Thumbprint"), thumb)), None)
     state: dict[str, Any] = {
         "thumbprint": thumb,
         "present": cert is not None,

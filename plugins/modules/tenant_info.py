@@ -125,15 +125,14 @@ graph_error:
   type: dict
 """
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphError, fail_from_error
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient, graph_module
 from ansible_collections.exchange.hybrid.plugins.module_utils._module import HybridModule
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import GUID
 
-GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def tenant_id_from(config: dict[str, Any]) -> str | None:
