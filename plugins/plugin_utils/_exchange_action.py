@@ -61,9 +61,7 @@ def connection_options(connection: Any) -> dict[str, Any]:
         "port": _option(connection, "port"),
     }
     if kind == "psrp":
-        port = found["port"]
-        # As the psrp plugin itself: no protocol means http on 5985 and https otherwise.
-        found["scheme"] = _option(connection, "protocol") or ("http" if port == 5985 else "https" if port else None)
+        scheme = _option(connection, "protocol")
         auth = str(_option(connection, "auth") or "").lower()
         found["auth"] = auth if auth in _PSRP_AUTHS else None
         validation = _option(connection, "cert_validation")
@@ -81,8 +79,6 @@ def connection_options(connection: Any) -> dict[str, Any]:
             found[ours] = _integer(_option(connection, ours))
     else:
         scheme = _option(connection, "scheme")
-        port = found["port"]
-        found["scheme"] = scheme or ("http" if port == 5985 else "https" if port else None)
         transports = _option(connection, "transport") or []
         if isinstance(transports, str):
             transports = [transports]
@@ -108,6 +104,10 @@ def connection_options(connection: Any) -> dict[str, Any]:
             ("connection_timeout", "ansible_winrm_connection_timeout"),
         ):
             found[ours] = _integer(extras.get(theirs))
+    # As both plugins themselves: without a scheme, port 5985 means http and any other port https; without either,
+    # the module's own default applies (https, port 5986).
+    port = found["port"]
+    found["scheme"] = scheme or ("http" if port == 5985 else "https" if port else None)
     if found.get("auth") == "certificate" and not found.get("cert_pem"):
         found["auth"] = None
     return {key: value for key, value in found.items() if value not in (None, "", [])}
