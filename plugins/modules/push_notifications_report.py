@@ -101,13 +101,13 @@ html_path:
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.exchange.hybrid.plugins.module_utils._audit import (
     build_report,
     failures,
     render_html,
     to_json,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._module import hybrid_module
 
 
 def _write(path: str, text: str) -> bool:
@@ -132,8 +132,10 @@ def _write(path: str, text: str) -> bool:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
+    # The report runs on the controller and connects nowhere: no connection options.
+    module = hybrid_module(
+        {},
+        dict(
             hosts=dict(type="list", elements="dict", required=True),
             json_path=dict(type="path"),
             html_path=dict(type="path"),
@@ -141,7 +143,6 @@ def main() -> None:
             run_probe=dict(type="bool", default=False),
             generated_at=dict(type="str"),
         ),
-        supports_check_mode=True,
     )
     params = module.params
     if params["warning_days"] < 0:
