@@ -134,7 +134,6 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._module import Hyb
 from ansible_collections.exchange.hybrid.plugins.module_utils._values import GUID
 
 
-
 def tenant_id_from(config: dict[str, Any]) -> str | None:
     for key in ("token_endpoint", "issuer"):
         path = urlsplit(config.get(key) or "").path
