@@ -262,6 +262,30 @@ auth_servers:
     is_default_authorization_endpoint:
       description: Whether it is the default authorization endpoint (Hybrid Modern Authentication).
       type: bool
+evosts_duplicates:
+  description:
+    - Each tenant (Realm) that more than one AzureAD (evoSTS) AuthServer trusts, recognised as Microsoft's
+      C(ConfigureExchangeHybridApplication.ps1) recognises them. Exchange needs exactly one;
+      M(exchange.hybrid.exchange_auth_server) refuses to configure the dedicated application until they are resolved
+      (or removes the others with its O(exchange.hybrid.exchange_auth_server#module:remove_duplicates)).
+    - Empty when there are none.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    realm:
+      description: The tenant ID they trust.
+      type: str
+    names:
+      description: Their names.
+      type: list
+      elements: str
+    keep:
+      description: The one to keep (the default authorization endpoint, else HCW's, else C(EvoSTS)).
+      type: str
+    fix:
+      description: What is wrong and how to fix it, with the C(Remove-AuthServer) commands.
+      type: str
 partner_applications:
   description: The partner applications (C(Get-PartnerApplication)).
   returned: success
@@ -375,6 +399,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module i
     run_reads,
     server_facts,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._auth_servers import evosts_duplicates
 from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
 
 PROXY_APP_NAME = "OnPrem-Proxy"
@@ -553,6 +578,7 @@ def read_auth_info(client: Any, scope: str) -> dict:
     }
     for (key, (_cmdlet, names)), rows in zip(OBJECTS.items(), outputs[4:]):
         result[key] = renamed(rows, names)
+    result["evosts_duplicates"] = evosts_duplicates(outputs[4])
     return result
 
 

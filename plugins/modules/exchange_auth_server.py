@@ -260,7 +260,15 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_versions
     parameter_support,
     product_name,
 )
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import is_domain_name
+from ansible_collections.exchange.hybrid.plugins.module_utils._auth_servers import (
+    duplicates_fix,
+    is_evosts,
+    is_hcw_name,
+    keep_order,
+    realm_of,
+    tenant_id_for,
+)
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import is_domain_name, is_guid
 
 AUTH_SERVER_PROPERTIES = [
     "Name",
@@ -273,7 +281,6 @@ AUTH_SERVER_PROPERTIES = [
     "DomainName",
     "IsDefaultAuthorizationEndpoint",
 ]
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 EXPECTED_TYPE = {"acs": "MicrosoftACS", "azure_ad": "AzureAD"}
 
 
@@ -283,7 +290,7 @@ def check_input(params: dict) -> None:
         raise ExchangeInputError("name must be a non-empty AuthServer name")
     tenant = params.get("tenant_domain")
     if tenant is not None:
-        if not (is_domain_name(tenant) or (params["type"] == "azure_ad" and _GUID.match(tenant))):
+        if not (is_domain_name(tenant) or (params["type"] == "azure_ad" and is_guid(tenant))):
             raise ExchangeInputError(
                 "tenant_domain must be the tenant's DNS domain such as contoso.onmicrosoft.com%s, got %r"
                 % (" (or its tenant ID)" if params["type"] == "azure_ad" else "", tenant)
@@ -295,12 +302,12 @@ def check_input(params: dict) -> None:
         if not (params["type"] == "azure_ad" and params.get("tenant_id")):
             raise ExchangeInputError("tenant_domain is required with state present (or give auth_metadata_url)")
     tenant_id = params.get("tenant_id")
-    if tenant_id is not None and not _GUID.match(tenant_id):
+    if tenant_id is not None and not is_guid(tenant_id):
         raise ExchangeInputError(
             "tenant_id must be the tenant ID (a GUID such as 6a4b3c2d-1e0f-4a5b-9c8d-7e6f5a4b3c2d), got %r" % tenant_id
         )
     app = params.get("application_identifier")
-    if app is not None and not _GUID.match(app):
+    if app is not None and not is_guid(app):
         raise ExchangeInputError(
             "application_identifier must be an application (client) ID such as 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
         )
@@ -339,53 +346,8 @@ ONLY_TENANT = "the only tenant among the evoSTS AuthServers"
 _INITIAL_CLOUD_DOMAINS = ("onmicrosoft.com", "partner.onmschina.cn", "onmicrosoft.us")
 
 
-def is_evosts(row: dict) -> bool:
-    """Microsoft's rule (ConfigureExchangeHybridApplication.ps1, ConfigureAuthServer): Type AzureAD and a name
-    that is HCW's C(EvoSts - <GUID>) or contains C(EvoSTS), case-insensitively."""
-    return str(row.get("Type") or "").lower() == "azuread" and "evosts" in str(row.get("Name") or "").lower()
-
-
-def is_hcw_name(name: Any, prefix: str = "evosts") -> bool:
-    """The name HCW gives its AuthServers: C(EvoSts - <GUID>), C(ACS - <GUID>)."""
-    text = str(name or "").lower()
-    head = prefix + " - "
-    return text.startswith(head) and bool(_GUID.match(text[len(head) :]))
-
-
-def realm_of(row: dict) -> str:
-    return str(row.get("Realm") or "").lower()
-
-
 def domains_of(row: Optional[dict]) -> list[str]:
     return list((view(row) or {}).get("domain_name") or [])
-
-
-def keep_order(row: dict, name: str) -> tuple:
-    """Which of several evoSTS AuthServers to keep: the default authorization endpoint (HMA relies on it),
-    then the one HCW made, then the one named O(name), then the first listed."""
-    return (
-        not bool(row.get("IsDefaultAuthorizationEndpoint")),
-        not is_hcw_name(row.get("Name")),
-        str(row.get("Name") or "").lower() != name.lower(),
-    )
-
-
-def tenant_id_for(params: dict, auth_servers: list[dict]) -> tuple[Optional[str], str]:
-    """The tenant ID the evoSTS AuthServer's Realm must match, and where it came from."""
-    if params.get("tenant_id"):
-        return params["tenant_id"].lower(), "tenant_id"
-    tenant = params.get("tenant_domain") or ""
-    if _GUID.match(tenant):
-        return tenant.lower(), "tenant_domain"
-    if tenant:
-        # An AuthServer whose metadata URL names the tenant domain (the push article's MicrosoftSts, or an evoSTS
-        # created from the domain): Exchange read the tenant ID from that metadata into Realm.
-        needles = ("/%s/" % tenant.lower(), "realm=%s" % tenant.lower())
-        for row in auth_servers:
-            url = str(row.get("AuthMetadataUrl") or "").lower()
-            if any(n in url for n in needles) and _GUID.match(str(row.get("Realm") or "")):
-                return realm_of(row), "the Realm of AuthServer %s, whose metadata names %s" % (row.get("Name"), tenant)
-    return None, ""
 
 
 def choose_domains(params: dict, auth_servers: list[dict], target: Optional[dict], realm: Optional[str]) -> tuple:
@@ -417,24 +379,11 @@ def choose_domains(params: dict, auth_servers: list[dict], target: Optional[dict
     if target is not None and domains_of(target):
         return domains_of(target), "existing", "kept the AuthServer's own DomainName; " + why_not
     tenant = params.get("tenant_domain") or ""
-    if tenant and not _GUID.match(tenant):
+    if tenant and not is_guid(tenant):
         initial = any(tenant.lower().endswith("." + suffix) for suffix in _INITIAL_CLOUD_DOMAINS)
         note = " (an initial cloud domain, which Microsoft's script leaves out)" if initial else ""
         return [tenant], "tenant_domain", "the tenant domain%s, the earlier default; %s" % (note, why_not)
     return None, "none", "left unset; " + why_not
-
-
-def duplicates_message(name: str, where: str, rows: list[dict], keep: dict, realm: str) -> str:
-    names = ", ".join("'%s'" % row.get("Name") for row in rows)
-    others = [row for row in rows if row is not keep]
-    commands = "; ".join("Remove-AuthServer -Identity '%s' -Confirm:$false" % row.get("Name") for row in others)
-    return (
-        "Failed to configure AuthServer %s through %s: %d AzureAD (evoSTS) AuthServers trust the same tenant (Realm %s): "
-        "%s. Exchange needs exactly one; Microsoft's ConfigureExchangeHybridApplication.ps1 stops here too. Nothing was "
-        "changed. Fix: keep '%s' and remove the others (%s), or re-run the Hybrid Configuration Wizard, or set "
-        "remove_duplicates: true to let this module keep '%s' and remove the others."
-        % (name, where, len(rows), realm or "unknown", names, keep.get("Name"), commands, keep.get("Name"))
-    )
 
 
 def validate(params: dict) -> Optional[str]:
@@ -507,7 +456,7 @@ def find_evosts(run: Run, existing: Optional[dict]) -> Optional[dict]:
         keep = sorted(same, key=lambda row: keep_order(row, name))[0]
         result["duplicates"] = [row.get("Name") for row in same]
         if not params["remove_duplicates"]:
-            raise Refused(duplicates_message(name, where, same, keep, realm or ""))
+            raise Refused("Failed to configure AuthServer %s through %s: %s" % (name, where, duplicates_fix(same, keep, realm or "")))
         run.data["duplicates"] = [row for row in same if row is not keep]
         same = [keep]
     run.data["realm"], run.data["realm_source"] = realm, realm_source

@@ -239,6 +239,21 @@ def test_objects_of_a_hybrid_organization(tmp_path):
         "organization": "contoso.onmicrosoft.com",
         "uri": PUSH_URI,
     }
+    assert r["evosts_duplicates"] == []
+
+
+def test_several_evosts_auth_servers_for_one_tenant_are_a_finding_with_the_fix(tmp_path):
+    harness = ExchangeHarness(str(tmp_path), hcw=True, tenant_id=TENANT_ID, duplicate_evosts=True)
+    out = read(harness)
+    assert_reader(harness, out)
+    (finding,) = out.result["evosts_duplicates"]
+    azure = sorted(s["name"] for s in out.result["auth_servers"] if s["type"] == "AzureAD")
+    assert finding["realm"] == TENANT_ID and sorted(finding["names"]) == azure and len(azure) == 2
+    # HCW's EvoSts - <GUID> is kept; the fix names the command for the other one and the module option
+    assert finding["keep"].startswith("EvoSts - ")
+    other = next(name for name in azure if name != finding["keep"])
+    assert "Remove-AuthServer -Identity '%s' -Confirm:$false" % other in finding["fix"]
+    assert "remove_duplicates" in finding["fix"] and TENANT_ID in finding["fix"]
 
 
 def test_edge_servers_are_listed_but_not_read(tmp_path):
