@@ -37,7 +37,7 @@ def test_fresh_organization_converges_probe_succeeds_rerun_changes_nothing(simul
     for task in STEP_TASKS:
         assert len(_changed(first, task)) == 1, task  # organization-wide: once, not per host
     assert _changed(
-        first, "Step 3 - the certificate's key on the shared Exchange Online service principal, once, on the controller"
+        first, "Step 3 - the Auth certificate's key in Entra ID, once, on the controller"
     )
     probes = probe_results(first)
     assert [p["result_type"] for p in probes] == ["Succeeded"]
