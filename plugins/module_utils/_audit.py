@@ -1,19 +1,21 @@
 # Copyright: (c) 2026, exchange.hybrid contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The push notification audit: findings from what the audit playbook gathered, and its JSON and HTML reports.
+"""The push notification audit: findings from what the readers returned, and its JSON and HTML reports.
 
-Input (one entry per inventory host, built by ``exchange.hybrid.audit_push_notifications``)::
+Input: one entry per organization, built by the push_notifications role's ``audit`` entry point (the playbook
+``exchange.hybrid.audit_push_notifications``), each read through one Exchange session on one of its servers::
 
-    {"host": "EX01", "tenant_domain": "contoso.onmicrosoft.com", "entra_target": "shared_service_principal",
-     "info": <exchange_server_info result>,
-     "organization": null | {"oauth_cert": ..., "auth_server": ..., "push_proxy": ..., "entra": ..., "probe": ...}}
+    {"reader": "EX01", "hosts": ["EX01", "EX02"],            # the inventory hosts of this organization
+     "tenant_domain": "contoso.onmicrosoft.com", "entra_target": "shared_service_principal", "cloud": "global",
+     "auth_server_name": "MicrosoftSts", "auth_metadata_url": null, "evosts_auth_server_name": "EvoSTS",
+     "renew_before_days": 60,
+     "exchange": <exchange_auth_info result>, "entra": <entra_key_credential_info result>,
+     "builds": [<exchange_server_info result>, ...], "probe": <exchange_monitoring_probe result>}
 
-Whether a server holds the Auth certificate with its private key is read from its own ``info.auth_certificate``
-(exchange_server_info reads AuthConfig and the server's certificate store in the same batch).
-
-``organization`` is set on one host per Exchange organization (its primary). Module results are read as Ansible
-registers them (``failed``, ``msg``, ``skipped``, ``diff``); every value is treated as untrusted data.
-The report schema is documented in docs/audit-report-schema.md; bump SCHEMA_VERSION on incompatible changes.
+Module results are read as Ansible registers them (``failed``, ``msg``, ``skipped``); every value is treated as
+untrusted data. Dates are judged by the Exchange server's clock (``exchange.server_utc_now``), never the
+controller's. The report schema is documented in docs/audit-report-schema.md; bump SCHEMA_VERSION on incompatible
+changes.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ import html
 import json
 from typing import Any, Optional
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc, thumbprint_key, utc_now
+from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import auth_metadata_url
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("ok", "warning", "failure")
 _RANK = {name: index for index, name in enumerate(SEVERITIES)}
 CONFIGURE = "exchange.hybrid.configure_push_notifications"
 MINIMUM_BUILD = "15.0.775.38"
+MINIMUM_KEY_SIZE = 2048
+WEAK_SIGNATURES = ("md2", "md4", "md5", "sha1")
 
 
 def worst(severities: list[str]) -> str:
@@ -45,8 +49,12 @@ def _dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[dict]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _failed(result: Any, key: str) -> bool:
-    """Whether a registered module result is a failure. The playbook registers with ``failed_when: false`` (which
+    """Whether a registered module result is a failure. The role registers with ``failed_when: false`` (which
     resets ``failed``), so a result lacking the key every success returns counts as failed too."""
     result = _dict(result)
     return bool(result.get("failed") or result.get("unreachable")) or key not in result
@@ -61,154 +69,233 @@ def _message(result: Any) -> str:
     return str(_dict(result).get("msg") or "no message").strip()
 
 
-def _before(result: Any) -> Any:
-    return _dict(_dict(result).get("diff")).get("before")
+def _url(value: Any) -> str:
+    return str(value or "").rstrip("/").lower()
+
+
+def parse_utc(text: Any) -> Optional[dt.datetime]:
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _is_weak(algorithm: Any) -> bool:
+    return bool(algorithm) and str(algorithm).lower().startswith(WEAK_SIGNATURES)
 
 
 # ---------------------------------------------------------------------------------------------- organization
 
 
-def _certificate(org: dict, raw: dict, warning_days: int) -> tuple[list[dict], dict]:
-    """AuthConfig's current and next certificates (read on the organization's primary server)."""
-    result = raw.get("oauth_cert")
-    facts: dict[str, Any] = {"current": None, "next": None, "auth_config": None, "predicted_action": None}
-    if not _ran(result):
-        return [finding("auth_certificate", "failure", "Auth certificate not read",
-                        "The audit did not read AuthConfig (the task was skipped).", "Run the audit again.")], facts
-    if _failed(result, "action"):
-        return [finding("auth_certificate", "failure", "Auth certificate not read", _message(result),
-                        "Check the connection to %s and run the audit again." % org["primary"])], facts
-    before = _dict(_before(result))
-    auth = _dict(before.get("auth_config") or result.get("auth_config"))
-    cert = before.get("certificate")
-    facts["auth_config"] = auth
-    facts["predicted_action"] = result.get("action")
-    current = thumbprint_key(auth.get("current"))
+def _certificate(auth: dict, warning_days: int, renew_before_days: int) -> tuple[list[dict], dict]:
+    """AuthConfig's current and next certificates (exchange_auth_info ``auth_config``)."""
+    current, nxt = _dict(auth.get("current")), _dict(auth.get("next"))
+    thumbprint, next_thumbprint = _upper(current.get("thumbprint")), _upper(nxt.get("thumbprint"))
+    facts: dict[str, Any] = {
+        "auth_config": {
+            "current": thumbprint,
+            "next": next_thumbprint,
+            "previous": _upper(_dict(auth.get("previous")).get("thumbprint")),
+            "next_effective_date": nxt.get("effective_date"),
+        },
+        "current": None,
+        "next": None,
+        "predicted_action": "none",
+    }
+    days = current.get("days_remaining")
     findings = []
-    if not current:
+    if not thumbprint:
+        facts["predicted_action"] = "assigned"
         findings.append(finding("auth_certificate", "failure", "No Auth certificate",
                                 "AuthConfig has no current certificate: Exchange cannot sign OAuth tokens.",
                                 "Run %s (step 3 creates the Auth certificate)." % CONFIGURE))
-    elif not isinstance(cert, dict):
-        facts["current"] = {"thumbprint": current}
+    elif not current.get("not_after"):
+        facts["current"] = {"thumbprint": thumbprint}
+        facts["predicted_action"] = "assigned"
         findings.append(finding("auth_certificate", "failure", "Auth certificate missing",
-                                "AuthConfig names %s, but %s does not hold it." % (current, org["primary"]),
-                                "Import the certificate with its private key on %s, or run %s to replace it."
-                                % (org["primary"], CONFIGURE)))
+                                "AuthConfig names %s, but no server read holds it." % thumbprint,
+                                "Import the certificate with its private key, or run %s to replace it." % CONFIGURE))
     else:
-        days = cert.get("days_remaining")
-        facts["current"] = {key: cert.get(key) for key in
-                            ("thumbprint", "subject", "friendly_name", "not_before", "not_after", "days_remaining")}
-        nxt = thumbprint_key(auth.get("next"))
-        if isinstance(days, int) and days <= 0:
+        facts["current"] = {key: current.get(key) for key in
+                            ("thumbprint", "subject", "friendly_name", "not_before", "not_after", "days_remaining",
+                             "key_size", "signature_algorithm")}
+        facts["current"]["thumbprint"] = thumbprint
+        if current.get("expired") or (isinstance(days, int) and days <= 0):
+            facts["predicted_action"] = "replaced"
             findings.append(finding("auth_certificate", "failure", "Auth certificate expired",
                                     "Certificate %s expired on %s: OAuth, free/busy and push notifications fail."
-                                    % (current, cert.get("not_after")),
+                                    % (thumbprint, current.get("not_after")),
                                     "Run %s now: it replaces the expired certificate and uploads its key."
                                     % CONFIGURE))
-        elif isinstance(days, int) and days <= warning_days and not nxt:
+        elif isinstance(days, int) and days <= warning_days and not next_thumbprint:
             findings.append(finding("auth_certificate", "warning", "Auth certificate expires in %d days" % days,
                                     "Certificate %s expires on %s and no next certificate is staged."
-                                    % (current, cert.get("not_after")),
+                                    % (thumbprint, current.get("not_after")),
                                     "Run %s: it stages a new certificate and uploads its key before the switch."
                                     % CONFIGURE))
         elif isinstance(days, int) and days <= warning_days:
             findings.append(finding("auth_certificate", "ok", "Auth certificate expires in %d days, renewal staged"
                                     % days, "Next certificate %s takes over on %s."
-                                    % (nxt, auth.get("next_effective_date"))))
+                                    % (next_thumbprint, nxt.get("effective_date"))))
         else:
             findings.append(finding("auth_certificate", "ok", "Auth certificate valid for %s days" % days,
-                                    "Certificate %s, valid until %s." % (current, cert.get("not_after"))))
-    nxt = thumbprint_key(auth.get("next"))
-    if nxt:
-        staged = _dict(result.get("next_certificate"))
+                                    "Certificate %s, valid until %s." % (thumbprint, current.get("not_after"))))
+        if (facts["predicted_action"] == "none" and not next_thumbprint and isinstance(days, int)
+                and days <= renew_before_days):
+            facts["predicted_action"] = "staged"
+    if next_thumbprint:
         facts["next"] = {
-            "thumbprint": nxt,
-            "effective_date": auth.get("next_effective_date"),
-            "not_after": staged.get("not_after"),
-            "days_remaining": staged.get("days_remaining"),
+            "thumbprint": next_thumbprint,
+            "effective_date": nxt.get("effective_date"),
+            "effective": nxt.get("effective"),
+            "not_after": nxt.get("not_after"),
+            "days_remaining": nxt.get("days_remaining"),
         }
     return findings, facts
 
 
-def _auth_server(raw: dict, key: str = "auth_server", label: str = "AuthServer") -> tuple[list[dict], dict]:
-    """The ACS AuthServer of the documented procedure (``auth_server``), or the evoSTS AuthServer of the dedicated
-    application (``evosts_auth_server``)."""
-    result = raw.get(key)
-    if not _ran(result):
-        return [], {}
-    if _failed(result, "auth_server"):
-        return [finding(key, "failure", "%s not read" % label, _message(result),
-                        "Check the connection and run the audit again.")], {}
-    before = _before(result)
-    expected = result.get("auth_metadata_url")
-    facts = {"expected_auth_metadata_url": expected, "found": isinstance(before, dict)}
-    if not isinstance(before, dict):
+def _next_certificate(auth: dict, now: Optional[dt.datetime]) -> list[dict]:
+    """AuthConfig's next certificate and its effective date, by the Exchange server's clock."""
+    nxt = _dict(auth.get("next"))
+    thumbprint = _upper(nxt.get("thumbprint"))
+    if not thumbprint:
+        return []
+    effective = parse_utc(nxt.get("effective_date"))
+    if nxt.get("expired"):
+        return [finding("next_certificate", "failure", "Next certificate expired",
+                        "AuthConfig's next certificate %s expired on %s." % (thumbprint, nxt.get("not_after")),
+                        "Run %s: it stages a valid certificate." % CONFIGURE)]
+    if effective is None:
+        return [finding("next_certificate", "warning", "Next certificate without an effective date",
+                        "AuthConfig stages %s but names no date for the switch." % thumbprint,
+                        "Run %s: it stages the certificate with an effective date." % CONFIGURE)]
+    if now is not None and effective <= now and not nxt.get("effective"):
+        return [finding("next_certificate", "warning", "Next certificate overdue",
+                        "Certificate %s was to take over on %s (the server's clock reads %s)."
+                        % (thumbprint, nxt.get("effective_date"), now.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                        "Run %s: it completes the switch." % CONFIGURE)]
+    return [finding("next_certificate", "ok", "Next certificate staged",
+                    "Certificate %s takes over on %s." % (thumbprint, nxt.get("effective_date")))]
+
+
+def _server_view(row: Optional[dict], expected: Optional[str]) -> dict:
+    facts: dict[str, Any] = {"expected_auth_metadata_url": expected, "found": row is not None}
+    if row is not None:
+        facts.update({key: row.get(key) for key in ("name", "type", "auth_metadata_url", "enabled", "realm",
+                                                   "application_identifier")})
+    return facts
+
+
+def _auth_server(reading: dict, auth_servers: list[dict]) -> tuple[list[dict], dict]:
+    """The ACS AuthServer of the documented procedure: by its name, else the one that trusts the tenant's ACS."""
+    key, label = "auth_server", "AuthServer"
+    expected = reading.get("auth_metadata_url") or (
+        auth_metadata_url(reading.get("cloud") or "global", "acs", reading["tenant_domain"])
+        if reading.get("tenant_domain") else None)
+    name = str(reading.get("auth_server_name") or "MicrosoftSts").lower()
+    row = next((s for s in auth_servers if str(s.get("name") or "").lower() == name), None)
+    if row is None and expected:
+        row = next((s for s in auth_servers if _url(s.get("auth_metadata_url")) == _url(expected)), None)
+    facts = _server_view(row, expected)
+    if row is None:
         return [finding(key, "failure", "%s missing" % label,
                         "No AuthServer trusts the tenant's token issuer (%s)." % expected,
                         "Run %s (step 3 creates it)." % CONFIGURE)], facts
-    facts.update({k: before.get(k) for k in ("name", "type", "auth_metadata_url", "enabled", "realm",
-                                             "application_identifier")})
-    if before.get("enabled") is False:
-        return [finding(key, "failure", "%s disabled" % label,
-                        "AuthServer %s is disabled." % before.get("name"), "Run %s to enable it." % CONFIGURE)], facts
-    if expected and str(before.get("auth_metadata_url") or "").rstrip("/").lower() != str(expected).rstrip("/").lower():
+    if row.get("enabled") is False:
+        return [finding(key, "failure", "%s disabled" % label, "AuthServer %s is disabled." % row.get("name"),
+                        "Run %s to enable it." % CONFIGURE)], facts
+    if expected and _url(row.get("auth_metadata_url")) != _url(expected):
         return [finding(key, "failure", "%s metadata URL wrong" % label,
-                        "AuthServer %s reads %s; expected %s." % (before.get("name"), before.get("auth_metadata_url"),
+                        "AuthServer %s reads %s; expected %s." % (row.get("name"), row.get("auth_metadata_url"),
                                                                   expected),
                         "Run %s to correct it." % CONFIGURE)], facts
-    if result.get("changed"):
+    return [finding(key, "ok", "%s in place" % label,
+                    "%s trusts %s." % (row.get("name"), row.get("auth_metadata_url")))], facts
+
+
+def _evosts_auth_server(reading: dict, auth_servers: list[dict], app_id: Optional[str]) -> tuple[list[dict], dict]:
+    """With the dedicated application: the evoSTS AuthServer that names it (by application id, else by name)."""
+    key, label = "evosts_auth_server", "evoSTS AuthServer"
+    evosts = [s for s in auth_servers if str(s.get("type") or "").lower() == "azuread"]
+    name = str(reading.get("evosts_auth_server_name") or "EvoSTS").lower()
+    row = next((s for s in evosts if app_id and str(s.get("application_identifier") or "").lower() == app_id.lower()),
+               None) or next((s for s in evosts if str(s.get("name") or "").lower() == name), None)
+    prefix = auth_metadata_url(reading.get("cloud") or "global", "azure_ad", "").split("//", 1)[-1].split("/")[0]
+    facts = _server_view(row, None)
+    if row is None:
+        return [finding(key, "failure", "%s missing" % label,
+                        "No AuthServer of type AzureAD trusts Entra ID for the dedicated application.",
+                        "Run %s (the dedicated application path creates it)." % CONFIGURE)], facts
+    if row.get("enabled") is False:
+        return [finding(key, "failure", "%s disabled" % label, "AuthServer %s is disabled." % row.get("name"),
+                        "Run %s to enable it." % CONFIGURE)], facts
+    if prefix and prefix.lower() not in _url(row.get("auth_metadata_url")):
+        return [finding(key, "failure", "%s metadata URL wrong" % label,
+                        "AuthServer %s reads %s, not Entra ID's %s." % (row.get("name"), row.get("auth_metadata_url"),
+                                                                      prefix),
+                        "Run %s to correct it." % CONFIGURE)], facts
+    if not app_id or str(row.get("application_identifier") or "").lower() != app_id.lower():
         return [finding(key, "warning", "%s differs" % label,
-                        "AuthServer %s differs from the configuration the role would apply (application identifier "
-                        "or domains)." % before.get("name"),
+                        "AuthServer %s names application %s, not the dedicated application %s."
+                        % (row.get("name"), row.get("application_identifier"), app_id),
                         "Run %s --check --diff to see the difference." % CONFIGURE)], facts
     return [finding(key, "ok", "%s in place" % label,
-                    "%s trusts %s." % (before.get("name"), before.get("auth_metadata_url")))], facts
+                    "%s trusts Entra ID for application %s." % (row.get("name"), app_id))], facts
 
 
-def _push_proxy(raw: dict, tenant: Optional[str]) -> tuple[list[dict], dict]:
-    result = raw.get("push_proxy")
-    if not _ran(result):
-        return [], {}
-    if _failed(result, "enabled"):
-        return [finding("push_proxy", "failure", "Push proxy not read", _message(result),
-                        "Check the connection and run the audit again.")], {}
-    before = _dict(_before(result) or {key: result.get(key) for key in ("enabled", "organization", "uri")})
-    facts = {key: before.get(key) for key in ("enabled", "organization", "uri")}
-    if not before.get("enabled"):
+def _push_proxy(proxy: dict, tenant: Optional[str]) -> tuple[list[dict], dict]:
+    facts = {key: proxy.get(key) for key in ("enabled", "organization", "uri")}
+    if not proxy.get("enabled"):
         return [finding("push_proxy", "failure", "Push proxy disabled",
-                        "The OnPrem-Proxy push notification app is disabled.",
+                        "The OnPrem-Proxy push notification app is %s." % ("disabled" if proxy.get("found", True)
+                                                                          else "missing"),
                         "Run %s (step 4 enables it)." % CONFIGURE)], facts
-    if tenant and str(before.get("organization") or "").lower() != tenant.lower():
+    if tenant and str(proxy.get("organization") or "").lower() != tenant.lower():
         return [finding("push_proxy", "failure", "Push proxy for another organization",
-                        "The proxy sends for %r, not %s." % (before.get("organization"), tenant),
+                        "The proxy sends for %r, not %s." % (proxy.get("organization"), tenant),
                         "Run %s to point it at %s." % (CONFIGURE, tenant))], facts
-    detail = "For %s via %s." % (before.get("organization"), before.get("uri"))
+    detail = "For %s via %s." % (proxy.get("organization"), proxy.get("uri"))
     return [finding("push_proxy", "ok", "Push proxy enabled", detail)], facts
 
 
-def _entra(raw: dict, cert: dict) -> tuple[list[dict], dict]:
-    result = raw.get("entra")
+def _key_view(key: Optional[dict]) -> Optional[dict]:
+    if key is None:
+        return None
+    return {k: key.get(k) for k in ("thumbprint", "key_id", "display_name", "start_date_time", "end_date_time")}
+
+
+def _entra(reading: dict, cert: dict) -> tuple[list[dict], dict]:
+    """The key credentials on the Entra target (entra_key_credential_info)."""
+    result = reading.get("entra")
     if not _ran(result):
         return [], {}
-    if _failed(result, "target"):
+    if _failed(result, "reference_time"):
         return [finding("entra_key", "failure", "Keys in Entra ID not read", _message(result),
                         "Check the Graph credentials (Application.ReadWrite.All) and run the audit again.")], {}
-    before = _dict(_before(result))
-    keys = [k for k in before.get("keys") or result.get("keys") or [] if isinstance(k, dict)]
-    target = _dict(result.get("target"))
-    by_thumb = {thumbprint_key(k.get("thumbprint")): k for k in keys}
+    hybrid = reading.get("entra_target") == "hybrid_application"
+    target = _dict(result.get("hybrid_application" if hybrid else "shared_service_principal"))
+    keys = _list(target.get("keys"))
+    by_thumb = {_upper(k.get("thumbprint")): k for k in keys}
     facts: dict[str, Any] = {
-        "target": target.get("type"),
+        "target": reading.get("entra_target"),
         "target_name": target.get("display_name"),
-        "target_object_id": target.get("object_id"),
+        "target_object_id": target.get("id"),
+        "target_app_id": target.get("app_id"),
         "keys": len(keys),
         "current_key": None,
         "next_key": None,
+        "shared_service_principal_keys_ours": None,
     }
+    where = "the %s %r" % ("application" if hybrid else "service principal", target.get("display_name"))
+    if not target.get("found"):
+        what = "The dedicated Exchange hybrid application" if hybrid else "The Office 365 Exchange Online service principal"
+        return [finding("entra_key", "failure", "Entra target not found", "%s is not in the tenant." % what,
+                        "Run %s (step 3 creates or finds it)." % CONFIGURE)], facts
     findings = []
-    current = thumbprint_key(_dict(cert.get("current")).get("thumbprint"))
-    where = "the %s %r" % (str(target.get("object_type") or "object"), target.get("display_name"))
+    current = _upper(_dict(cert.get("current")).get("thumbprint"))
     if current:
         key = by_thumb.get(current)
         facts["current_key"] = _key_view(key)
@@ -217,6 +304,10 @@ def _entra(raw: dict, cert: dict) -> tuple[list[dict], dict]:
                                     "The key of the Auth certificate %s is not on %s: Microsoft 365 rejects "
                                     "Exchange's tokens." % (current, where),
                                     "Run %s (step 3 uploads it)." % CONFIGURE))
+        elif key.get("expired"):
+            findings.append(finding("entra_key", "failure", "Key expired in Entra ID",
+                                    "On %s, it ended on %s." % (where, key.get("end_date_time")),
+                                    "Run %s (step 3 uploads the current key)." % CONFIGURE))
         else:
             findings.append(finding("entra_key", "ok", "Key present in Entra ID",
                                     "On %s, valid until %s." % (where, key.get("end_date_time"))))
@@ -232,17 +323,24 @@ def _entra(raw: dict, cert: dict) -> tuple[list[dict], dict]:
         else:
             findings.append(finding("entra_next_key", "ok", "Next certificate's key present in Entra ID",
                                     "Certificate %s is ready for the switch." % nxt))
+    if hybrid:
+        shared = _dict(result.get("shared_service_principal"))
+        ours = [k for k in _list(shared.get("keys")) if k.get("ours")]
+        facts["shared_service_principal_keys_ours"] = len(ours)
+        if ours:
+            findings.append(finding("entra_shared_key_left", "warning", "Our keys left on the shared service principal",
+                                    "%d key(s) of this organization's Auth certificates (%s) are still on %r; with "
+                                    "the dedicated application they are no longer needed there."
+                                    % (len(ours), ", ".join(sorted(str(_upper(k.get("thumbprint"))) for k in ours)),
+                                       shared.get("display_name")),
+                                    "Run %s with push_notifications_cleanup_shared_service_principal=true."
+                                    % CONFIGURE))
+        elif shared.get("found"):
+            findings.append(finding("entra_shared_key_left", "ok", "No key of ours on the shared service principal"))
     return findings, facts
 
 
-def _key_view(key: Optional[dict]) -> Optional[dict]:
-    if key is None:
-        return None
-    return {k: key.get(k) for k in ("thumbprint", "key_id", "display_name", "start_date_time", "end_date_time")}
-
-
-def _probe(raw: dict) -> tuple[list[dict], Optional[dict]]:
-    result = raw.get("probe")
+def _probe(result: Any) -> tuple[list[dict], Optional[dict]]:
     if not _ran(result):
         return [], None
     if _failed(result, "result_type"):
@@ -259,8 +357,60 @@ def _probe(raw: dict) -> tuple[list[dict], Optional[dict]]:
 # ---------------------------------------------------------------------------------------------- servers
 
 
-def _server_row(facts: dict, host: Optional[str], cert_state: Any, current: Optional[str]) -> dict:
-    """``cert_state``: the host's exchange_server_info ``auth_certificate``; ``current``: the organization's view."""
+def _builds(results: Any) -> dict[str, dict]:
+    """exchange_server_info's facts by server name: the connected server of each run (its ExSetup build is known),
+    and any other server whose hybrid readiness its cumulative update alone shows."""
+    found: dict[str, dict] = {}
+    for result in _list(results):
+        if _failed(result, "servers"):
+            continue
+        for facts in _list(result.get("servers")):
+            name = str(facts.get("name") or "").lower()
+            if facts.get("connected") or (name not in found and facts.get("supports_hybrid_application_known")):
+                found[name] = facts
+    return found
+
+
+def _certificate_checks(server: str, state: dict) -> list[dict]:
+    """The Auth certificate in one server's store, judged as HealthChecker does (missing, no private key, expired,
+    key under 2048 bits, SHA-1 signature); exchange_auth_info judged the dates by the server's clock."""
+    thumbprint = _upper(state.get("thumbprint"))
+    reason = "Auth certificate %s on %s: %s." % (
+        thumbprint, server, "; ".join(str(p) for p in state.get("problems") or []) or "it cannot sign tokens here")
+    fix = ("Export the certificate with its private key from a server that has it and import it here "
+           "(Import-ExchangeCertificate).")
+    if not state.get("present"):
+        return [finding("auth_certificate_present", "failure", "Auth certificate missing here", reason, fix)]
+    findings = []
+    days = state.get("days_remaining")
+    if not state.get("has_private_key"):
+        findings.append(finding("auth_certificate_present", "failure", "Auth certificate without private key here",
+                                reason, fix))
+    elif isinstance(days, int) and days <= 0:
+        findings.append(finding("auth_certificate_present", "failure", "Auth certificate expired here", reason,
+                                "Run %s: it replaces the expired certificate." % CONFIGURE))
+    elif not state.get("usable") and not _is_weak(state.get("signature_algorithm")) and not (
+            isinstance(state.get("key_size"), int) and state["key_size"] < MINIMUM_KEY_SIZE):
+        findings.append(finding("auth_certificate_present", "failure", "Auth certificate unusable here", reason, fix))
+    else:
+        findings.append(finding("auth_certificate_present", "ok", "Auth certificate present with private key"))
+    size = state.get("key_size")
+    if isinstance(size, int) and size < MINIMUM_KEY_SIZE:
+        findings.append(finding("auth_certificate_key_size", "failure", "Auth certificate key of %d bits" % size,
+                                "Certificate %s has a %d-bit key; OAuth needs %d bits or more."
+                                % (thumbprint, size, MINIMUM_KEY_SIZE),
+                                "Run %s after removing it from AuthConfig: it creates a 2048-bit certificate."
+                                % CONFIGURE))
+    if _is_weak(state.get("signature_algorithm")):
+        findings.append(finding("auth_certificate_signature", "warning", "Auth certificate signed with SHA-1",
+                                "Certificate %s is signed with %s." % (thumbprint, state.get("signature_algorithm")),
+                                "Replace it with a certificate signed with SHA-256 or better (New-ExchangeCertificate)."))
+    return findings
+
+
+def _server_row(facts: dict, host: Optional[str], build: Optional[dict], hybrid: bool) -> dict:
+    """One server as exchange_auth_info read it; ``build``: exchange_server_info's facts for it, when read."""
+    build = build or {}
     findings = []
     if facts.get("meets_push_minimum") is False:
         findings.append(finding("build", "failure", "Below Exchange 2013 CU3",
@@ -268,127 +418,136 @@ def _server_row(facts: dict, host: Optional[str], cert_state: Any, current: Opti
                                 % (facts.get("version"), MINIMUM_BUILD),
                                 "Install a current cumulative update."))
     elif facts.get("meets_push_minimum"):
-        findings.append(finding("build", "ok", "Build %s" % (facts.get("effective_version") or facts.get("version"))))
-    state = _dict(cert_state)
-    # The server signs with AuthConfig as it reads it; it names the organization's current certificate unless
-    # Active Directory replication has not reached it yet.
-    thumbprint = thumbprint_key(state.get("thumbprint")) or current
-    certificate: dict[str, Any] = {"thumbprint": thumbprint, "present": None}
-    if host is None:
-        findings.append(finding("audited", "warning", "Not in the inventory",
-                                "The Auth certificate on this server was not checked.",
-                                "Add the server to the inventory group the audit runs on."))
-    elif current and state.get("thumbprint"):
-        if not state.get("usable"):
-            problems = [str(p) for p in state.get("problems") or []] or ["it cannot sign tokens here"]
-            reason = "Auth certificate %s on %s: %s." % (thumbprint, facts.get("name"), "; ".join(problems))
-            certificate.update(present=False, reason=reason)
-            findings.append(finding("auth_certificate_present", "failure", "Auth certificate unusable here", reason,
-                                    "Export the certificate with its private key from a server that has it and "
-                                    "import it here (Import-ExchangeCertificate)."))
+        findings.append(finding("build", "ok", "Build %s" % (build.get("effective_version") or facts.get("version"))))
+    if hybrid and not facts.get("is_edge"):
+        if build.get("supports_hybrid_application") is True:
+            findings.append(finding("hybrid_build", "ok", "Build supports the dedicated application"))
+        elif build.get("supports_hybrid_application") is False and build.get("supports_hybrid_application_known"):
+            findings.append(finding("hybrid_build", "failure", "Build without the dedicated application's update",
+                                    "Build %s; the dedicated Exchange hybrid application needs Exchange 2016 CU23, "
+                                    "2019 CU14 or CU15 with the April 2025 hotfix update, or Exchange SE."
+                                    % (build.get("effective_version") or facts.get("version")),
+                                    "Install the April 2025 hotfix update or later."))
         else:
-            certificate.update(present=True, not_after=state.get("not_after"),
-                               days_remaining=state.get("days_remaining"))
-            findings.append(finding("auth_certificate_present", "ok", "Auth certificate present with private key"))
+            findings.append(finding("hybrid_build", "warning", "Hotfix level not read",
+                                    "The cumulative update alone does not show whether the server has the hotfix "
+                                    "update the dedicated application needs, and its ExSetup version was not read.",
+                                    "Add the server to the inventory group the audit runs on."))
+    certificate: dict[str, Any] = {"thumbprint": None, "present": None}
+    if facts.get("answered") is False:
+        findings.append(finding("answered", "failure", "Server did not answer",
+                                str(facts.get("error") or "its certificate store could not be read"),
+                                "Check that the server runs and that the other Exchange servers reach it (RPC)."))
+    elif isinstance(facts.get("auth_certificate"), dict):
+        state = facts["auth_certificate"]
+        certificate = {"thumbprint": _upper(state.get("thumbprint")), "present": bool(state.get("usable"))}
+        checks = _certificate_checks(str(facts.get("name")), state)
+        findings += checks
+        if not state.get("usable"):
+            certificate["reason"] = next((f["detail"] for f in checks if f["severity"] != "ok"),
+                                         "it cannot sign tokens here")
+        else:
+            certificate.update(not_after=state.get("not_after"), days_remaining=state.get("days_remaining"),
+                               key_size=state.get("key_size"), signature_algorithm=state.get("signature_algorithm"))
+        nxt = facts.get("next_auth_certificate")
+        if isinstance(nxt, dict) and nxt.get("thumbprint"):
+            certificate["next_present"] = bool(nxt.get("usable"))
+            if not nxt.get("usable"):
+                findings.append(finding("next_auth_certificate_present", "warning", "Next certificate not usable here",
+                                        "Next certificate %s on %s: %s." % (
+                                            _upper(nxt.get("thumbprint")), facts.get("name"),
+                                            "; ".join(str(p) for p in nxt.get("problems") or []) or "not usable"),
+                                        "Import it with its private key here before its effective date."))
     return {
         "name": facts.get("name"),
         "host": host,
         "fqdn": facts.get("fqdn"),
-        "product": facts.get("product"),
+        "product": build.get("product"),
         "version": facts.get("version"),
-        "effective_version": facts.get("effective_version"),
+        "effective_version": build.get("effective_version") or facts.get("version"),
         "roles": facts.get("roles") or [],
-        "site": facts.get("site_name"),
+        "site": build.get("site_name"),
         "meets_push_minimum": facts.get("meets_push_minimum"),
+        "answered": facts.get("answered"),
         "auth_certificate": certificate,
         "status": worst([f["severity"] for f in findings]),
         "findings": findings,
     }
 
 
-def _unreachable_row(entry: dict) -> dict:
-    findings = [finding("reachable", "failure", "Not audited", _message(entry.get("info")),
-                        "Check the host's WinRM connection and credentials.")]
-    return {"name": entry.get("host"), "host": entry.get("host"), "fqdn": None, "product": None, "version": None,
-            "effective_version": None, "roles": [], "site": None, "meets_push_minimum": None,
-            "auth_certificate": {"thumbprint": None, "present": None}, "status": "failure", "findings": findings}
+def _host_row(host: str, check: str, title: str, detail: str, fix: str) -> dict:
+    """An inventory host that no reader could tie to a server."""
+    return {"name": host, "host": host, "fqdn": None, "product": None, "version": None, "effective_version": None,
+            "roles": [], "site": None, "meets_push_minimum": None, "answered": None,
+            "auth_certificate": {"thumbprint": None, "present": None}, "status": "failure",
+            "findings": [finding(check, "failure", title, detail, fix)]}
+
+
+def _host_for(server: dict, hosts: list[str]) -> Optional[str]:
+    """The inventory host that names this server (its name or FQDN, any case; a host's short name counts)."""
+    names = {str(server.get("name") or "").lower(), str(server.get("fqdn") or "").lower()} - {""}
+    return next((h for h in hosts if h.lower() in names or h.lower().split(".", 1)[0] in names), None)
 
 
 def _count(findings: list[dict]) -> dict:
     return {name: sum(1 for f in findings if f["severity"] == name) for name in SEVERITIES}
 
 
-def build_report(hosts: list[dict], warning_days: int = 60, run_probe: bool = False,
+def _read_organization(reading: dict, warning_days: int, run_probe: bool) -> dict:
+    hosts = [str(h) for h in reading.get("hosts") or [] if h]
+    exchange = reading.get("exchange")
+    group = {"name": None, "guid": None, "tenant_domain": reading.get("tenant_domain"),
+             "entra_target": reading.get("entra_target"), "primary": reading.get("reader")}
+    if _failed(exchange, "servers"):
+        why = _message(exchange) if _ran(exchange) else "the organization was not read"
+        rows = [_host_row(h, "reachable", "Not audited",
+                          "%s (read through %s): %s" % (h, reading.get("reader"), why),
+                          "Check the WinRM connection and credentials of %s." % reading.get("reader"))
+                for h in hosts or [reading.get("reader") or "(none)"]]
+        return _organization(group, [], rows, {}, warning_days)
+    organization = _dict(exchange.get("organization"))
+    group.update(name=organization.get("name"), guid=organization.get("guid"))
+    auth = _dict(exchange.get("auth_config"))
+    auth_servers = _list(exchange.get("auth_servers"))
+    hybrid = reading.get("entra_target") == "hybrid_application"
+    renew = reading.get("renew_before_days")
+    findings, cert = _certificate(auth, warning_days, renew if isinstance(renew, int) else 60)
+    findings += _next_certificate(auth, parse_utc(exchange.get("server_utc_now")))
+    server_findings, auth_server = _auth_server(reading, auth_servers)
+    findings += server_findings
+    evosts_findings, evosts = [], {}
+    entra_findings, entra = _entra(reading, cert)
+    if hybrid:
+        evosts_findings, evosts = _evosts_auth_server(reading, auth_servers, entra.get("target_app_id"))
+    findings += evosts_findings + entra_findings
+    proxy_findings, proxy = _push_proxy(_dict(exchange.get("push_proxy")), reading.get("tenant_domain"))
+    findings += proxy_findings
+    probe_findings, probe = _probe(reading.get("probe")) if run_probe else ([], None)
+    findings += probe_findings
+    builds = _builds(reading.get("builds"))
+    rows, matched = [], set()
+    for server in _list(exchange.get("servers")):
+        host = _host_for(server, hosts)
+        matched.add(host)
+        rows.append(_server_row(server, host, builds.get(str(server.get("name") or "").lower()), hybrid))
+    for host in hosts:
+        if host not in matched:
+            rows.append(_host_row(host, "organization_member", "Not a server of %s" % group["name"],
+                                  "%s reads %s through %s, which does not list %s among its servers."
+                                  % (group["name"], reading.get("tenant_domain"), reading.get("reader"), host),
+                                  "Give the host the audit_organization of its own organization."))
+    details = {"auth_certificate": cert, "auth_server": auth_server, "evosts_auth_server": evosts,
+               "entra": entra, "push_proxy": proxy, "probe": probe, "server_utc_now": exchange.get("server_utc_now")}
+    return _organization(group, findings, rows, details, warning_days)
+
+
+def build_report(organizations: list[dict], warning_days: int = 60, run_probe: bool = False,
                  generated_at: Optional[str] = None) -> dict:
-    """The audit report (a JSON-serialisable dict) from the gathered per-host data."""
-    generated_at = generated_at or format_utc(utc_now())
-    groups: dict[str, dict] = {}
-    order: list[str] = []
-    for entry in hosts:
-        entry = _dict(entry)
-        info = _dict(entry.get("info"))
-        guid = None if _failed(info, "servers") else _dict(info.get("organization")).get("guid")
-        key = str(guid or "")
-        if key not in groups:
-            groups[key] = {"guid": guid, "name": _dict(info.get("organization")).get("name"), "entries": [],
-                           "primary": None, "raw": {}, "tenant_domain": entry.get("tenant_domain"),
-                           "entra_target": entry.get("entra_target"), "servers_info": []}
-            order.append(key)
-        group = groups[key]
-        group["entries"].append(entry)
-        if isinstance(entry.get("organization"), dict) and group["primary"] is None:
-            group["primary"] = entry.get("host")
-            group["raw"] = entry["organization"]
-            group["tenant_domain"] = entry.get("tenant_domain") or group["tenant_domain"]
-            group["entra_target"] = entry.get("entra_target") or group["entra_target"]
-        if info.get("servers") and not group["servers_info"]:
-            group["servers_info"] = info["servers"]
-
-    organizations = []
-    for key in order:
-        group = groups[key]
-        if not group["guid"]:
-            rows = [_unreachable_row(e) for e in group["entries"]]
-            organizations.append(_organization(group, [], rows, {}, warning_days))
-            continue
-        org = {"primary": group["primary"] or (group["entries"][0].get("host"))}
-        cert_findings, cert = _certificate(org, group["raw"], warning_days)
-        findings = list(cert_findings)
-        server_findings, auth_server = _auth_server(group["raw"])
-        findings += server_findings
-        evosts_findings, evosts = _auth_server(group["raw"], "evosts_auth_server", "evoSTS AuthServer")
-        findings += evosts_findings
-        entra_findings, entra = _entra(group["raw"], cert)
-        findings += entra_findings
-        proxy_findings, proxy = _push_proxy(group["raw"], group["tenant_domain"])
-        findings += proxy_findings
-        probe_findings, probe = _probe(group["raw"]) if run_probe else ([], None)
-        findings += probe_findings
-        current = thumbprint_key(_dict(cert.get("current")).get("thumbprint"))
-        by_name: dict[str, dict] = {}
-        for entry in group["entries"]:
-            connected = next((s for s in _dict(entry.get("info")).get("servers") or [] if _dict(s).get("connected")),
-                             None)
-            if connected:
-                by_name[str(connected.get("name")).lower()] = {"facts": connected, "entry": entry}
-        rows = []
-        for facts in group["servers_info"]:
-            found = by_name.pop(str(_dict(facts).get("name")).lower(), None)
-            if found:
-                rows.append(_server_row(found["facts"], found["entry"].get("host"),
-                                        _dict(found["entry"].get("info")).get("auth_certificate"), current))
-            else:
-                rows.append(_server_row(_dict(facts), None, None, current))
-        for found in by_name.values():  # a host whose server the primary did not list
-            rows.append(_server_row(found["facts"], found["entry"].get("host"),
-                                    _dict(found["entry"].get("info")).get("auth_certificate"), current))
-        details = {"auth_certificate": cert, "auth_server": auth_server, "evosts_auth_server": evosts,
-                   "entra": entra, "push_proxy": proxy, "probe": probe}
-        organizations.append(_organization(group, findings, rows, details, warning_days))
-
-    every = [f for o in organizations for f in o["findings"]] + [
-        f for o in organizations for s in o["servers"] for f in s["findings"]]
-    counts = _count(every)
+    """The audit report (a JSON-serialisable dict) from what the readers returned, per organization."""
+    generated_at = generated_at or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report_organizations = [_read_organization(_dict(o), warning_days, run_probe) for o in organizations]
+    every = [f for o in report_organizations for f in o["findings"]] + [
+        f for o in report_organizations for s in o["servers"] for f in s["findings"]]
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": generated_at,
@@ -396,30 +555,33 @@ def build_report(hosts: list[dict], warning_days: int = 60, run_probe: bool = Fa
         "settings": {"warning_days": warning_days, "run_probe": run_probe},
         "summary": {
             "status": worst([f["severity"] for f in every]),
-            "organizations": len(organizations),
-            "servers": sum(len(o["servers"]) for o in organizations),
-            "findings": counts,
-            "organizations_by_status": _count([{"severity": o["status"]} for o in organizations]),
-            "servers_by_status": _count([{"severity": s["status"]} for o in organizations for s in o["servers"]]),
+            "organizations": len(report_organizations),
+            "servers": sum(len(o["servers"]) for o in report_organizations),
+            "findings": _count(every),
+            "organizations_by_status": _count([{"severity": o["status"]} for o in report_organizations]),
+            "servers_by_status": _count([{"severity": s["status"]} for o in report_organizations
+                                         for s in o["servers"]]),
         },
-        "organizations": organizations,
+        "organizations": report_organizations,
     }
 
 
 def _organization(group: dict, findings: list[dict], rows: list[dict], details: dict, warning_days: int) -> dict:
     every = findings + [f for row in rows for f in row["findings"]]
+    cert = details.get("auth_certificate", {})
     return {
         "name": group["name"] or "(not reached)",
         "guid": group["guid"],
         "tenant_domain": group["tenant_domain"],
         "entra_target": group["entra_target"],
         "primary_host": group["primary"],
+        "server_utc_now": details.get("server_utc_now"),
         "status": worst([f["severity"] for f in every]),
         "counts": _count(every),
-        "auth_certificate": details.get("auth_certificate", {}).get("current"),
-        "next_certificate": details.get("auth_certificate", {}).get("next"),
-        "auth_config": details.get("auth_certificate", {}).get("auth_config"),
-        "predicted_certificate_action": details.get("auth_certificate", {}).get("predicted_action"),
+        "auth_certificate": cert.get("current"),
+        "next_certificate": cert.get("next"),
+        "auth_config": cert.get("auth_config"),
+        "predicted_certificate_action": cert.get("predicted_action"),
         "auth_server": details.get("auth_server") or None,
         "evosts_auth_server": details.get("evosts_auth_server") or None,
         "entra": details.get("entra") or None,

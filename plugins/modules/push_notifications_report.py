@@ -11,17 +11,24 @@ version_added: 0.1.0
 description:
   - The last step of the playbook C(exchange.hybrid.audit_push_notifications). Runs on the controller; reads
     nothing from Exchange or Microsoft 365 itself.
-  - Groups the hosts by Exchange organization (its GUID), judges each check as C(ok), C(warning) or C(failure)
-    with a fix hint, and writes a JSON report (schema in C(docs/audit-report-schema.md), with C(schema_version))
+  - Takes what the readers returned for each organization (M(exchange.hybrid.exchange_auth_info) through one of
+    its servers, M(exchange.hybrid.entra_key_credential_info), and where a finding needs it
+    M(exchange.hybrid.exchange_server_info) and the probe), judges each check as C(ok), C(warning) or C(failure)
+    with a fix hint, dates by the Exchange server's clock, and writes a JSON report (schema in C(docs/audit-report-schema.md), with C(schema_version))
     and a self-contained HTML report (inline styles, no scripts, no external assets).
   - Files are written only when their content differs; in check mode nothing is written (the audit playbook
     runs this one task with C(check_mode=false), as it writes on the controller only).
 options:
-  hosts:
+  organizations:
     description:
-      - One entry per audited host, as the audit playbook builds it
-        (C(host), C(tenant_domain), C(entra_target), C(info), C(organization)); whether a server holds the Auth
-        certificate is read from its C(info.auth_certificate) (M(exchange.hybrid.exchange_server_info)).
+      - One entry per organization, as the role's C(audit) entry point builds it.
+      - C(reader) (the inventory host it was read through), C(hosts) (the inventory hosts of the organization),
+        C(tenant_domain), C(entra_target), C(cloud), C(auth_server_name), C(auth_metadata_url),
+        C(evosts_auth_server_name), C(renew_before_days), and the registered results C(exchange)
+        (M(exchange.hybrid.exchange_auth_info)), C(entra) (M(exchange.hybrid.entra_key_credential_info)),
+        C(builds) (a list of M(exchange.hybrid.exchange_server_info) results) and C(probe).
+      - A failed or missing reader result is a finding (the organization's hosts are reported as not audited),
+        not a failure of this module.
     type: list
     elements: dict
     required: true
@@ -61,7 +68,7 @@ author:
 EXAMPLES = r"""
 - name: Write the audit reports
   exchange.hybrid.push_notifications_report:
-    hosts: "{{ audit_hosts }}"
+    organizations: "{{ audit_organizations }}"
     json_path: /var/reports/push-audit.json
     html_path: /var/reports/push-audit.html
   delegate_to: localhost
@@ -132,11 +139,9 @@ def _write(path: str, text: str) -> bool:
 
 
 def main() -> None:
-    # The report runs on the controller and connects nowhere: no connection options.
-    module = hybrid_module(
-        {},
-        dict(
-            hosts=dict(type="list", elements="dict", required=True),
+    module = AnsibleModule(
+        argument_spec=dict(
+            organizations=dict(type="list", elements="dict", required=True),
             json_path=dict(type="path"),
             html_path=dict(type="path"),
             warning_days=dict(type="int", default=60),
@@ -151,7 +156,7 @@ def main() -> None:
         path = params[option]
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             module.fail_json(msg="%s: the directory of %s does not exist; create it first" % (option, path))
-    report = build_report(params["hosts"], params["warning_days"], params["run_probe"], params["generated_at"])
+    report = build_report(params["organizations"], params["warning_days"], params["run_probe"], params["generated_at"])
     changed = False
     if not module.check_mode:
         try:
