@@ -217,13 +217,14 @@ def _auth_server(reading: dict, auth_servers: list[dict]) -> tuple[list[dict], d
 
 
 def _evosts_auth_server(reading: dict, auth_servers: list[dict], app_id: Optional[str]) -> tuple[list[dict], dict]:
-    """With the dedicated application: the evoSTS AuthServer that names it (by application id, else by name)."""
+    """With the dedicated application: the evoSTS AuthServer that names it (by application id, else by name, else
+    the AzureAD AuthServer HCW made, ``EvoSts - <GUID>``)."""
     key, label = "evosts_auth_server", "evoSTS AuthServer"
     evosts = [s for s in auth_servers if str(s.get("type") or "").lower() == "azuread"]
     name = str(reading.get("evosts_auth_server_name") or "EvoSTS").lower()
     row = next((s for s in evosts if app_id and str(s.get("application_identifier") or "").lower() == app_id.lower()),
-               None) or next((s for s in evosts if str(s.get("name") or "").lower() == name), None)
-    prefix = auth_metadata_url(reading.get("cloud") or "global", "azure_ad", "").split("//", 1)[-1].split("/")[0]
+               None) or next((s for s in evosts if str(s.get("name") or "").lower() == name), None) or next(
+        iter(evosts), None)
     facts = _server_view(row, None)
     if row is None:
         return [finding(key, "failure", "%s missing" % label,
@@ -232,11 +233,6 @@ def _evosts_auth_server(reading: dict, auth_servers: list[dict], app_id: Optiona
     if row.get("enabled") is False:
         return [finding(key, "failure", "%s disabled" % label, "AuthServer %s is disabled." % row.get("name"),
                         "Run %s to enable it." % CONFIGURE)], facts
-    if prefix and prefix.lower() not in _url(row.get("auth_metadata_url")):
-        return [finding(key, "failure", "%s metadata URL wrong" % label,
-                        "AuthServer %s reads %s, not Entra ID's %s." % (row.get("name"), row.get("auth_metadata_url"),
-                                                                      prefix),
-                        "Run %s to correct it." % CONFIGURE)], facts
     if not app_id or str(row.get("application_identifier") or "").lower() != app_id.lower():
         return [finding(key, "warning", "%s differs" % label,
                         "AuthServer %s names application %s, not the dedicated application %s."
