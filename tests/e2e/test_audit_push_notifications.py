@@ -1,5 +1,6 @@
 """The audit playbook (exchange.hybrid.audit_push_notifications) against simulated organizations: the right findings
-in JSON and HTML for a healthy, a half-configured and a broken organization, and no write anywhere."""
+in JSON and HTML for a healthy, a half-configured and a broken organization, each organization read through one
+Exchange session, a server that does not answer as a finding, and no write anywhere (Exchange or Entra ID)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from hybrid_sim.state import parse_iso
 from test_role_support import CONFIGURE, role_vars, state_bytes
 
 AUDIT = "exchange.hybrid.audit_push_notifications"
-PLAYBOOK = os.path.join(os.path.dirname(__file__), "..", "..", "playbooks", "audit_push_notifications.yml")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+PLAYBOOK = os.path.join(ROOT, "playbooks", "audit_push_notifications.yml")
+AUDIT_TASKS = os.path.join(ROOT, "roles", "push_notifications", "tasks", "audit.yml")
+# The modules the audit may run: readers, the probe (a read, when asked) and the report (controller files).
+AUDIT_MODULES = {
+    "exchange.hybrid.exchange_auth_info", "exchange.hybrid.entra_key_credential_info",
+    "exchange.hybrid.exchange_server_info", "exchange.hybrid.exchange_monitoring_probe",
+    "exchange.hybrid.push_notifications_report",
+}
 # The only tasks allowed out of check mode: the report (controller files) and the probe (a read, when asked).
 LEAVE_CHECK_MODE = {
     "Audit - write the JSON and HTML reports on the controller",
@@ -74,32 +83,63 @@ def set_clock_days_before_expiry(sim, days):
         state["clock_offset_seconds"] = int((target - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
-def test_playbook_forces_check_mode_on_every_task_that_touches_exchange_or_entra():
+def _load(path):
     import yaml  # pylint: disable=import-outside-toplevel
 
-    with open(PLAYBOOK, encoding="utf-8") as handle:
-        plays = yaml.safe_load(handle)
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def test_playbook_forces_check_mode_and_runs_only_readers():
+    plays = _load(PLAYBOOK)
     for play in plays:
         assert play.get("check_mode") is True, play.get("name")
-        for task in play["tasks"]:
-            if "check_mode" in task:
-                assert task["name"] in LEAVE_CHECK_MODE and task["check_mode"] is False, task["name"]
-            assert "block" not in task and "include_tasks" not in str(task), task["name"]  # nothing hidden
-        assert {t["name"] for t in play["tasks"] if t.get("check_mode") is False} == LEAVE_CHECK_MODE
-        probe = next(t for t in play["tasks"] if "exchange.hybrid.exchange_monitoring_probe" in t)
-        assert probe["exchange.hybrid.exchange_monitoring_probe"]["restart_health_service"] is False
-        assert "audit_run_probe" in probe["when"]
+    assert plays[1]["hosts"] == "audit_readers"
+    assert [t.get("ansible.builtin.import_role", {}).get("tasks_from") for t in plays[1]["tasks"]] == ["audit"]
+    (block,) = _load(AUDIT_TASKS)
+    assert block["module_defaults"] == {"group/exchange.hybrid.graph": "{{ push_notifications_graph_defaults }}"}
+    tasks = block["block"]
+    for task in tasks:
+        if "check_mode" in task:
+            assert task["name"] in LEAVE_CHECK_MODE and task["check_mode"] is False, task["name"]
+        assert "block" not in task and "include_tasks" not in str(task), task["name"]  # nothing hidden
+        modules = [key for key in task if key.startswith("exchange.hybrid.")]
+        assert set(modules) <= AUDIT_MODULES, task["name"]
+    assert {t["name"] for t in tasks if t.get("check_mode") is False} == LEAVE_CHECK_MODE
+    probe = next(t for t in tasks if "exchange.hybrid.exchange_monitoring_probe" in t)
+    assert probe["exchange.hybrid.exchange_monitoring_probe"]["restart_health_service"] is False
+    assert "audit_run_probe" in probe["when"]
+
+
+def graph_writes(sim, since=0):
+    return [r for r in sim.entra.requests[since:] if r["kind"] == "graph" and r["method"] != "GET"]
+
+
+def session_opens(sim):
+    """Accepted runspace-pool opens so far, per endpoint kind and server."""
+    opens = {}
+    for kind, endpoints in (("exchange", sim.servers), ("host", sim.hosts)):
+        opens[kind] = {name: sum(1 for r in server.requests if r["action"] == "Create" and r["status"] == 200)
+                       for name, server in endpoints.items()}
+    return opens
+
+
+def opened_since(before, after):
+    return {kind: {name: count - before[kind].get(name, 0) for name, count in after[kind].items()
+                   if count - before[kind].get(name, 0)} for kind in after}
 
 
 def test_healthy_organization_all_ok_and_nothing_written(simulation, run_playbook):
     configure = run_playbook(simulation, CONFIGURE, extra_vars=role_vars())
     assert configure.ok, configure
     calls_before = len(simulation.calls())
+    graph_before = len(simulation.entra.requests)
     before = state_bytes(simulation)
     run, report = audit(simulation, run_playbook, audit_run_probe=True, audit_fail_on_failure=True)
     assert run.ok, run
     assert state_bytes(simulation) == before
     assert not writes(simulation, calls_before)
+    assert not graph_writes(simulation, graph_before)
 
     assert report["schema_version"] == 1
     summary = report["summary"]
@@ -108,6 +148,7 @@ def test_healthy_organization_all_ok_and_nothing_written(simulation, run_playboo
     assert summary["findings"]["warning"] == 0 and summary["findings"]["failure"] == 0
     org = report["organizations"][0]
     assert org["name"] == "Contoso" and org["tenant_domain"] == "contoso.onmicrosoft.com"
+    assert org["primary_host"] == "EX2013" and org["server_utc_now"]
     assert org["auth_certificate"]["days_remaining"] > 1000
     assert org["entra"]["current_key"]["thumbprint"] == org["auth_certificate"]["thumbprint"]
     assert org["entra"]["target"] == "shared_service_principal"
@@ -160,7 +201,7 @@ def test_broken_organization_failures_named_and_fail_on_failure(make_simulation,
     run, report = audit(sim, run_playbook, check=True, audit_fail_on_failure=True, audit_run_probe=True)
     assert not run.ok  # audit_fail_on_failure
     failed = [t for t in run.tasks if t["status"] == "failed"]
-    assert failed and failed[-1]["task"] == "Audit - fail on failures (audit_fail_on_failure)"
+    assert failed and failed[-1]["task"].endswith("Audit - fail on failures (audit_fail_on_failure)")
     assert state_bytes(sim) == before
     assert not writes(sim)
 
@@ -183,13 +224,64 @@ def test_broken_organization_failures_named_and_fail_on_failure(make_simulation,
     assert 'data-server="EX2013CU2"' in page and "Below Exchange 2013 CU3" in page
 
 
+def test_one_organization_of_three_servers_is_read_through_one_exchange_session(simulation, run_playbook):
+    configure = run_playbook(simulation, CONFIGURE, extra_vars=role_vars())
+    assert configure.ok, configure
+    opens = session_opens(simulation)
+    calls_before = len(simulation.calls())
+    run, report = audit(simulation, run_playbook)
+    assert run.ok, run
+    # One Exchange session on the reader and none on the other servers; on the default endpoint only the reader's
+    # clock (exchange_auth_info's server_utc_now): the shared service principal needs no hotfix level.
+    assert opened_since(opens, session_opens(simulation)) == {"exchange": {"EX2013": 1}, "host": {"EX2013": 1}}
+    assert {c["server"] for c in simulation.calls()[calls_before:]} == {"EX2013"}
+    assert not writes(simulation, calls_before)
+    org = report["organizations"][0]
+    assert {s["name"]: s["host"] for s in org["servers"]} == {"EX2013": "EX2013", "EX2016": "EX2016",
+                                                              "EX2019": "EX2019"}
+    assert all(s["auth_certificate"]["present"] for s in org["servers"])
+    assert report["summary"]["status"] == "ok", findings(report, "failure")
+    reads = run.results("Audit - read the organization through one Exchange session on this server")
+    assert [t["host"] for t in reads] == ["EX2013"]
+
+
+def test_a_server_that_does_not_answer_is_a_finding_and_the_run_succeeds(simulation, run_playbook):
+    configure = run_playbook(simulation, CONFIGURE, extra_vars=role_vars())
+    assert configure.ok, configure
+    with simulation.store.transaction() as state:
+        state["exchange"]["servers"]["EX2019"]["offline"] = True
+    simulation.inject("EX2019", "*", "reset", count=1000, endpoint="*")  # nothing reaches it directly either
+    before = state_bytes(simulation)
+    run, report = audit(simulation, run_playbook)
+    assert run.ok, run
+    assert state_bytes(simulation) == before
+    found = findings(report, "failure")
+    assert found == [("EX2019", "answered", "failure")], found
+    row = next(s for s in report["organizations"][0]["servers"] if s["name"] == "EX2019")
+    assert row["answered"] is False and "RPC server is unavailable" in row["findings"][-1]["detail"]
+
+
+def test_the_reader_does_not_answer_the_next_host_reads_the_organization(simulation, run_playbook):
+    configure = run_playbook(simulation, CONFIGURE, extra_vars=role_vars())
+    assert configure.ok, configure
+    with simulation.store.transaction() as state:
+        state["exchange"]["servers"]["EX2013"]["offline"] = True
+    simulation.inject("EX2013", "*", "http500", count=1000, endpoint="*")
+    run, report = audit(simulation, run_playbook)
+    assert run.ok, run
+    org = report["organizations"][0]
+    assert org["name"] == "Contoso" and org["primary_host"] == "EX2016", str(run)
+    assert findings(report, "failure") == [("EX2013", "answered", "failure")]
+
+
 def test_two_organizations_in_one_inventory(make_simulation, run_playbook):
-    """A fleet: two organizations (two tenants), one inventory; each gets its own section and primary."""
+    """A fleet: two organizations (two tenants), one inventory; each read through one session on its first host."""
     first = make_simulation(servers=[ServerSpec("EXA1", "Version 15.2 (Build 1748.10)", exsetup_version="15.2.1748.24")])
     second = make_simulation(
         servers=[ServerSpec("EXB1", "Version 15.1 (Build 2507.6)", exsetup_version="15.1.2507.55"),
                  ServerSpec("EXB2", "Version 15.1 (Build 2507.6)", exsetup_version="15.1.2507.55")],
         organization_name="Fabrikam",
+        tenant_domain="fabrikam.onmicrosoft.com",
     )
     configure = run_playbook(first, CONFIGURE, extra_vars=role_vars())
     assert configure.ok, configure
@@ -203,6 +295,8 @@ def test_two_organizations_in_one_inventory(make_simulation, run_playbook):
     with open(inventory, "w", encoding="utf-8") as handle:
         yaml.safe_dump({"all": {"children": {"exchange": {"children": groups}}}}, handle)
     before = (state_bytes(first), state_bytes(second))
+    opens = (session_opens(first), session_opens(second))
+    graph_before = (len(first.entra.requests), len(second.entra.requests))
     out = os.path.join(first.directory, "reports")
     os.makedirs(out)
     values = role_vars()
@@ -210,13 +304,17 @@ def test_two_organizations_in_one_inventory(make_simulation, run_playbook):
     run = run_playbook(first, AUDIT, extra_vars=values, inventory=inventory)
     assert run.ok, run
     assert (state_bytes(first), state_bytes(second)) == before
+    assert opened_since(opens[0], session_opens(first)) == {"exchange": {"EXA1": 1}, "host": {"EXA1": 1}}
+    assert opened_since(opens[1], session_opens(second)) == {"exchange": {"EXB1": 1}, "host": {"EXB1": 1}}
+    assert not graph_writes(first, graph_before[0]) and not graph_writes(second, graph_before[1])
     with open(os.path.join(out, "push-notifications-audit.json"), encoding="utf-8") as handle:
         report = json.load(handle)
     orgs = {o["name"]: o for o in report["organizations"]}
     assert set(orgs) == {"Contoso", "Fabrikam"}
     assert orgs["Contoso"]["status"] == "ok"
     assert orgs["Fabrikam"]["status"] == "failure"
-    assert orgs["Fabrikam"]["primary_host"] in ("EXB1", "EXB2")
+    assert orgs["Fabrikam"]["primary_host"] == "EXB1"
+    assert orgs["Fabrikam"]["tenant_domain"] == "fabrikam.onmicrosoft.com"
     assert {s["name"] for s in orgs["Fabrikam"]["servers"]} == {"EXB1", "EXB2"}
     assert report["summary"]["organizations"] == 2 and report["summary"]["servers"] == 3
 
@@ -238,4 +336,6 @@ def test_dedicated_application_target(make_simulation, run_playbook):
     assert org["entra"]["current_key"]["thumbprint"] == org["auth_certificate"]["thumbprint"]
     assert (None, "evosts_auth_server", "ok") in findings(report)
     assert org["evosts_auth_server"]["type"] == "AzureAD"
+    assert {(s[0], s[2]) for s in findings(report) if s[1] == "hybrid_build"} == {("EX2016", "ok"), ("EX2019", "ok")}
+    assert (None, "entra_shared_key_left", "ok") in findings(report)
     assert report["summary"]["status"] == "ok", findings(report, "failure")
