@@ -106,6 +106,10 @@ def test_baseline_meets_the_count_targets(tiny_runs):
     fleet = results["figures"]["fleet_audit"]["sizes"]
     assert all(size["max_exchange_sessions_per_task_per_server"] <= 1 for size in fleet)
     assert all(size["mutating_cmdlets"] == 0 for size in fleet)
+    # Each organization is read through one Exchange session, whatever its size; every server's store is read.
+    assert [size["exchange_sessions"] for size in fleet] == [1, 1]
+    assert [size["certificate_store_reads"] for size in fleet] == [1, 2]
+    assert all(size["wsman_requests_per_pipeline"] >= 2 for size in fleet)
     plays = {play["run"]: play for play in results["figures"]["graph"]["plays"]}
     assert plays["converge"]["token_requests"] == 1
     assert any(m["module"] == "msol_sp_credential" and m["patches_per_run"] >= 1 for m in plays["converge"]["modules"])
@@ -254,15 +258,16 @@ def test_targets_fail_on_their_limits():
             "health_ready_delay_seconds": 45.0,
             "result_type": "Succeeded",
         },
-        "fleet_audit": {"sizes": [{"servers": 1}, {"servers": 50}], "ratio_largest_to_smallest": 2.6},
+        "fleet_audit": {"sizes": [{"servers": 1}, {"servers": 50}], "ratio_largest_to_smallest": 1.31,
+                        "cpu_ratio_largest_to_smallest": 5.1},
         "graph": {"plays": [{"run": "rerun", "token_requests": 2, "modules": [{"writes_per_run": 1.0}]}]},
     }
     found = harness.targets(figures, None)
-    assert len(found) == 6 and not any(t["met"] for t in found)
+    assert len(found) == 7 and not any(t["met"] for t in found)
     passing = copy.deepcopy(figures)
     passing["sessions"]["rerun"].update(max_exchange_sessions_per_task_per_server=1, mutating_cmdlets=0)
     passing["verification"]["restart_to_result_seconds"] = 50.0
-    passing["fleet_audit"]["ratio_largest_to_smallest"] = 2.5
+    passing["fleet_audit"].update(ratio_largest_to_smallest=1.3, cpu_ratio_largest_to_smallest=5.0)
     passing["graph"]["plays"][0].update(token_requests=1, modules=[{"writes_per_run": 0.0}])
     assert all(t["met"] for t in harness.targets(passing, None))
 
