@@ -429,6 +429,8 @@ def _server_row(facts: dict, host: Optional[str], build: Optional[dict], hybrid:
                                     "The cumulative update alone does not show whether the server has the hotfix "
                                     "update the dedicated application needs, and its ExSetup version was not read.",
                                     "Add the server to the inventory group the audit runs on."))
+    if host is None:
+        findings.append(finding("audited", "ok", "Not in the inventory, read through its organization"))
     certificate: dict[str, Any] = {"thumbprint": None, "present": None}
     if facts.get("answered") is False:
         findings.append(finding("answered", "failure", "Server did not answer",

@@ -260,6 +260,7 @@ def test_a_server_that_does_not_answer_is_a_finding_and_an_edge_server_is_not_ch
     assert rows["EX02"]["answered"] is False and rows["EX02"]["auth_certificate"]["present"] is None
     assert rows["EDGE"]["auth_certificate"] == {"thumbprint": None, "present": None} and rows["EDGE"]["host"] is None
     assert ("EDGE", "auth_certificate_present") not in found
+    assert found[("EDGE", "audited")]["severity"] == "ok"  # not in the inventory, read all the same
     assert _audit.failures(report) == ["Contoso/EX02: Server did not answer"]
 
 
