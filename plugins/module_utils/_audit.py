@@ -181,11 +181,13 @@ def _next_certificate(auth: dict, now: Optional[dt.datetime]) -> list[dict]:
                     "Certificate %s takes over on %s." % (thumbprint, nxt.get("effective_date")))]
 
 
+SERVER_FIELDS = ("name", "type", "auth_metadata_url", "enabled", "realm", "application_identifier")
+
+
 def _server_view(row: Optional[dict], expected: Optional[str]) -> dict:
     facts: dict[str, Any] = {"expected_auth_metadata_url": expected, "found": row is not None}
     if row is not None:
-        facts.update({key: row.get(key) for key in ("name", "type", "auth_metadata_url", "enabled", "realm",
-                                                   "application_identifier")})
+        facts.update({key: row.get(key) for key in SERVER_FIELDS})
     return facts
 
 
@@ -246,8 +248,8 @@ def _push_proxy(proxy: dict, tenant: Optional[str]) -> tuple[list[dict], dict]:
     facts = {key: proxy.get(key) for key in ("enabled", "organization", "uri")}
     if not proxy.get("enabled"):
         return [finding("push_proxy", "failure", "Push proxy disabled",
-                        "The OnPrem-Proxy push notification app is %s." % ("disabled" if proxy.get("found", True)
-                                                                          else "missing"),
+                        "The OnPrem-Proxy push notification app is %s."
+                        % ("disabled" if proxy.get("found", True) else "missing"),
                         "Run %s (step 4 enables it)." % CONFIGURE)], facts
     if tenant and str(proxy.get("organization") or "").lower() != tenant.lower():
         return [finding("push_proxy", "failure", "Push proxy for another organization",
