@@ -25,6 +25,7 @@ import json
 from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import auth_metadata_url
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc, utc_now
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("ok", "warning", "failure")
@@ -71,16 +72,6 @@ def _message(result: Any) -> str:
 
 def _url(value: Any) -> str:
     return str(value or "").rstrip("/").lower()
-
-
-def parse_utc(text: Any) -> Optional[dt.datetime]:
-    if not text:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def _is_weak(algorithm: Any) -> bool:
@@ -544,7 +535,7 @@ def _read_organization(reading: dict, warning_days: int, run_probe: bool) -> dic
 def build_report(organizations: list[dict], warning_days: int = 60, run_probe: bool = False,
                  generated_at: Optional[str] = None) -> dict:
     """The audit report (a JSON-serialisable dict) from what the readers returned, per organization."""
-    generated_at = generated_at or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    generated_at = generated_at or utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")
     report_organizations = [_read_organization(_dict(o), warning_days, run_probe) for o in organizations]
     every = [f for o in report_organizations for f in o["findings"]] + [
         f for o in report_organizations for s in o["servers"] for f in s["findings"]]
