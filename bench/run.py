@@ -36,13 +36,14 @@ SCHEMA_VERSION = 2
 # The modules that talk PSRP to an Exchange server (its Exchange endpoint and its default WinRM endpoint).
 EXCHANGE_MODULES = {
     "exchange_server_info",
+    "exchange_auth_info",
     "exchange_oauth_cert",
     "exchange_auth_server",
     "exchange_setting_override",
     "exchange_monitoring_probe",
     "push_proxy",
 }
-GRAPH_MODULES = {"msol_sp_credential", "tenant_info"}
+GRAPH_MODULES = {"msol_sp_credential", "tenant_info", "entra_key_credential_info"}
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 # The two PSRP endpoints of every simulated server: sim.servers (Exchange, /PowerShell, Microsoft.Exchange) and
 # sim.hosts (default WinRM endpoint, /wsman, Microsoft.PowerShell).
