@@ -20,12 +20,13 @@ changes.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import auth_metadata_url
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc, utc_now
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc, thumbprint_key, utc_now
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("ok", "warning", "failure")
@@ -84,12 +85,12 @@ def _is_weak(algorithm: Any) -> bool:
 def _certificate(auth: dict, warning_days: int, renew_before_days: int) -> tuple[list[dict], dict]:
     """AuthConfig's current and next certificates (exchange_auth_info ``auth_config``)."""
     current, nxt = _dict(auth.get("current")), _dict(auth.get("next"))
-    thumbprint, next_thumbprint = _upper(current.get("thumbprint")), _upper(nxt.get("thumbprint"))
+    thumbprint, next_thumbprint = thumbprint_key(current.get("thumbprint")), thumbprint_key(nxt.get("thumbprint"))
     facts: dict[str, Any] = {
         "auth_config": {
             "current": thumbprint,
             "next": next_thumbprint,
-            "previous": _upper(_dict(auth.get("previous")).get("thumbprint")),
+            "previous": thumbprint_key(_dict(auth.get("previous")).get("thumbprint")),
             "next_effective_date": nxt.get("effective_date"),
         },
         "current": None,
@@ -151,7 +152,7 @@ def _certificate(auth: dict, warning_days: int, renew_before_days: int) -> tuple
 def _next_certificate(auth: dict, now: Optional[dt.datetime]) -> list[dict]:
     """AuthConfig's next certificate and its effective date, by the Exchange server's clock."""
     nxt = _dict(auth.get("next"))
-    thumbprint = _upper(nxt.get("thumbprint"))
+    thumbprint = thumbprint_key(nxt.get("thumbprint"))
     if not thumbprint:
         return []
     effective = parse_utc(nxt.get("effective_date"))
@@ -166,7 +167,7 @@ def _next_certificate(auth: dict, now: Optional[dt.datetime]) -> list[dict]:
     if now is not None and effective <= now and not nxt.get("effective"):
         return [finding("next_certificate", "warning", "Next certificate overdue",
                         "Certificate %s was to take over on %s (the server's clock reads %s)."
-                        % (thumbprint, nxt.get("effective_date"), now.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                        % (thumbprint, nxt.get("effective_date"), format_utc(now)),
                         "Run %s: it completes the switch." % CONFIGURE)]
     return [finding("next_certificate", "ok", "Next certificate staged",
                     "Certificate %s takes over on %s." % (thumbprint, nxt.get("effective_date")))]
@@ -209,7 +210,8 @@ def _auth_server(reading: dict, auth_servers: list[dict]) -> tuple[list[dict], d
                     "%s trusts %s." % (row.get("name"), row.get("auth_metadata_url")))], facts
 
 
-def _evosts_auth_server(reading: dict, auth_servers: list[dict], app_id: Optional[str]) -> tuple[list[dict], dict]:
+def _evosts_auth_server(reading: dict, auth_servers: list[dict], app_id: Optional[str],
+                        duplicates: list[dict]) -> tuple[list[dict], dict]:
     """With the dedicated application: the evoSTS AuthServer that names it (by application id, else by name, else
     the AzureAD AuthServer HCW made, ``EvoSts - <GUID>``)."""
     key, label = "evosts_auth_server", "evoSTS AuthServer"
@@ -219,6 +221,11 @@ def _evosts_auth_server(reading: dict, auth_servers: list[dict], app_id: Optiona
                None) or next((s for s in evosts if str(s.get("name") or "").lower() == name), None) or next(
         iter(evosts), None)
     facts = _server_view(row, None)
+    if duplicates:  # exchange_auth_info's evosts_duplicates: Exchange needs exactly one per tenant
+        return [finding(key, "failure", "Several evoSTS AuthServers for one tenant",
+                        "AuthServers %s trust the same tenant." % "; ".join(
+                            ", ".join(str(n) for n in d.get("names") or []) for d in duplicates),
+                        " ".join(str(d.get("fix") or "") for d in duplicates).strip() or None)], facts
     if row is None:
         return [finding(key, "failure", "%s missing" % label,
                         "No AuthServer of type AzureAD trusts Entra ID for the dedicated application.",
@@ -267,7 +274,7 @@ def _entra(reading: dict, cert: dict) -> tuple[list[dict], dict]:
     hybrid = reading.get("entra_target") == "hybrid_application"
     target = _dict(result.get("hybrid_application" if hybrid else "shared_service_principal"))
     keys = _list(target.get("keys"))
-    by_thumb = {_upper(k.get("thumbprint")): k for k in keys}
+    by_thumb = {thumbprint_key(k.get("thumbprint")): k for k in keys}
     facts: dict[str, Any] = {
         "target": reading.get("entra_target"),
         "target_name": target.get("display_name"),
@@ -284,7 +291,7 @@ def _entra(reading: dict, cert: dict) -> tuple[list[dict], dict]:
         return [finding("entra_key", "failure", "Entra target not found", "%s is not in the tenant." % what,
                         "Run %s (step 3 creates or finds it)." % CONFIGURE)], facts
     findings = []
-    current = _upper(_dict(cert.get("current")).get("thumbprint"))
+    current = thumbprint_key(_dict(cert.get("current")).get("thumbprint"))
     if current:
         key = by_thumb.get(current)
         facts["current_key"] = _key_view(key)
@@ -320,7 +327,7 @@ def _entra(reading: dict, cert: dict) -> tuple[list[dict], dict]:
             findings.append(finding("entra_shared_key_left", "warning", "Our keys left on the shared service principal",
                                     "%d key(s) of this organization's Auth certificates (%s) are still on %r; with "
                                     "the dedicated application they are no longer needed there."
-                                    % (len(ours), ", ".join(sorted(str(_upper(k.get("thumbprint"))) for k in ours)),
+                                    % (len(ours), ", ".join(sorted(str(thumbprint_key(k.get("thumbprint"))) for k in ours)),
                                        shared.get("display_name")),
                                     "Run %s with push_notifications_cleanup_shared_service_principal=true."
                                     % CONFIGURE))
@@ -363,7 +370,7 @@ def _builds(results: Any) -> dict[str, dict]:
 def _certificate_checks(server: str, state: dict) -> list[dict]:
     """The Auth certificate in one server's store, judged as HealthChecker does (missing, no private key, expired,
     key under 2048 bits, SHA-1 signature); exchange_auth_info judged the dates by the server's clock."""
-    thumbprint = _upper(state.get("thumbprint"))
+    thumbprint = thumbprint_key(state.get("thumbprint"))
     reason = "Auth certificate %s on %s: %s." % (
         thumbprint, server, "; ".join(str(p) for p in state.get("problems") or []) or "it cannot sign tokens here")
     fix = ("Export the certificate with its private key from a server that has it and import it here "
@@ -431,7 +438,7 @@ def _server_row(facts: dict, host: Optional[str], build: Optional[dict], hybrid:
                                 "Check that the server runs and that the other Exchange servers reach it (RPC)."))
     elif isinstance(facts.get("auth_certificate"), dict):
         state = facts["auth_certificate"]
-        certificate = {"thumbprint": _upper(state.get("thumbprint")), "present": bool(state.get("usable"))}
+        certificate = {"thumbprint": thumbprint_key(state.get("thumbprint")), "present": bool(state.get("usable"))}
         checks = _certificate_checks(str(facts.get("name")), state)
         findings += checks
         if not state.get("usable"):
@@ -446,7 +453,7 @@ def _server_row(facts: dict, host: Optional[str], build: Optional[dict], hybrid:
             if not nxt.get("usable"):
                 findings.append(finding("next_auth_certificate_present", "warning", "Next certificate not usable here",
                                         "Next certificate %s on %s: %s." % (
-                                            _upper(nxt.get("thumbprint")), facts.get("name"),
+                                            thumbprint_key(nxt.get("thumbprint")), facts.get("name"),
                                             "; ".join(str(p) for p in nxt.get("problems") or []) or "not usable"),
                                         "Import it with its private key here before its effective date."))
     return {
@@ -509,7 +516,8 @@ def _read_organization(reading: dict, warning_days: int, run_probe: bool) -> dic
     evosts_findings, evosts = [], {}
     entra_findings, entra = _entra(reading, cert)
     if hybrid:
-        evosts_findings, evosts = _evosts_auth_server(reading, auth_servers, entra.get("target_app_id"))
+        evosts_findings, evosts = _evosts_auth_server(reading, auth_servers, entra.get("target_app_id"),
+                                                      _list(exchange.get("evosts_duplicates")))
     findings += evosts_findings + entra_findings
     proxy_findings, proxy = _push_proxy(_dict(exchange.get("push_proxy")), reading.get("tenant_domain"))
     findings += proxy_findings
@@ -535,7 +543,7 @@ def _read_organization(reading: dict, warning_days: int, run_probe: bool) -> dic
 def build_report(organizations: list[dict], warning_days: int = 60, run_probe: bool = False,
                  generated_at: Optional[str] = None) -> dict:
     """The audit report (a JSON-serialisable dict) from what the readers returned, per organization."""
-    generated_at = generated_at or utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    generated_at = generated_at or format_utc(utc_now())
     report_organizations = [_read_organization(_dict(o), warning_days, run_probe) for o in organizations]
     every = [f for o in report_organizations for f in o["findings"]] + [
         f for o in report_organizations for s in o["servers"] for f in s["findings"]]

@@ -14,8 +14,8 @@ description:
   - Takes what the readers returned for each organization (M(exchange.hybrid.exchange_auth_info) through one of
     its servers, M(exchange.hybrid.entra_key_credential_info), and where a finding needs it
     M(exchange.hybrid.exchange_server_info) and the probe), judges each check as C(ok), C(warning) or C(failure)
-    with a fix hint, dates by the Exchange server's clock, and writes a JSON report (schema in C(docs/audit-report-schema.md), with C(schema_version))
-    and a self-contained HTML report (inline styles, no scripts, no external assets).
+    with a fix hint, dates by the Exchange server's clock, and writes a JSON report (schema in
+    C(docs/audit-report-schema.md), with C(schema_version)) and a self-contained HTML report (inline styles, no scripts, no external assets).
   - Files are written only when their content differs; in check mode nothing is written (the audit playbook
     runs this one task with C(check_mode=false), as it writes on the controller only).
 options:
@@ -139,8 +139,10 @@ def _write(path: str, text: str) -> bool:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
+    # The report runs on the controller and connects nowhere: no connection options.
+    module = hybrid_module(
+        {},
+        dict(
             organizations=dict(type="list", elements="dict", required=True),
             json_path=dict(type="path"),
             html_path=dict(type="path"),

@@ -334,6 +334,11 @@ def test_dedicated_application_our_keys_left_on_the_shared_service_principal():
 def test_dedicated_application_evosts_and_the_hotfix_level():
     report = _audit.build_report([hybrid_reading(evosts_app="old-app")])
     assert severities(report)[(None, "evosts_auth_server")] == "warning"
+    twice = hybrid_reading()
+    twice["exchange"]["evosts_duplicates"] = [{"realm": "r", "names": ["EvoSts - x", "EvoSTS"], "keep": "EvoSts - x",
+                                               "fix": "Fix: keep 'EvoSts - x' and remove the others."}]
+    found = by_check(_audit.build_report([twice]))[(None, "evosts_auth_server")]
+    assert found["severity"] == "failure" and "EvoSTS" in found["detail"] and found["fix"].startswith("Fix:")
     missing = hybrid_reading()
     missing["exchange"]["auth_servers"] = missing["exchange"]["auth_servers"][:1]
     assert severities(_audit.build_report([missing]))[(None, "evosts_auth_server")] == "failure"
