@@ -38,7 +38,7 @@ options:
     type: path
   next_certificate:
     description:
-      - AuthConfig's staged next Auth certificate (RV(exchange.hybrid.exchange_oauth_cert#module:next_certificate.certificate)),
+      - AuthConfig's staged next Auth certificate (the C(certificate) of RV(exchange.hybrid.exchange_oauth_cert#module:next_certificate)),
         PEM or base64 of its DER bytes. Its key is added in the same write as the key of O(certificate), so that Entra
         ID knows it before Exchange switches to it.
       - Only with O(state=present) and O(certificate) or O(certificate_path). A private key is refused and never echoed.
