@@ -15,7 +15,7 @@ import datetime as dt
 from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import auth_certificate_problems
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc, same_thumbprint, thumbprint_key
 
 try:
     from cryptography import x509
@@ -56,10 +56,6 @@ SIGNATURE_ALGORITHMS = {
 WEAK_SIGNATURE_PREFIXES = ("md2", "md4", "md5", "sha1")
 
 
-def thumbprint_text(value: Any) -> Optional[str]:
-    return str(value).upper() if value else None
-
-
 def days_remaining(not_after: Any, now: dt.datetime) -> Optional[int]:
     """Whole days from ``now`` (the server's clock) until ``not_after``; negative once expired."""
     end = parse_utc(not_after)
@@ -85,8 +81,7 @@ def is_weak_signature(algorithm: Optional[str]) -> bool:
 
 
 def find_certificate(thumbprint: Optional[str], certificates: list[dict]) -> Optional[dict]:
-    wanted = thumbprint_text(thumbprint)
-    return next((c for c in certificates if wanted and thumbprint_text(c.get("Thumbprint")) == wanted), None)
+    return next((c for c in certificates if same_thumbprint(c.get("Thumbprint"), thumbprint)), None)
 
 
 def certificate_problems(cert: dict, now: dt.datetime) -> list[str]:
@@ -101,7 +96,7 @@ def certificate_problems(cert: dict, now: dt.datetime) -> list[str]:
 def certificate_facts(thumbprint: Optional[str], cert: Optional[dict], now: dt.datetime) -> Optional[dict]:
     """AuthConfig's view of one of its certificates: what can be read of it (only the thumbprint once it has left
     every store); None when AuthConfig names none."""
-    thumb = thumbprint_text(thumbprint)
+    thumb = thumbprint_key(thumbprint)
     if thumb is None:
         return None
     cert = cert or {}
@@ -120,13 +115,14 @@ def certificate_facts(thumbprint: Optional[str], cert: Optional[dict], now: dt.d
 
 def store_state(thumbprint: Optional[str], certificates: list[dict], now: dt.datetime) -> dict:
     """The certificate ``thumbprint`` as one server's store holds it, and whether that server can sign with it."""
-    thumb = thumbprint_text(thumbprint)
+    thumb = thumbprint_key(thumbprint)
     cert = find_certificate(thumb, certificates)
     state: dict[str, Any] = {
         "thumbprint": thumb,
         "present": cert is not None,
         "has_private_key": None,
         "private_key_exportable": None,
+        "not_before": None,
         "not_after": None,
         "days_remaining": None,
         "key_size": None,
@@ -144,6 +140,7 @@ def store_state(thumbprint: Optional[str], certificates: list[dict], now: dt.dat
     state.update(
         has_private_key=bool(cert.get("HasPrivateKey")),
         private_key_exportable=cert.get("PrivateKeyExportable"),
+        not_before=facts["not_before"],
         not_after=facts["not_after"],
         days_remaining=facts["days_remaining"],
         key_size=facts["key_size"],

@@ -203,6 +203,9 @@ servers:
         private_key_exportable:
           description: Whether the private key is exportable (V(null) when not present).
           type: bool
+        not_before:
+          description: Start of validity (UTC).
+          type: str
         not_after:
           description: End of validity (UTC).
           type: str
@@ -400,7 +403,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module i
     server_facts,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._auth_servers import evosts_duplicates
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc
 
 PROXY_APP_NAME = "OnPrem-Proxy"
 # One read per object type, each with the properties the result shows, renamed: Exchange property -> result key.
@@ -569,7 +572,7 @@ def read_auth_info(client: Any, scope: str) -> dict:
     ]
     org = organization[0] if organization else {}
     result: dict[str, Any] = {
-        "server_utc_now": now.strftime("%Y-%m-%dT%H:%M:%SZ") if client.server_utc_now else None,
+        "server_utc_now": format_utc(now) if client.server_utc_now else None,
         "connected_server": (connected or {}).get("Name") or client.computer_name,
         "organization": {"name": org.get("Name"), "guid": org.get("Guid")},
         "auth_config": auth_config_view(auth, [s[0] for s in stores.values() if s[0] is not None], now),

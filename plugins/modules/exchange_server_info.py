@@ -193,14 +193,18 @@ auth_certificate:
     days_remaining:
       description: Whole days until RV(auth_certificate.not_after), by the server's clock (V(null) when not present).
       type: int
+    signature_algorithm:
+      description: Signature algorithm as Windows names it (V(null) when not present).
+      type: str
+      sample: sha256RSA
     usable:
       description: >-
-        Whether this server can sign with it: present, with an exportable private key of at least 2048 bits, valid
-        now and not revoked (the checks M(exchange.hybrid.exchange_oauth_cert) makes before adopting a
-        thumbprint).
+        Whether this server can sign with it: present, with an exportable private key of at least 2048 bits, a
+        SHA-256 or better signature, valid now and not revoked (the judgement of
+        M(exchange.hybrid.exchange_auth_info)'s RV(exchange.hybrid.exchange_auth_info#module:servers[].auth_certificate)).
       type: bool
     problems:
-      description: Why it is not usable here (empty when it is).
+      description: Why it is not usable here (empty when it is; C(AuthConfig names no certificate) when it names none).
       type: list
       elements: str
       sample: [it has no private key]
@@ -221,6 +225,7 @@ next_auth_certificate:
     not_before: "2030-05-01T00:00:00Z"
     not_after: "2035-05-01T00:00:00Z"
     days_remaining: 3078
+    signature_algorithm: sha256RSA
     usable: true
     problems: []
 """
@@ -228,6 +233,7 @@ next_auth_certificate:
 import datetime as dt
 from typing import Any, Optional
 
+from ansible_collections.exchange.hybrid.plugins.module_utils._auth_certificates import CERTIFICATE_PROPERTIES, store_state
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeCommandError,
     ExchangeError,
@@ -236,7 +242,6 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import (
     SERVER_PROPERTIES,
-    auth_certificate_problems,
     client_for,
     exchange_module,
     find_connected,
@@ -244,54 +249,16 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module i
     run_reads,
     server_facts,
 )
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc, same_thumbprint, thumbprint_key
 
 AUTH_PROPERTIES = ["CurrentCertificateThumbprint", "NextCertificateThumbprint", "NextCertificateEffectiveDate"]
-CERT_PROPERTIES = [
-    "Thumbprint",
-    "HasPrivateKey",
-    "PrivateKeyExportable",
-    "PublicKeySize",
-    "NotBefore",
-    "NotAfter",
-    "Status",
-]
 AUTH_CMDLETS = ("Get-AuthConfig", "Get-ExchangeCertificate")
 
 
 def certificate_state(thumbprint: Any, certificates: list[dict], now: dt.datetime) -> dict[str, Any]:
-    """The certificate ``thumbprint`` as this server's store holds it."""
-    thumb = thumbprint_key(thumbprint)
-    cert = next((c for c in certificates if same_thumbprint(c.get("Thumbprint"), thumb)), None)
-    state: dict[str, Any] = {
-        "thumbprint": thumb,
-        "present": cert is not None,
-        "has_private_key": None,
-        "private_key_exportable": None,
-        "public_key_size": None,
-        "not_before": None,
-        "not_after": None,
-        "days_remaining": None,
-        "usable": False,
-        "problems": [],
-    }
-    if cert is None:
-        if thumb:
-            state["problems"] = ["it is not in the certificate store of this server"]
-        return state
-    end = parse_utc(cert.get("NotAfter"))
-    size = cert.get("PublicKeySize")
-    found = auth_certificate_problems(cert, now)
-    state.update(
-        has_private_key=bool(cert.get("HasPrivateKey")),
-        private_key_exportable=cert.get("PrivateKeyExportable"),
-        public_key_size=size if isinstance(size, int) else None,
-        not_before=cert.get("NotBefore"),
-        not_after=cert.get("NotAfter"),
-        days_remaining=int((end - now).total_seconds() // 86400) if end is not None else None,
-        usable=not found,
-        problems=found,
-    )
+    """The certificate ``thumbprint`` as this server's store holds it, judged as exchange_auth_info judges it
+    (``store_state``), under this module's documented name for the key size."""
+    state = store_state(thumbprint, certificates, now)
+    state["public_key_size"] = state.pop("key_size")
     return state
 
 
@@ -302,7 +269,7 @@ def main() -> None:
         call("Get-ExchangeServer", SERVER_PROPERTIES),
         call("Get-OrganizationConfig", ["Name", "Guid", "Identity"]),
     ]
-    extra = [call("Get-AuthConfig", AUTH_PROPERTIES), call("Get-ExchangeCertificate", CERT_PROPERTIES)]
+    extra = [call("Get-AuthConfig", AUTH_PROPERTIES), call("Get-ExchangeCertificate", CERTIFICATE_PROPERTIES)]
     auth_rows: Optional[list[dict]] = None
     certificates: list[dict] = []
     try:
