@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import is_thumbprint
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import is_thumbprint, utc_now
 
 try:
     from cryptography import x509
@@ -51,7 +51,7 @@ class PublicCertificate:
         return base64.b64encode(self.der).decode("ascii")
 
     def is_expired(self, now: dt.datetime | None = None) -> bool:
-        return self.not_after <= (now or dt.datetime.now(dt.timezone.utc))
+        return self.not_after <= (now or utc_now())
 
 
 def _looks_like_private_key(der: bytes) -> bool:

@@ -11,7 +11,6 @@ already exists means it is adopted, never created twice.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import (
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphError
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient
 from ansible_collections.exchange.hybrid.plugins.module_utils._key_credentials import WRITE_APPS, EntraRefusal
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import is_guid
 
 WRITE_ASSIGNMENTS = {"AppRoleAssignment.ReadWrite.All"}
 NOTES = (
@@ -29,7 +29,6 @@ NOTES = (
     "MailTips, and Profile Picture sharing between Exchange Server and Exchange Online."
 )
 MAX_APP_DISPLAY_NAME = 256
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 APPLICATION_SELECT = "id,appId,displayName,requiredResourceAccess"
 
 
@@ -47,9 +46,9 @@ def lookup_problem(params: dict[str, Any], target: str = "hybrid_application") -
     if not (params.get("application_id") or params.get("application_display_name") or params.get("exchange_organization_guid")):
         return (f"target: {target} needs application_id, application_display_name, or exchange_organization_guid "
                 "(for the default name ExchangeServerApp-<guid>).")
-    if params.get("exchange_organization_guid") and not GUID.match(params["exchange_organization_guid"]):
+    if params.get("exchange_organization_guid") and not is_guid(params["exchange_organization_guid"]):
         return "exchange_organization_guid must be a GUID, as (Get-OrganizationConfig).Guid shows it."
-    if params.get("application_id") and not GUID.match(params["application_id"]):
+    if params.get("application_id") and not is_guid(params["application_id"]):
         return "application_id must be the application (client) id, a GUID."
     name = params.get("application_display_name")
     if name is not None and len(name) > MAX_APP_DISPLAY_NAME:

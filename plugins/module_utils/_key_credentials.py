@@ -20,7 +20,7 @@ from typing import Any
 from ansible_collections.exchange.hybrid.plugins.module_utils._certificates import PublicCertificate, thumbprint_of_key
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import GraphConnectionError, GraphError
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import parse_utc
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc
 
 KEY_FIELDS = ("customKeyIdentifier", "displayName", "endDateTime", "key", "keyId", "startDateTime", "type", "usage")
 MAX_KEY_DISPLAY_NAME = 90
@@ -46,10 +46,6 @@ class EntraRefusal(GraphError):
 
 
 # --- small helpers ---------------------------------------------------------------------------------------------
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_utc_option(value: str | None, option: str) -> dt.datetime | None:
@@ -122,10 +118,10 @@ def new_key(cert: PublicCertificate, display_name: str | None = None) -> dict[st
     return {
         "customKeyIdentifier": cert.thumbprint,
         "displayName": name[:MAX_KEY_DISPLAY_NAME],
-        "endDateTime": iso(cert.not_after),
+        "endDateTime": format_utc(cert.not_after),
         "key": cert.base64,
         "keyId": str(uuid.uuid4()),
-        "startDateTime": iso(cert.not_before),
+        "startDateTime": format_utc(cert.not_before),
         "type": "AsymmetricX509Cert",
         "usage": "Verify",
     }
@@ -192,10 +188,10 @@ def _expiry_reason(thumbprint: str, removed: list[dict[str, Any]], kept: list[di
     if kept:
         ends = ", ".join(sorted(str(k.get("endDateTime")) for k in kept))
         return (f"The key of {thumbprint} is kept: its end date ({ends}) is not at least one day before "
-                f"only_if_expired_at ({iso(at)}), so it may still be valid.")
+                f"only_if_expired_at ({format_utc(at)}), so it may still be valid.")
     if removed:
         ends = ", ".join(sorted(str(k.get("endDateTime")) for k in removed))
-        return f"The key of {thumbprint} expired ({ends}) at least one day before only_if_expired_at ({iso(at)})."
+        return f"The key of {thumbprint} expired ({ends}) at least one day before only_if_expired_at ({format_utc(at)})."
     return f"There is no key of {thumbprint}."
 
 

@@ -256,13 +256,12 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._key_credentials i
     READ_APPS,
     EntraRefusal,
     is_expired,
-    iso,
     key_view,
     parse_utc_option,
     read_keys,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._module import HybridModule
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import normalize_thumbprint, utc_now
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, normalize_thumbprint, utc_now
 
 ARGUMENT_SPEC = dict(
     target=dict(type="str", default="both", choices=["both", "shared_service_principal", "hybrid_application"]),
@@ -345,7 +344,7 @@ def run(module: HybridModule) -> dict[str, Any]:
     module.add_client(client)  # its warnings are shown when the module ends
     client.replication_wait = 0.0  # a reader does not wait for objects to appear: not found is the answer
     client.require_permissions({"Application.Read.All": READ_APPS}, "read the keys in Entra ID")
-    result: dict[str, Any] = {"changed": False, "reference_time": iso(at)}
+    result: dict[str, Any] = {"changed": False, "reference_time": format_utc(at)}
     if params["target"] in ("both", "shared_service_principal"):
         result["shared_service_principal"] = shared_service_principal(client, ours, at)
     if params["target"] in ("both", "hybrid_application"):

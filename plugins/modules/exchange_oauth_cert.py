@@ -187,10 +187,12 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module i
     run_reads,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._values import (
+    format_utc,
     is_domain_name,
     normalize_thumbprint,
     parse_utc,
     same_thumbprint,
+    thumbprint_key,
 )
 
 ARGUMENT_SPEC = dict(
@@ -337,7 +339,7 @@ def summary(cert: Optional[dict], now: dt.datetime) -> Optional[dict]:
     if not cert:
         return None
     return {
-        "thumbprint": (cert.get("Thumbprint") or "").upper() or None,
+        "thumbprint": thumbprint_of(cert),
         "friendly_name": cert.get("FriendlyName"),
         "subject": cert.get("Subject"),
         "not_before": cert.get("NotBefore"),
@@ -348,13 +350,10 @@ def summary(cert: Optional[dict], now: dt.datetime) -> Optional[dict]:
 
 
 def auth_view(row: dict) -> dict:
-    def thumb(value: Any) -> Optional[str]:
-        return str(value).upper() if value else None
-
     return {
-        "current": thumb(row.get("CurrentCertificateThumbprint")),
-        "next": thumb(row.get("NextCertificateThumbprint")),
-        "previous": thumb(row.get("PreviousCertificateThumbprint")),
+        "current": thumbprint_key(row.get("CurrentCertificateThumbprint")),
+        "next": thumbprint_key(row.get("NextCertificateThumbprint")),
+        "previous": thumbprint_key(row.get("PreviousCertificateThumbprint")),
         "next_effective_date": row.get("NextCertificateEffectiveDate") or None,
     }
 
@@ -367,13 +366,8 @@ def staging_days(days_remaining: int) -> int:
     return 0
 
 
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def thumbprint_of(cert: Optional[dict]) -> Optional[str]:
-    value = (cert or {}).get("Thumbprint")
-    return str(value).upper() if value else None
+    return thumbprint_key((cert or {}).get("Thumbprint"))
 
 
 # ---------------------------------------------------------------------------------------------------- find
@@ -501,7 +495,7 @@ def predicted_auth(found: Found, plan: Plan) -> dict:
             previous=found.auth["current"] if plan.mode == "replace" else found.auth["previous"],
         )
     elif plan.mode == "stage":
-        auth.update(next=target, next_effective_date=iso(plan.effective or found.now))
+        auth.update(next=target, next_effective_date=format_utc(plan.effective or found.now))
     return auth
 
 
@@ -547,7 +541,7 @@ def auth_config_writes(plan: Plan) -> list[dict]:
                 "Set-AuthConfig",
                 None,
                 NewCertificateThumbprint=target,
-                NewCertificateEffectiveDate=iso(plan.effective),
+                NewCertificateEffectiveDate=format_utc(plan.effective),
                 Force=True,
             )
         ]
@@ -557,7 +551,7 @@ def auth_config_writes(plan: Plan) -> list[dict]:
                 "Set-AuthConfig",
                 None,
                 NewCertificateThumbprint=target,
-                NewCertificateEffectiveDate=iso(plan.effective),
+                NewCertificateEffectiveDate=format_utc(plan.effective),
                 Force=True,
             ),
             call("Set-AuthConfig", None, PublishCertificate=True),

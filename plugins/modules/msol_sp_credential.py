@@ -332,7 +332,6 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._key_credentials i
     EntraRefusal,
     KeyPlan,
     diff_view,
-    iso,
     key_view,
     parse_utc_option,
     plan_keys,
@@ -340,7 +339,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._key_credentials i
     write_keys,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._module import HybridModule
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import normalize_thumbprint, utc_now
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, normalize_thumbprint, utc_now
 
 ARGUMENT_SPEC = dict(
     certificate=dict(type="str"),
@@ -398,7 +397,7 @@ def next_certificate_problem(params: dict[str, Any], cert: PublicCertificate | N
     if params["state"] != "present" or cert is None:
         return "next_certificate is uploaded beside certificate (or certificate_path) with state: present; give both."
     if next_cert.is_expired():
-        return (f"The next certificate {next_cert.thumbprint} expired on {iso(next_cert.not_after)}; stage a new Auth "
+        return (f"The next certificate {next_cert.thumbprint} expired on {format_utc(next_cert.not_after)}; stage a new Auth "
                 "certificate (exchange.hybrid.exchange_oauth_cert) and upload that one.")
     return None
 
@@ -413,7 +412,7 @@ def option_problem(params: dict[str, Any], cert: PublicCertificate | None) -> st
         except HybridError as error:
             return error.msg
     if cert is not None and params["state"] == "present" and cert.is_expired():
-        return (f"The certificate {cert.thumbprint} expired on {iso(cert.not_after)}; renew the Exchange Auth certificate "
+        return (f"The certificate {cert.thumbprint} expired on {format_utc(cert.not_after)}; renew the Exchange Auth certificate "
                 "(exchange.hybrid.exchange_oauth_cert) and upload the new one.")
     if params["only_if_expired_at"] is not None:
         if params["state"] != "absent":
