@@ -25,9 +25,12 @@ def _patch(module):
     if client is None or getattr(client, "_bench_variant", None):
         return
     batch_run = client.run
-    from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (  # pylint: disable=import-outside-toplevel
-        ExchangeCommandError as command_error,
-    )
+    # The client module's own name for the error (it imports it from _errors), as the module being patched sees it.
+    command_error = getattr(module, "ExchangeCommandError", None)
+    if command_error is None:
+        from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (  # pylint: disable=import-outside-toplevel
+            ExchangeCommandError as command_error,
+        )
 
     def run_one_pool_per_call(self, calls):
         outputs = []
