@@ -211,8 +211,8 @@ def test_a_reader_that_failed_under_failed_when_false_is_a_finding_for_every_hos
     report = _audit.build_report([reading(exchange=failed, hosts=("EX01", "EX02"))])
     org = report["organizations"][0]
     assert org["guid"] is None and org["name"] == "(not reached)" and org["status"] == "failure"
-    assert [(s["name"], s["findings"][0]["check"]) for s in org["servers"]] == [("EX01", "reachable"),
-                                                                                 ("EX02", "reachable")]
+    checks = [(s["name"], s["findings"][0]["check"]) for s in org["servers"]]
+    assert checks == [("EX01", "reachable"), ("EX02", "reachable")]
     assert "Access denied" in org["servers"][0]["findings"][0]["detail"]
 
 

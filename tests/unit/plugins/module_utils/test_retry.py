@@ -32,7 +32,7 @@ def test_backoff_doubles_up_to_its_cap():
 def test_jitter_stays_in_its_range():
     ratio = Backoff(first=8.0, cap=8.0, jitter_ratio=0.5)
     seconds = Backoff(first=2.0, cap=2.0, jitter_seconds=1.0)
-    for _ in range(200):
+    for _attempt in range(200):
         assert 4.0 <= ratio.delay(1) <= 8.0
         assert 2.0 <= seconds.delay(1) <= 3.0
 

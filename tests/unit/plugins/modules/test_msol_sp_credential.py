@@ -315,7 +315,9 @@ def test_existing_application_is_completed():
     assert fake.apps[0]["keyCredentials"][0]["key"] == OURS.base64_der
     # second run: everything in place
     fake.writes.clear()
-    assert run(fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp", create_application=True)["changed"] is False and fake.writes == []
+    again = run(fake, certificate=OURS.cert_pem, target="hybrid_application", application_display_name="MyHybridApp",
+                create_application=True)
+    assert again["changed"] is False and fake.writes == []
 
 
 HYBRID_APP = {
@@ -375,7 +377,8 @@ def test_adopted_objects_and_key_in_place_report_no_change():
 
 def test_new_objects_are_waited_for_on_the_calls_entra_refuses_while_replicating():
     fake = FakeGraph()
-    assert run(fake, certificate=OURS.cert_pem, **HYBRID_ARGS)["application"]["objects"] == {"application": "created", "service_principal": "created", "admin_consent": "granted"}
+    objects = run(fake, certificate=OURS.cert_pem, **HYBRID_ARGS)["application"]["objects"]
+    assert objects == {"application": "created", "service_principal": "created", "admin_consent": "granted"}
     asked = {(m, p.split("/")[0] if m != "POST" else p.split("/")[-1]): r for m, p, r in fake.replication_asked}
     assert asked[("POST", "servicePrincipals")] == ("application_not_replicated",)
     assert "reference_not_replicated" in asked[("POST", "appRoleAssignments")]
