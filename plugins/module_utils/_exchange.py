@@ -72,6 +72,9 @@ RESOURCE_NOT_FOUND = 0x80338000
 SHELL_NOT_FOUND = 0x8033805B  # ERROR_WSMAN_INVALID_SELECTORS: "the shell was not found on the server"
 # Exchange's throttling answer to one remote session too many (PowerShellMaxConcurrency of the throttling policy).
 THROTTLED_TEXT = "exceeded the maximum number of connections allowed"
+# Statements per batched pipeline (read_statements): pypsrp fragments a large Command across Send messages, so this
+# only bounds one pipeline's output held in memory and the work lost if it fails.
+STATEMENTS_PER_PIPELINE = 100
 MAX_ATTEMPTS = 5
 CLOSE_ATTEMPTS = 3
 BACKOFF_BASE = 1.0
@@ -202,6 +205,14 @@ def object_properties(value: Any) -> dict:
     return {}
 
 
+def record_target(record: Any) -> Optional[str]:
+    """The object an ErrorRecord names (TargetObject, else CategoryInfo's TargetName), as text."""
+    target = getattr(record, "target_object", None) or getattr(record, "target_name", None)
+    if target is None:
+        return None
+    return str(getattr(target, "to_string", None) or target)
+
+
 def error_record_text(record: Any) -> tuple[str, Optional[str], Optional[str]]:
     """(message, category name, FullyQualifiedErrorId) of a pypsrp ErrorRecord."""
     message = None
@@ -271,6 +282,75 @@ class ExchangeClient:
             results.append(rows)
         return results
 
+    def read_statements(
+        self,
+        calls: list[dict],
+        row_owner: Callable[[dict], Optional[int]],
+        error_owner: Callable[[str], Optional[int]],
+    ) -> list[tuple[list[dict], Optional[ExchangeCommandError]]]:
+        """Run read ``calls`` of one cmdlet and one property list as the statements of one pipeline.
+
+        One pipeline costs one Command and its Receives, whatever the number of statements. Its output is one
+        stream, so which statement a row or an error belongs to is the caller's knowledge: ``row_owner(row)`` and
+        ``error_owner(text)`` (the error's message and target) return the index of the call it answers, or None.
+        Returns, per call, ``(rows, None)`` or ``([], its error)`` - what ``run()`` would give each call alone.
+
+        A call that nothing could be attributed to - its rows could not be told apart, a terminating error ended the
+        pipeline before it, or the endpoint refused the batch - is run again alone (one pipeline per call), so an
+        endpoint that takes one statement only still answers everything. A call refused alone (RBAC, language)
+        raises as in ``run()``.
+
+        Whether Exchange's NoLanguage endpoint (Microsoft.Exchange, a restricted RemoteServer session) runs more
+        than one statement is an assumption, not tested against a real server: statements are PowerShell.AddStatement()
+        commands (pypsrp ``add_statement``, sent as ``ExtraCmds``), which go through no parser - the PowerShell team
+        says NoLanguage allows AddCommand/AddParameter because they "don't go through the parser"
+        (MicrosoftDocs/PowerShell-Docs#2940) - and nothing found documents a restricted or JEA runspace refusing
+        them. Hence the fallback.
+        """
+        if not calls:
+            return []
+        first = calls[0]
+        if any(
+            not is_read(entry)
+            or endpoint_for(entry) != ENDPOINT_EXCHANGE
+            or entry["cmdlet"] != first["cmdlet"]
+            or entry.get("properties") != first.get("properties")
+            for entry in calls
+        ):
+            raise ExchangeInputError("read_statements takes reads of one Exchange cmdlet with one property list")
+        if self.server_version is not None:
+            validate_calls(calls, self.server_version, self.server)
+        rows_of: list[list[dict]] = [[] for _ in calls]
+        error_of: list[Optional[ExchangeCommandError]] = [None] * len(calls)
+        for start in range(0, len(calls), STATEMENTS_PER_PIPELINE):
+            chunk = range(start, min(start + STATEMENTS_PER_PIPELINE, len(calls)))
+            rows, records = self._invoke_statements([calls[index] for index in chunk])
+            for row in rows:
+                owner = row_owner(row)
+                if owner in chunk:
+                    rows_of[owner].append(row)
+            for record in records:
+                error = self._command_error(first, start, [record], [])
+                if error.kind != "cmdlet":
+                    continue  # a refusal of the batch as a whole: the calls run alone below
+                owner = error_owner("%s %s" % (error_record_text(record)[0], record_target(record) or ""))
+                if owner in chunk and error_of[owner] is None:
+                    error.index = owner
+                    error_of[owner] = error
+        for index, entry in enumerate(calls):
+            if rows_of[index] or error_of[index] is not None:
+                continue
+            rows, records = self._invoke(entry)
+            if records:
+                error = self._command_error(entry, index, records, [])
+                if error.kind != "cmdlet":
+                    raise error
+                error_of[index] = error
+            else:
+                rows_of[index] = rows
+        # A call that wrote an error failed, as in run(), even if it wrote rows too.
+        return [([], error) if error is not None else (rows, None) for rows, error in zip(rows_of, error_of)]
+
     def close(self) -> None:
         """Close every runspace pool (a pool left open counts against the user's quota and throttling budget)."""
         for endpoint in list(self._pools):
@@ -333,35 +413,44 @@ class ExchangeClient:
     # -- one call
 
     def _invoke(self, entry: dict) -> tuple[list[dict], list[Any]]:
-        endpoint = endpoint_for(entry)
+        return self._invoke_statements([entry])
+
+    def _invoke_statements(self, entries: list[dict]) -> tuple[list[dict], list[Any]]:
+        """One pipeline: each entry one statement (one entry: one command, no ``ExtraCmds``). Rows are shaped by
+        the first entry's properties; the error records of all statements come back together."""
+        first = entries[0]
+        endpoint = endpoint_for(first)
 
         def attempt() -> tuple[list[dict], list[Any]]:
             opened = self._pool(endpoint)
             shell = PowerShell(opened.pool)
-            if entry.get("script"):
-                shell.add_script(HOST_SCRIPTS[entry["cmdlet"]])
-            else:
-                shell.add_cmdlet(entry["cmdlet"])
-            for name, value in entry["parameters"].items():
-                shell.add_parameter(name, value)
+            for entry in entries:
+                if shell.commands:
+                    shell.add_statement()
+                if entry.get("script"):
+                    shell.add_script(HOST_SCRIPTS[entry["cmdlet"]])
+                else:
+                    shell.add_cmdlet(entry["cmdlet"])
+                for name, value in entry["parameters"].items():
+                    shell.add_parameter(name, value)
             try:
                 output = shell.invoke()
             except Exception:
                 # The pool's connection state is unknown now: never reuse it.
                 self._close(self._pools.pop(endpoint, opened))
                 raise
-            return self._rows(entry, output), (
+            return self._rows(first, output), (
                 list(shell.streams.error) if shell.had_errors or shell.streams.error else []
             )
 
         try:
-            if is_read(entry):
+            if all(is_read(entry) for entry in entries):
                 return retry(attempt, self._is_transient, self._retry(MAX_ATTEMPTS))
             return attempt()
         except ExchangeError:
             raise
         except Exception as exc:  # pylint: disable=broad-except
-            raise self._connection_error(exc, endpoint, entry["cmdlet"], getattr(exc, "attempts", 1)) from None
+            raise self._connection_error(exc, endpoint, first["cmdlet"], getattr(exc, "attempts", 1)) from None
 
     @staticmethod
     def _rows(entry: dict, output: list) -> list[dict]:

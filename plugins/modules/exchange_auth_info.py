@@ -379,6 +379,7 @@ push_proxy:
 """
 
 import datetime as dt
+import re
 from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._auth_certificates import (
@@ -388,7 +389,6 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._auth_certificates
     store_state,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
-    ExchangeCommandError,
     ExchangeError,
     fail_from_error,
 )
@@ -462,6 +462,8 @@ AUTH_CONFIG_PROPERTIES = [
     "ServiceName",
     "Realm",
 ]
+# Identity (ServerFQDN\\Thumbprint) tells whose store a row of a batched read comes from.
+STORE_PROPERTIES = CERTIFICATE_PROPERTIES + ["Identity"]
 PUSH_APP_PROPERTIES = ["Name", "Identity", "Enabled", "Organization", "Uri"]
 SERVER_KEYS = ("name", "fqdn", "version", "roles", "is_edge", "connected", "meets_push_minimum")
 
@@ -500,15 +502,33 @@ def push_proxy(apps: list[dict]) -> dict:
     }
 
 
-def read_store(client: Any, server: dict) -> tuple[Optional[list[dict]], Optional[str]]:
-    """One server's certificates, read through the connected server: (rows, None), or (None, Exchange's error)."""
-    read = call("Get-ExchangeCertificate", CERTIFICATE_PROPERTIES, Server=server["Name"])
-    try:
-        return client.run([read])[0], None
-    except ExchangeCommandError as exc:
-        if exc.kind != "cmdlet":  # RBAC or language refusals are the whole run's failure, not this server's
-            raise
-        return None, exc.msg
+def name_pattern(server: dict) -> "re.Pattern[str]":
+    """The server's FQDN or name as a whole word of a text (EX1 is not in EX10 or ex1-dag)."""
+    names = "|".join(re.escape(str(name)) for name in (server.get("Fqdn"), server["Name"]) if name)
+    return re.compile(r"(?<![\w.-])(?:%s)(?![\w-])" % names, re.IGNORECASE)
+
+
+def read_stores(client: Any, servers: list[dict]) -> list[tuple[Optional[list[dict]], Optional[str]]]:
+    """Each server's certificates, read through the connected server as the statements of one pipeline: per server
+    (rows, None), or (None, Exchange's error). The rows name their store (Identity ``ServerFQDN\\Thumbprint``), an
+    error the server it could not reach; the client reads alone what it cannot attribute."""
+    reads = [call("Get-ExchangeCertificate", STORE_PROPERTIES, Server=server["Name"]) for server in servers]
+    by_fqdn = {str(server["Fqdn"]).casefold(): index for index, server in enumerate(servers) if server.get("Fqdn")}
+    names = [name_pattern(server) for server in servers]
+
+    def row_owner(row: dict) -> Optional[int]:
+        return by_fqdn.get(str(row.get("Identity") or "").split("\\", 1)[0].casefold())
+
+    def error_owner(text: str) -> Optional[int]:
+        # Only an error naming exactly one of the servers is that server's; any other is read again alone.
+        named = [index for index, pattern in enumerate(names) if pattern.search(text)]
+        return named[0] if len(named) == 1 else None
+
+    stores = []
+    # RBAC or language refusals raise: they are the whole run's failure, not one server's.
+    for rows, error in client.read_statements(reads, row_owner, error_owner):
+        stores.append((None, error.msg) if error is not None else (rows, None))
+    return stores
 
 
 def server_entry(row: dict, facts: dict, store: Optional[tuple], auth: dict, now: dt.datetime) -> dict:
@@ -565,7 +585,8 @@ def read_auth_info(client: Any, scope: str) -> dict:
         servers = [connected]
     # The connected server's store first: AuthConfig's certificates are described from it when it has them.
     order = sorted(servers, key=lambda row: row is not connected)
-    stores = {id(row): read_store(client, row) for row in order if not row.get("IsEdgeServer")}
+    read = [row for row in order if not row.get("IsEdgeServer")]
+    stores = {id(row): store for row, store in zip(read, read_stores(client, read))}
     entries = [
         server_entry(row, server_facts(row, exsetup, row is connected), stores.get(id(row)), auth, now)
         for row in servers

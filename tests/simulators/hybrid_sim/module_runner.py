@@ -2,7 +2,8 @@
 
 ``run_module(module, args, exchange=harness)`` runs ``module.main()`` with ``args`` (plus a default connection) and
 returns an ``Outcome``. Exchange: the real ``ExchangeClient`` is used (its call validation, error classification and
-result shaping), with one seam replaced: where it would send a pipeline over PSRP (``_invoke``), the call runs
+result shaping), with one seam replaced: where it would send a pipeline over PSRP (``_invoke``, and
+``_invoke_statements`` for a batch of statements, each statement then one call), the call runs
 through the simulator's own cmdlet implementations (``execute_call``, ``execute_host_call``,
 ``execute_host_script``) on the server the module connects to, with the caller's RBAC. So unit tests run against
 the one simulated Exchange the e2e tests use, not a hand-written second one; adding a cmdlet means simulating it
@@ -70,10 +71,11 @@ class _Record:
     exception = None
     category = None
 
-    def __init__(self, message: str, category: Optional[str], error_id: Optional[str]) -> None:
+    def __init__(self, message: str, category: Optional[str], error_id: Optional[str], target: Optional[str]) -> None:
         self.details_message = message
         self.reason = category
         self.fq_error = error_id
+        self.target_object = target
 
 
 def _server_of(harness: ExchangeHarness, requested: Optional[str]) -> str:
@@ -120,10 +122,26 @@ def _simulated_invoke(harness: Optional[ExchangeHarness], sent: list, server: Op
             else:
                 type_name = host_type(name) if is_host_cmdlet(name) else None
             rows, errors = [], [remote_error(exc, type_name, error_target(parameters) or name)]
-        records = [_Record(e.message, e.category, e.fully_qualified_error_id) for e in errors]
+        records = [_Record(e.message, e.category, e.fully_qualified_error_id, e.target) for e in errors]
         return _rows(entry, rows), records
 
     return invoke
+
+
+def _simulated_statements(invoke: Callable[..., Any]) -> Callable[..., Any]:
+    """The batched path (``_invoke_statements``): each statement runs as its own call, their rows (shaped by the
+    first statement's properties, as the client does) and errors concatenated, as one pipeline's streams are."""
+
+    def invoke_statements(client: ExchangeClient, entries: list) -> tuple[list[dict], list[Any]]:
+        rows: list[dict] = []
+        records: list[Any] = []
+        for entry in entries:
+            found, errors = invoke(client, dict(entry, properties=entries[0].get("properties")))
+            rows.extend(found)
+            records.extend(errors)
+        return rows, records
+
+    return invoke_statements
 
 
 def _replace_graph_client(monkeypatch: Any, graph: Any) -> None:
@@ -155,7 +173,9 @@ def run_module(
         # Another test in the same worker may have loaded controller code, which sends module warnings to Display
         # instead of the result.
         monkeypatch.setattr(_internal, "is_controller", False)
-        monkeypatch.setattr(ExchangeClient, "_invoke", _simulated_invoke(exchange, sent, server))
+        invoke = _simulated_invoke(exchange, sent, server)
+        monkeypatch.setattr(ExchangeClient, "_invoke", invoke)
+        monkeypatch.setattr(ExchangeClient, "_invoke_statements", _simulated_statements(invoke))
         if graph is not None:
             _replace_graph_client(monkeypatch, graph)
 

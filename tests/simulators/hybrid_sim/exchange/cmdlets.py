@@ -252,7 +252,8 @@ def get_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[dict[
     if domains:
         wanted = {d.lower() for d in domains}
         certs_ = [c for c in certs_ if wanted & {d.lower() for d in c["CertificateDomains"]}]
-    return [certificate_object(ctx, c) for c in certs_]
+    # Identity is ServerFQDN\Thumbprint of the store read (exchange-facts.md), whatever the row was stored with.
+    return [dict(certificate_object(ctx, c), Identity="%s\\%s" % (server["fqdn"], c["Thumbprint"])) for c in certs_]
 
 
 def _smtp_prompt(ctx: Context, services: list[str], params: dict[str, Any]) -> None:

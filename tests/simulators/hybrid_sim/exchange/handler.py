@@ -19,6 +19,10 @@ endpoint. It behaves like Exchange's remote runspace (exchange-remoting-facts.md
   a record on the ERROR STREAM and the pipeline completes (Exchange's remote errors are non-terminating as the
   client sees them), FullyQualifiedErrorId ``<id>,<the cmdlet's .NET type>``, target = the Identity when given.
 - Output: every row as a typed ``RemoteObject`` (``objects.py``).
+- Statements (``PowerShell.AddStatement()``, sent as ``ExtraCmds``): each runs as its own pipeline, in order, with
+  the checks above; their output and error records share the streams; a terminating error (an unknown command, a
+  binding error) ends the invocation after the statements before it ran. A script in any statement refuses the
+  whole invocation before anything runs.
 """
 
 from __future__ import annotations
@@ -519,11 +523,23 @@ def make_exchange_handler(store: StateStore, server_name: str) -> PipelineHandle
         for command in request.commands:
             if command.is_script:
                 return PipelineResult(failed=scripts_not_allowed(command.name))
+        # Statements (ExtraCmds) run one after another, each its own pipeline: errors on the error stream do not
+        # stop the next one, a terminating error ends the invocation with what ran before it.
+        output: list[Any] = []
+        errors: list[RemoteError] = []
+        for commands in request.statements():
+            result = run_statement(commands, request.username)
+            output.extend(result.output)
+            errors.extend(result.errors)
+            if result.failed is not None:
+                return PipelineResult(output=output, errors=errors, failed=result.failed)
+        return PipelineResult(output=output, errors=errors)
+
+    def run_statement(commands: Sequence[Command], user: str) -> PipelineResult:
         exchange = store.read()["exchange"]
-        user = request.username
         # PowerShell resolves and binds the whole pipeline before anything runs.
         plan: list[tuple[str, str, Any]] = []
-        for position, command in enumerate(request.commands):
+        for position, command in enumerate(commands):
             name = command.name
             if catalog.is_exchange_cmdlet(name) and rbac.is_granted(exchange, user, catalog.canonical_cmdlet(name)):
                 canonical = catalog.canonical_cmdlet(name)

@@ -2,7 +2,8 @@
 
 The WS-Management server (``server.WSManServer``) decodes what a real PSRP client sends with psrpcore's server
 side and hands every pipeline to a handler as a ``PipelineRequest``: the commands exactly as the client built them
-(cmdlet name or script text, ``is_script``, and the parameters as plain Python values). The handler answers with a
+(cmdlet name or script text, ``is_script``, the parameters as plain Python values, and which command ends a
+statement when the client sent several statements). The handler answers with a
 ``PipelineResult``: output objects, records for the error stream, or a terminating error. The server turns those
 back into PSRP messages (CLIXML through psrpcore), so the handler never sees XML.
 
@@ -30,6 +31,8 @@ class Command:
     is_script: bool = False
     # (parameter name, value) in the order sent; a name of None is a positional argument.
     parameters: tuple[tuple[Optional[str], Any], ...] = ()
+    # The last command of its statement (PowerShell.AddStatement(); psrpcore marks the last command of every one).
+    end_of_statement: bool = False
 
     def named(self) -> dict[str, Any]:
         """Named parameters as a dict (the last value wins, as PowerShell's binder would refuse duplicates)."""
@@ -41,8 +44,21 @@ class PipelineRequest:
     server_name: str  # the simulated host's name (WSManServer.name)
     configuration: str  # EXCHANGE_CONFIGURATION or DEFAULT_CONFIGURATION
     username: str  # the authenticated user, canonical DOMAIN\\user form
-    commands: tuple[Command, ...]
+    commands: tuple[Command, ...]  # every statement's commands, in order
     runspace_pool_id: str = ""
+
+    def statements(self) -> list[tuple[Command, ...]]:
+        """The commands split into statements (``ExtraCmds``): each its own pipeline, run one after another."""
+        found: list[tuple[Command, ...]] = []
+        current: list[Command] = []
+        for command in self.commands:
+            current.append(command)
+            if command.end_of_statement:
+                found.append(tuple(current))
+                current = []
+        if current:
+            found.append(tuple(current))
+        return found
 
 
 @dataclass(frozen=True)

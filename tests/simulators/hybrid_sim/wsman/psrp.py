@@ -105,6 +105,7 @@ def commands_from(pipeline: Any) -> tuple[Command, ...]:
             parameters=tuple(
                 (str.__str__(name) if name is not None else None, to_plain(value)) for name, value in cmd.parameters
             ),
+            end_of_statement=bool(cmd.end_of_statement),
         )
         for cmd in pipeline.commands
     )
