@@ -217,6 +217,14 @@ def handler(request: PipelineRequest) -> PipelineResult:
     command = request.commands[0]
     if command.name == "Get-Big":
         return PipelineResult(output=["%04d" % i + "y" * 19_996 for i in range(60)])
+    if command.name == "Get-Statements":
+        # How the server side split the commands: one line per statement, its commands joined by " | ".
+        return PipelineResult(
+            output=[
+                " | ".join("%s %s" % (c.name, ",".join("%s=%s" % p for p in c.parameters)) for c in statement)
+                for statement in request.statements()
+            ]
+        )
     if command.name == "Fail":
         return PipelineResult(
             errors=[RemoteError("first, non-terminating", "InvalidData", "First,Fail", target="t1")],
@@ -315,6 +323,22 @@ def test_errors_and_failed_state(server: WSManServer, client: Client) -> None:
     assert result["state"] == PSInvocationState.Failed
     assert str(result["reason"]) == "then terminating"
     assert result["reason"].CategoryInfo.Category.name == "InvalidOperation"
+
+
+def test_statements_from_an_independent_client(server: WSManServer, client: Client) -> None:
+    client.open()
+    ps = psrpcore.ClientPowerShell(client.pool)
+    ps.add_command("Get-Statements").add_parameter("Server", "EX1").add_command("Select-Object")
+    ps.add_parameter("First", 1).add_statement()
+    ps.add_command("Get-ExchangeCertificate").add_parameter("Server", "EX2").add_statement()
+    ps.add_command("Get-ExchangeCertificate").add_parameter("Server", "EX3")
+    result = client.run(ps)
+    assert result["state"] == PSInvocationState.Completed
+    assert result["output"] == [
+        "Get-Statements Server=EX1 | Select-Object First=1",
+        "Get-ExchangeCertificate Server=EX2",
+        "Get-ExchangeCertificate Server=EX3",
+    ]
 
 
 def test_wrong_configuration_fault_to_an_independent_client(server: WSManServer) -> None:
