@@ -16,7 +16,9 @@ description:
   - Exchange answers for the whole organization from one server. C(Get-ExchangeServer) lists every server and its
     build; C(Get-ExchangeCertificate -Server <name>) reads another server's certificate store. With O(servers=all)
     the Auth certificate is checked on every Exchange server of the organization in the same session, as the
-    AuthAdmin servicelet must have deployed it to each, with its private key.
+    AuthAdmin servicelet must have deployed it to each, with its private key. The stores are read as the statements of
+    one pipeline (one round trip for all servers); an endpoint that refuses several statements is read one pipeline
+    per server.
   - A server whose store cannot be read (it is down, or its RPC is blocked) is returned with
     RV(servers[].answered=false) and Exchange's error; the run does not fail.
   - Per certificate it reports the findings Microsoft's HealthChecker makes about the Auth certificate - a key under
