@@ -88,7 +88,9 @@ def test_each_statement_runs_and_an_error_does_not_stop_the_next(sim: Simulation
     # Every certificate row names its store: ServerFQDN\Thumbprint.
     state = sim.read_state()["exchange"]["servers"]
     expected = {
-        "%s\\%s" % (fqdn(sim, name), cert["Thumbprint"]) for name in ("EX2019", "EX2013") for cert in state[name]["certificates"]
+        "%s\\%s" % (fqdn(sim, name), cert["Thumbprint"])
+        for name in ("EX2019", "EX2013")
+        for cert in state[name]["certificates"]
     }
     assert set(identities(result)) == expected
 
@@ -110,7 +112,9 @@ def test_a_terminating_error_ends_the_invocation_after_what_ran(sim: Simulation)
     ],
     ids=["script", "outside-rbac", "bad-parameter"],
 )
-def test_a_refused_command_in_any_statement_is_refused(sim: Simulation, refused: Command, error_id: Optional[str]) -> None:
+def test_a_refused_command_in_any_statement_is_refused(
+    sim: Simulation, refused: Command, error_id: Optional[str]
+) -> None:
     handler = make_exchange_handler(sim.store, CONNECTED)
     mark = len(sim.calls())
     result = handler(request(*statements((refused,), (store_read("EX2013"),))))
@@ -137,7 +141,7 @@ def test_the_host_endpoint_still_refuses_more_than_one_command(sim: Simulation) 
     assert result.failed is not None and "2" in result.failed.message
 
 
-# --- the client over pypsrp ---------------------------------------------------------------------------------------------
+# --- the client over pypsrp -----------------------------------------------------------------------------------------
 def client_for(sim: Simulation) -> ExchangeClient:
     params = {name: spec.get("default") for name, spec in _exchange_connection.CONNECTION_ARGUMENT_SPEC.items()}
     params.update(sim.connection_params(CONNECTED))

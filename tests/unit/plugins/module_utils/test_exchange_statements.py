@@ -70,11 +70,16 @@ def read(client, servers):
 
 
 def test_one_pipeline_and_each_statement_gets_its_rows_and_its_error():
-    stores = {"EX1": [row("EX1", "A1"), row("EX1", "B1")], "EX2": "A special Rpc error occurs on server EX2: down", "EX3": [row("EX3", "A3")]}
+    stores = {
+        "EX1": [row("EX1", "A1"), row("EX1", "B1")],
+        "EX2": "A special Rpc error occurs on server EX2: down",
+        "EX3": [row("EX3", "A3")],
+    }
     client = Client(stores)
     (one, none), (two, error), (three, _) = read(client, ["EX1", "EX2", "EX3"])
     assert client.pipelines == [["EX1", "EX2", "EX3"]]
-    assert [r["Thumbprint"] for r in one] == ["A1", "B1"] and none is None and [r["Thumbprint"] for r in three] == ["A3"]
+    assert [r["Thumbprint"] for r in one] == ["A1", "B1"] and none is None
+    assert [r["Thumbprint"] for r in three] == ["A3"]
     assert two == [] and error.kind == "cmdlet" and error.index == 1 and "down" in error.msg
 
 
