@@ -320,7 +320,7 @@ class ExchangeClient:
             raise ExchangeInputError("read_statements takes reads of one Exchange cmdlet with one property list")
         if self.server_version is not None:
             validate_calls(calls, self.server_version, self.server)
-        rows_of: list[list[dict]] = [[] for _ in calls]
+        rows_of: list[list[dict]] = [[] for _call in calls]
         error_of: list[Optional[ExchangeCommandError]] = [None] * len(calls)
         for start in range(0, len(calls), STATEMENTS_PER_PIPELINE):
             chunk = range(start, min(start + STATEMENTS_PER_PIPELINE, len(calls)))

@@ -80,7 +80,7 @@ class _Record:
 
 def _server_of(harness: ExchangeHarness, requested: Optional[str]) -> str:
     servers = {name.lower(): name for name in harness.state()["exchange"]["servers"]}
-    short = str(requested or "").split(".")[0].lower()
+    short = str(requested or "").split(".", maxsplit=1)[0].lower()
     return servers.get(short, harness.first_server)
 
 

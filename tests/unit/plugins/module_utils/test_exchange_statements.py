@@ -76,7 +76,7 @@ def test_one_pipeline_and_each_statement_gets_its_rows_and_its_error():
         "EX3": [row("EX3", "A3")],
     }
     client = Client(stores)
-    (one, none), (two, error), (three, _) = read(client, ["EX1", "EX2", "EX3"])
+    (one, none), (two, error), (three, _ok) = read(client, ["EX1", "EX2", "EX3"])
     assert client.pipelines == [["EX1", "EX2", "EX3"]]
     assert [r["Thumbprint"] for r in one] == ["A1", "B1"] and none is None
     assert [r["Thumbprint"] for r in three] == ["A3"]
@@ -97,7 +97,7 @@ def test_a_refused_batch_is_read_one_pipeline_per_call():
     refusal = Record("The syntax is not supported by this runspace.", "ScriptsNotAllowed", "server EX1: EX2")
     stores = {"EX1": [row("EX1", "A1")], "EX2": "A special Rpc error occurs on server EX2: down"}
     client = Client(stores, batch=([], [refusal]))
-    (one, _), (two, error) = read(client, ["EX1", "EX2"])
+    (one, _ok), (two, error) = read(client, ["EX1", "EX2"])
     assert client.pipelines == [["EX1", "EX2"], ["EX1"], ["EX2"]]
     assert one == [row("EX1", "A1")] and two == [] and "down" in error.msg
 
@@ -118,7 +118,7 @@ def test_large_batches_are_chunked(monkeypatch):
     client = Client({s: [row(s, "T" + s)] for s in servers})
     results = read(client, servers)
     assert client.pipelines == [["EX1", "EX2"], ["EX3", "EX4"], ["EX5"]]
-    assert [rows[0]["Thumbprint"] for rows, _ in results] == ["T" + s for s in servers]
+    assert [rows[0]["Thumbprint"] for rows, _error in results] == ["T" + s for s in servers]
 
 
 @pytest.mark.parametrize(
