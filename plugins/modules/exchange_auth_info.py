@@ -408,52 +408,40 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._auth_servers impo
 from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc
 
 PROXY_APP_NAME = "OnPrem-Proxy"
-# One read per object type, each with the properties the result shows, renamed: Exchange property -> result key.
-OBJECTS: dict[str, tuple[str, dict[str, str]]] = {
-    "auth_servers": (
-        "Get-AuthServer",
-        {
-            "Name": "name",
-            "Type": "type",
-            "Realm": "realm",
-            "Enabled": "enabled",
-            "AuthMetadataUrl": "auth_metadata_url",
-            "ApplicationIdentifier": "application_identifier",
-            "DomainName": "domain_name",
-            "IsDefaultAuthorizationEndpoint": "is_default_authorization_endpoint",
-        },
-    ),
-    "partner_applications": (
-        "Get-PartnerApplication",
-        {
-            "Name": "name",
-            "ApplicationIdentifier": "application_identifier",
-            "Enabled": "enabled",
-            "LinkedAccount": "linked_account",
-            "Realm": "realm",
-            "UseAuthServer": "use_auth_server",
-        },
-    ),
-    "intra_organization_connectors": (
-        "Get-IntraOrganizationConnector",
-        {
-            "Name": "name",
-            "Enabled": "enabled",
-            "TargetAddressDomains": "target_address_domains",
-            "DiscoveryEndpoint": "discovery_endpoint",
-        },
-    ),
-    "setting_overrides": (
-        "Get-SettingOverride",
-        {
-            "Name": "name",
-            "ComponentName": "component",
-            "SectionName": "section",
-            "Parameters": "parameters",
-            "Reason": "reason",
-            "Server": "server",
-        },
-    ),
+# The properties each object read returns, renamed: Exchange property -> result key (read in this order).
+OBJECTS: dict[str, dict[str, str]] = {
+    "auth_servers": {
+        "Name": "name",
+        "Type": "type",
+        "Realm": "realm",
+        "Enabled": "enabled",
+        "AuthMetadataUrl": "auth_metadata_url",
+        "ApplicationIdentifier": "application_identifier",
+        "DomainName": "domain_name",
+        "IsDefaultAuthorizationEndpoint": "is_default_authorization_endpoint",
+    },
+    "partner_applications": {
+        "Name": "name",
+        "ApplicationIdentifier": "application_identifier",
+        "Enabled": "enabled",
+        "LinkedAccount": "linked_account",
+        "Realm": "realm",
+        "UseAuthServer": "use_auth_server",
+    },
+    "intra_organization_connectors": {
+        "Name": "name",
+        "Enabled": "enabled",
+        "TargetAddressDomains": "target_address_domains",
+        "DiscoveryEndpoint": "discovery_endpoint",
+    },
+    "setting_overrides": {
+        "Name": "name",
+        "ComponentName": "component",
+        "SectionName": "section",
+        "Parameters": "parameters",
+        "Reason": "reason",
+        "Server": "server",
+    },
 }
 LISTS = ("domain_name", "target_address_domains", "parameters", "server")
 AUTH_CONFIG_PROPERTIES = [
@@ -477,7 +465,12 @@ def organization_reads() -> list[dict]:
         call("Get-AuthConfig", AUTH_CONFIG_PROPERTIES),
         call("Get-PushNotificationApp", PUSH_APP_PROPERTIES),
     ]
-    return reads + [call(cmdlet, list(names)) for cmdlet, names in OBJECTS.values()]
+    return reads + [
+        call("Get-AuthServer", list(OBJECTS["auth_servers"])),
+        call("Get-PartnerApplication", list(OBJECTS["partner_applications"])),
+        call("Get-IntraOrganizationConnector", list(OBJECTS["intra_organization_connectors"])),
+        call("Get-SettingOverride", list(OBJECTS["setting_overrides"])),
+    ]
 
 
 def renamed(rows: list[dict], names: dict[str, str]) -> list[dict]:
@@ -602,7 +595,7 @@ def read_auth_info(client: Any, scope: str) -> dict:
         "servers": entries,
         "push_proxy": push_proxy(apps),
     }
-    for (key, (_cmdlet, names)), rows in zip(OBJECTS.items(), outputs[4:]):
+    for (key, names), rows in zip(OBJECTS.items(), outputs[4:]):
         result[key] = renamed(rows, names)
     result["evosts_duplicates"] = evosts_duplicates(outputs[4])
     return result
