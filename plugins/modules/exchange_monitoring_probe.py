@@ -143,7 +143,7 @@ health_service_status:
 """
 
 import time
-
+from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
     ExchangeCommandError,
@@ -218,30 +218,32 @@ def interpret(outputs: list | None, error: ExchangeCommandError | None) -> tuple
     return status, dict(row, ResultType=kind), ""
 
 
-def main() -> None:
-    argument_spec = dict(
-        identity=dict(type="str", default=DEFAULT_PROBE),
-        target_server=dict(type="str"),
-        restart_health_service=dict(type="bool", default=True),
-        timeout=dict(type="int", default=300),
-        poll_interval=dict(type="int", default=5),
-        fail_on_failure=dict(type="bool", default=True),
-    )
-    module = exchange_module(argument_spec)
-    params = module.params
+ARGUMENT_SPEC = dict(
+    identity=dict(type="str", default=DEFAULT_PROBE),
+    target_server=dict(type="str"),
+    restart_health_service=dict(type="bool", default=True),
+    timeout=dict(type="int", default=300),
+    poll_interval=dict(type="int", default=5),
+    fail_on_failure=dict(type="bool", default=True),
+)
+
+
+def input_problem(params: dict) -> Optional[str]:
+    """What is wrong with the options, before connecting; None when nothing is."""
     identity = params["identity"]
     if "\\" not in identity or identity.startswith("\\") or identity.endswith("\\"):
-        module.fail_json(msg=f"identity must read <HealthSet>\\<ProbeName>, such as {DEFAULT_PROBE}; got {identity!r}")
+        return f"identity must read <HealthSet>\\<ProbeName>, such as {DEFAULT_PROBE}; got {identity!r}"
     if params["timeout"] < 1:
-        module.fail_json(msg=f"timeout must be at least 1 second; got {params['timeout']}")
+        return f"timeout must be at least 1 second; got {params['timeout']}"
     if not 1 <= params["poll_interval"] <= params["timeout"]:
-        module.fail_json(
-            msg=f"poll_interval must be between 1 and timeout ({params['timeout']}); got {params['poll_interval']}"
-        )
+        return f"poll_interval must be between 1 and timeout ({params['timeout']}); got {params['poll_interval']}"
+    return None
 
-    result = dict(
+
+def new_result(params: dict) -> dict:
+    return dict(
         changed=False,
-        identity=identity,
+        identity=params["identity"],
         target_server=params["target_server"],
         restarted=False,
         result_type=None,
@@ -250,18 +252,19 @@ def main() -> None:
         waited_seconds=0.0,
         attempts=0,
     )
-    if module.check_mode:
-        target = f"-Server {params['target_server']}" if params["target_server"] else "for the connected server"
-        steps = (
-            [f"restart {HEALTH_SERVICE} and wait up to {params['timeout']} s for it"]
-            if params["restart_health_service"]
-            else []
-        )
-        steps.append(f"run Invoke-MonitoringProbe {identity} {target}")
-        result.update(changed=params["restart_health_service"], msg="Check mode: would " + ", then ".join(steps))
-        module.exit_json(**result)
 
-    client = client_for(module)
+
+def predicted(params: dict, result: dict) -> dict:
+    """Check mode: what a run would do (it would restart the health service: a change)."""
+    target = f"-Server {params['target_server']}" if params["target_server"] else "for the connected server"
+    steps = [f"restart {HEALTH_SERVICE} and wait up to {params['timeout']} s for it"] if params["restart_health_service"] else []
+    steps.append(f"run Invoke-MonitoringProbe {params['identity']} {target}")
+    return dict(result, changed=params["restart_health_service"], msg="Check mode: would " + ", then ".join(steps))
+
+
+def choose_target(module: Any, client: Any, result: dict) -> str:
+    """The server the probe runs for: target_server, else the connected server (the health service's host)."""
+    params = module.params
     try:
         servers = client.run([call("Get-ExchangeServer", properties=["Name", "Fqdn", "IsMailboxServer"])])[0]
     except ExchangeError as err:
@@ -269,81 +272,98 @@ def main() -> None:
     # The connected computer's name comes from its default endpoint (the host facts), where the service lives too.
     read_host_facts(client)
     connected = find_server(servers, client.computer_name or client.server)
-    if params["target_server"]:
-        target = params["target_server"]
-        target_entry = find_server(servers, target)
-        if target_entry is None:
-            module.fail_json(msg=f"target_server {target!r} is not an Exchange server of this organization", **result)
-        if params["restart_health_service"] and target_entry is not connected:
-            module.fail_json(
-                msg=f"restart_health_service restarts {HEALTH_SERVICE} on the connected server "
-                f"({client.computer_name}), not on {target}: connect to {target} or set restart_health_service: false",
-                **result,
-            )
-    else:
+    if not params["target_server"]:
         if connected is None:
             module.fail_json(msg=f"The connected computer {client.computer_name!r} is not an Exchange server", **result)
-        target = str(connected.get("Fqdn") or connected.get("Name"))
-    result["target_server"] = target
+        return str(connected.get("Fqdn") or connected.get("Name"))
+    target = params["target_server"]
+    target_entry = find_server(servers, target)
+    if target_entry is None:
+        module.fail_json(msg=f"target_server {target!r} is not an Exchange server of this organization", **result)
+    if params["restart_health_service"] and target_entry is not connected:
+        module.fail_json(
+            msg=f"restart_health_service restarts {HEALTH_SERVICE} on the connected server "
+            f"({client.computer_name}), not on {target}: connect to {target} or set restart_health_service: false",
+            **result,
+        )
+    return target
 
-    probe = poll_calls(identity, target)
-    batch = probe
-    if params["restart_health_service"]:
-        batch = [call("Restart-Service", Name=HEALTH_SERVICE)] + probe
-    answer = None
-    why = ""
-    status = None
 
-    def attempt() -> bool:
+class ProbeRun:
+    """Restart the health service once (with the first poll), then poll the probe until it gives a final answer."""
+
+    def __init__(self, module: Any, client: Any, target: str, result: dict) -> None:
+        self.module, self.client, self.target, self.result = module, client, target, result
+        self.probe = poll_calls(module.params["identity"], target)
+        restart = [call("Restart-Service", Name=HEALTH_SERVICE)] if module.params["restart_health_service"] else []
+        self.batch = restart + self.probe
+        self.answer: Optional[dict] = None
+        self.why = ""
+        self.status: Optional[str] = None
+
+    def attempt(self) -> bool:
         """One poll: the probe's batch once; True when the probe gave a final answer."""
-        nonlocal batch, answer, why, status
         outputs, error = None, None
         try:
-            outputs = client.run(batch)
+            outputs = self.client.run(self.batch)
         except ExchangeCommandError as err:
             if err.cmdlet != "Invoke-MonitoringProbe":
                 action = "restart" if err.cmdlet == "Restart-Service" else "read"
-                module.fail_json(
-                    msg=f"Failed to {action} {HEALTH_SERVICE} on {client.computer_name}: {err.msg}", **result
+                self.module.fail_json(
+                    msg=f"Failed to {action} {HEALTH_SERVICE} on {self.client.computer_name}: {err.msg}", **self.result
                 )
             # The client stops at the failing call and returns the calls before it (the restart ran).
             error = err
             outputs = err.results
         except ExchangeError as err:
-            fail_from_error(module, err, f"run the probe on {target}", **result)
-        if batch is not probe:
-            result.update(restarted=True, changed=True)
+            fail_from_error(self.module, err, f"run the probe on {self.target}", **self.result)
+        if self.batch is not self.probe:
+            self.result.update(restarted=True, changed=True)
             outputs = outputs[1:] if outputs else outputs
-            batch = probe
-        result["attempts"] += 1
-        polled_status, answer, why = interpret(outputs, error)
-        status = polled_status or status
-        if status:
-            result["health_service_status"] = status
-        return answer is not None
+            self.batch = self.probe
+        self.result["attempts"] += 1
+        polled_status, self.answer, self.why = interpret(outputs, error)
+        self.status = polled_status or self.status
+        if self.status:
+            self.result["health_service_status"] = self.status
+        return self.answer is not None
 
-    started = time.monotonic()
-    # Polls instead of a fixed sleep: the health service answers as soon as it is ready after the restart.
-    poll(attempt, params["timeout"], params["poll_interval"])
-    result["waited_seconds"] = round(time.monotonic() - started, 1)
+    def run(self) -> None:
+        params = self.module.params
+        started = time.monotonic()
+        # Polls instead of a fixed sleep: the health service answers as soon as it is ready after the restart.
+        poll(self.attempt, params["timeout"], params["poll_interval"])
+        self.result["waited_seconds"] = round(time.monotonic() - started, 1)
 
+
+def finish(module: Any, probe: ProbeRun) -> None:
+    """Exit with the probe's answer; a timeout or a result other than Succeeded fails with fail_on_failure."""
+    params, result, answer = module.params, probe.result, probe.answer
+    where = f"The probe {params['identity']} on {probe.target}"
     if answer is None:
-        result.update(result_type="Timeout", error=f"No probe result within {params['timeout']} s: {why}")
+        result.update(result_type="Timeout", error=f"No probe result within {params['timeout']} s: {probe.why}")
         if params["fail_on_failure"]:
-            module.fail_json(
-                msg=f"The probe {identity} on {target} did not answer within {params['timeout']} s: {why}", **result
-            )
+            module.fail_json(msg=f"{where} did not answer within {params['timeout']} s: {probe.why}", **result)
         module.exit_json(**result)
-
-    result.update(
-        result_type=answer["ResultType"], error=answer.get("Error") or "", exception=answer.get("Exception") or ""
-    )
+    result.update(result_type=answer["ResultType"], error=answer.get("Error") or "", exception=answer.get("Exception") or "")
     if answer["ResultType"] != "Succeeded" and params["fail_on_failure"]:
-        module.fail_json(
-            msg=f"The probe {identity} on {target} reported {answer['ResultType']}: {result['error'] or result['exception']}",
-            **result,
-        )
+        module.fail_json(msg=f"{where} reported {answer['ResultType']}: {result['error'] or result['exception']}", **result)
     module.exit_json(**result)
+
+
+def main() -> None:
+    module = exchange_module(ARGUMENT_SPEC)
+    problem = input_problem(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    result = new_result(module.params)
+    if module.check_mode:
+        module.exit_json(**predicted(module.params, result))
+    client = client_for(module)
+    result["target_server"] = target = choose_target(module, client, result)
+    probe = ProbeRun(module, client, target, result)
+    probe.run()
+    finish(module, probe)
 
 
 if __name__ == "__main__":

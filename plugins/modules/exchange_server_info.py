@@ -262,48 +262,52 @@ def certificate_state(thumbprint: Any, certificates: list[dict], now: dt.datetim
     return state
 
 
-def main() -> None:
-    module = exchange_module({})
-    client = client_for(module)
-    base = [
-        call("Get-ExchangeServer", SERVER_PROPERTIES),
-        call("Get-OrganizationConfig", ["Name", "Guid", "Identity"]),
-    ]
-    extra = [call("Get-AuthConfig", AUTH_PROPERTIES), call("Get-ExchangeCertificate", CERTIFICATE_PROPERTIES)]
-    auth_rows: Optional[list[dict]] = None
-    certificates: list[dict] = []
+BASE_READS = [
+    call("Get-ExchangeServer", SERVER_PROPERTIES),
+    call("Get-OrganizationConfig", ["Name", "Guid", "Identity"]),
+]
+AUTH_READS = [call("Get-AuthConfig", AUTH_PROPERTIES), call("Get-ExchangeCertificate", CERTIFICATE_PROPERTIES)]
+
+
+def read(module: Any, client: Any) -> tuple:
+    """(servers, organization, AuthConfig rows or None, certificates, ExSetup version) through one session."""
     try:
-        try:
-            (servers, organization, auth_rows, certificates), exsetup = run_reads(client, base + extra)
-        except ExchangeCommandError as exc:
-            # Edge Transport and Exchange 2010 have no Get-AuthConfig: the servers are still worth returning.
-            if exc.kind != "cmdlet" or exc.cmdlet not in AUTH_CMDLETS:
-                raise
-            module.warn(
-                "AuthConfig and the certificates could not be read through %s (%s); auth_certificate is null"
-                % (module.params["server"], exc.msg)
-            )
-            (servers, organization), exsetup = run_reads(client, base)
-            auth_rows = None
-    except ExchangeError as exc:
-        fail_from_error(module, exc, "read the Exchange servers through %s" % module.params["server"])
-        return
+        (servers, organization, auth_rows, certificates), exsetup = run_reads(client, BASE_READS + AUTH_READS)
+    except ExchangeCommandError as exc:
+        # Edge Transport and Exchange 2010 have no Get-AuthConfig: the servers are still worth returning.
+        if exc.kind != "cmdlet" or exc.cmdlet not in AUTH_CMDLETS:
+            raise
+        module.warn(
+            "AuthConfig and the certificates could not be read through %s (%s); auth_certificate is null"
+            % (module.params["server"], exc.msg)
+        )
+        (servers, organization), exsetup = run_reads(client, BASE_READS)
+        return servers, organization, None, [], exsetup
+    return servers, organization, auth_rows, certificates, exsetup
+
+
+def auth_certificates(client: Any, auth_rows: Optional[list[dict]], certificates: list[dict]) -> tuple:
+    """AuthConfig's current and staged certificates as this server's store holds them (None without AuthConfig)."""
+    if auth_rows is None:
+        return None, None
+    now = now_for(client)
+    auth = auth_rows[0] if auth_rows else {}
+    current = certificate_state(auth.get("CurrentCertificateThumbprint"), certificates, now)
+    staged = None
+    if auth.get("NextCertificateThumbprint"):
+        staged = certificate_state(auth.get("NextCertificateThumbprint"), certificates, now)
+        staged["effective_date"] = auth.get("NextCertificateEffectiveDate") or None
+    return current, staged
+
+
+def server_info(module: Any, client: Any) -> dict:
+    servers, organization, auth_rows, certificates, exsetup = read(module, client)
     connected = find_connected(servers, client)
     facts = [server_facts(row, exsetup, row is connected) for row in servers]
     org = organization[0] if organization else {}
     below = [f["name"] for f in facts if not f["meets_push_minimum"]]
-    current: Optional[dict] = None
-    staged: Optional[dict] = None
-    if auth_rows is not None:
-        now = now_for(client)
-        auth = auth_rows[0] if auth_rows else {}
-        current = certificate_state(auth.get("CurrentCertificateThumbprint"), certificates, now)
-        if auth.get("NextCertificateThumbprint"):
-            staged = certificate_state(auth.get("NextCertificateThumbprint"), certificates, now)
-            staged["effective_date"] = auth.get("NextCertificateEffectiveDate") or None
-    for warning in client.warnings:
-        module.warn(warning)
-    module.exit_json(
+    current, staged = auth_certificates(client, auth_rows, certificates)
+    return dict(
         changed=False,
         servers=facts,
         connected_server=(connected or {}).get("Name") or client.computer_name,
@@ -313,6 +317,17 @@ def main() -> None:
         auth_certificate=current,
         next_auth_certificate=staged,
     )
+
+
+def main() -> None:
+    module = exchange_module({})
+    client = client_for(module)
+    try:
+        found = server_info(module, client)
+    except ExchangeError as exc:
+        fail_from_error(module, exc, "read the Exchange servers through %s" % module.params["server"])
+        return
+    module.exit_json(**found)
 
 
 if __name__ == "__main__":

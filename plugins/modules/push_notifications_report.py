@@ -107,6 +107,7 @@ html_path:
 
 import os
 import tempfile
+from typing import Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._audit import (
     build_report,
@@ -138,44 +139,50 @@ def _write(path: str, text: str) -> bool:
     return True
 
 
-def main() -> None:
-    # The report runs on the controller and connects nowhere: no connection options.
-    module = hybrid_module(
-        {},
-        dict(
-            organizations=dict(type="list", elements="dict", required=True),
-            json_path=dict(type="path"),
-            html_path=dict(type="path"),
-            warning_days=dict(type="int", default=60),
-            run_probe=dict(type="bool", default=False),
-            generated_at=dict(type="str"),
-        ),
-    )
-    params = module.params
+# The report runs on the controller and connects nowhere: no connection options.
+ARGUMENT_SPEC = dict(
+    organizations=dict(type="list", elements="dict", required=True),
+    json_path=dict(type="path"),
+    html_path=dict(type="path"),
+    warning_days=dict(type="int", default=60),
+    run_probe=dict(type="bool", default=False),
+    generated_at=dict(type="str"),
+)
+
+
+def input_problem(params: dict) -> Optional[str]:
     if params["warning_days"] < 0:
-        module.fail_json(msg="warning_days must be 0 or more, got %d" % params["warning_days"])
+        return "warning_days must be 0 or more, got %d" % params["warning_days"]
     for option in ("json_path", "html_path"):
         path = params[option]
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            module.fail_json(msg="%s: the directory of %s does not exist; create it first" % (option, path))
-    report = build_report(params["organizations"], params["warning_days"], params["run_probe"], params["generated_at"])
+            return "%s: the directory of %s does not exist; create it first" % (option, path)
+    return None
+
+
+def write_reports(params: dict, report: dict) -> bool:
+    """Write the JSON and HTML files asked for; True when either changed."""
     changed = False
-    if not module.check_mode:
-        try:
-            if params["json_path"]:
-                changed = _write(params["json_path"], to_json(report)) or changed
-            if params["html_path"]:
-                changed = _write(params["html_path"], render_html(report)) or changed
-        except OSError as exc:
-            module.fail_json(msg="Failed to write the audit report: %s" % exc)
-    module.exit_json(
-        changed=changed,
-        report=report,
-        summary=report["summary"],
-        failures=failures(report),
-        json_path=params["json_path"],
-        html_path=params["html_path"],
-    )
+    if params["json_path"]:
+        changed = _write(params["json_path"], to_json(report)) or changed
+    if params["html_path"]:
+        changed = _write(params["html_path"], render_html(report)) or changed
+    return changed
+
+
+def main() -> None:
+    module = hybrid_module({}, ARGUMENT_SPEC)
+    params = module.params
+    problem = input_problem(params)
+    if problem:
+        module.fail_json(msg=problem)
+    report = build_report(params["organizations"], params["warning_days"], params["run_probe"], params["generated_at"])
+    try:
+        changed = False if module.check_mode else write_reports(params, report)
+    except OSError as exc:
+        module.fail_json(msg="Failed to write the audit report: %s" % exc)
+    module.exit_json(changed=changed, report=report, summary=report["summary"], failures=failures(report),
+                     json_path=params["json_path"], html_path=params["html_path"])
 
 
 if __name__ == "__main__":
