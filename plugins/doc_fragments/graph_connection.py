@@ -51,10 +51,12 @@ options:
       - V(global) uses C(login.microsoftonline.com) and C(graph.microsoft.com); V(usgovernment_l4) (GCC High)
         C(login.microsoftonline.us) and C(graph.microsoft.us); V(usgovernment_l5) (DoD)
         C(login.microsoftonline.us) and C(dod-graph.microsoft.us); V(china) (21Vianet)
-        C(login.partner.microsoftonline.cn) and C(microsoftgraph.chinacloudapi.cn).
+        C(login.partner.microsoftonline.cn) and C(microsoftgraph.chinacloudapi.cn); V(bleu) (France)
+        C(login.sovcloud-identity.fr) and C(graph.svc.sovcloud.fr); V(delos) (Germany) C(login.sovcloud-identity.de)
+        and C(graph.svc.sovcloud.de), as Microsoft's ConfigureExchangeHybridApplication.ps1 knows them.
       - If not set, the environment variable E(EXCHANGE_HYBRID_CLOUD) is used.
     type: str
-    choices: [global, usgovernment_l4, usgovernment_l5, china]
+    choices: [global, usgovernment_l4, usgovernment_l5, china, bleu, delos]
     default: global
   authority_host:
     description:

@@ -10,7 +10,9 @@ Exchange docs, so users can always override them with ``auth_metadata_url``.
 
 from __future__ import annotations
 
-CLOUD_CHOICES = ["global", "usgovernment_l4", "usgovernment_l5", "china"]
+from typing import Optional
+
+CLOUD_CHOICES = ["global", "usgovernment_l4", "usgovernment_l5", "china", "bleu", "delos"]
 
 CLOUDS = {
     "global": {
@@ -41,6 +43,24 @@ CLOUDS = {
         "evosts_metadata": "https://login.partner.microsoftonline.cn/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
         "initial_domain_suffix": "partner.onmschina.cn",
     },
+    # Bleu (France) and Delos (Germany): the login and Graph hosts of Get-CloudServiceEndpoint's BleuCloud and
+    # DelosCloud (CSS-Exchange Shared/AzureFunctions, used by ConfigureExchangeHybridApplication.ps1 -AzureEnvironment).
+    # Microsoft publishes no ACS metadata URL and no initial domain for them: an ACS AuthServer needs
+    # auth_metadata_url; the evoSTS URL follows the other clouds' login-host form (an assumption).
+    "bleu": {
+        "login": "https://login.sovcloud-identity.fr",
+        "graph": "https://graph.svc.sovcloud.fr",
+        "acs_metadata": None,
+        "evosts_metadata": "https://login.sovcloud-identity.fr/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "initial_domain_suffix": None,
+    },
+    "delos": {
+        "login": "https://login.sovcloud-identity.de",
+        "graph": "https://graph.svc.sovcloud.de",
+        "acs_metadata": None,
+        "evosts_metadata": "https://login.sovcloud-identity.de/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "initial_domain_suffix": None,
+    },
 }
 
 # Office 365 Exchange Online: the shared first-party service principal of the documented procedure.
@@ -49,7 +69,8 @@ EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 FULL_ACCESS_AS_APP_ROLE_ID = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
 
 
-def auth_metadata_url(cloud: str, auth_server_type: str, tenant: str) -> str:
+def auth_metadata_url(cloud: str, auth_server_type: str, tenant: str) -> Optional[str]:
     """AuthMetadataUrl for an AuthServer of ``auth_server_type`` ('acs' or 'azure_ad') in ``cloud``."""
     key = "acs_metadata" if auth_server_type == "acs" else "evosts_metadata"
-    return CLOUDS[cloud][key].format(tenant=tenant)
+    template = CLOUDS[cloud][key]
+    return template.format(tenant=tenant) if template else None  # None: Microsoft publishes none for this cloud

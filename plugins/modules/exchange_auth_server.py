@@ -72,8 +72,9 @@ options:
   cloud:
     description:
       - Microsoft cloud of the tenant; selects the metadata URL.
+      - V(bleu) and V(delos) have no published ACS metadata URL: with O(type=acs) set O(auth_metadata_url).
     type: str
-    choices: [global, usgovernment_l4, usgovernment_l5, china]
+    choices: [global, usgovernment_l4, usgovernment_l5, china, bleu, delos]
     default: global
   auth_metadata_url:
     description:
@@ -235,7 +236,7 @@ server_version:
 import re
 from typing import Any, Optional
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import CLOUD_CHOICES, auth_metadata_url
+from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import CLOUD_CHOICES, CLOUDS, auth_metadata_url
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import ExchangeError, ExchangeInputError
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange import call
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module import (
@@ -298,6 +299,11 @@ def check_input(params: dict) -> None:
     url = params.get("auth_metadata_url")
     if url is not None and (not re.match(r"^https://[^\s/]+(/\S*)?$", url)):
         raise ExchangeInputError("auth_metadata_url must be an https URL without spaces, got %r" % url)
+    if params["state"] == "present" and not url and auth_metadata_url(params["cloud"], params["type"], "tenant") is None:
+        raise ExchangeInputError(
+            "cloud %s has no published %s metadata URL (Microsoft documents none for it): set auth_metadata_url"
+            % (params["cloud"], "ACS" if params["type"] == "acs" else "evoSTS")
+        )
     if params["state"] == "present" and not tenant and not url:
         if not (params["type"] == "azure_ad" and params.get("tenant_id")):
             raise ExchangeInputError("tenant_domain is required with state present (or give auth_metadata_url)")
@@ -343,7 +349,8 @@ def type_matches(actual: Any, wanted: str) -> bool:
 
 
 ONLY_TENANT = "the only tenant among the evoSTS AuthServers"
-_INITIAL_CLOUD_DOMAINS = ("onmicrosoft.com", "partner.onmschina.cn", "onmicrosoft.us")
+# Microsoft's script's initialCloudDomainsDefault: onmicrosoft.com, partner.onmschina.cn, onmicrosoft.us.
+_INITIAL_CLOUD_DOMAINS = tuple(sorted({c["initial_domain_suffix"] for c in CLOUDS.values() if c["initial_domain_suffix"]}))
 
 
 def domains_of(row: Optional[dict]) -> list[str]:

@@ -138,11 +138,18 @@ def test_check_mode_predicts(org):
         ({}, "tenant_domain is required"),
         ({"tenant_domain": "contoso.com", "auth_metadata_url": "http://insecure"}, "auth_metadata_url"),
         ({"tenant_domain": "contoso.com", "application_identifier": "x'; Remove-Item"}, "application_identifier"),
+        ({"tenant_domain": "contoso.com", "cloud": "bleu"}, "set auth_metadata_url"),
     ],
 )
 def test_bad_input_refused_before_connecting(args, needle):
     out = run_module(mod, args)  # no Exchange: connecting would fail the test
     assert out.failed and needle in out.result["msg"] and out.calls == []
+
+
+def test_a_sovereign_cloud_evosts_url_from_its_login_host(org):
+    out = run(org(), {"name": "EvoSTS", "type": "azure_ad", "tenant_domain": "contoso.onmicrosoft.com", "cloud": "delos"})
+    assert not out.failed, out.result
+    assert out.result["auth_metadata_url"].startswith("https://login.sovcloud-identity.de/contoso.onmicrosoft.com/")
 
 
 def test_exact_build_enables_catalog_check_of_writes(org):
