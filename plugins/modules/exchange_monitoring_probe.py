@@ -296,7 +296,8 @@ class ProbeRun:
         self.module, self.client, self.target, self.result = module, client, target, result
         self.probe = poll_calls(module.params["identity"], target)
         restart = [call("Restart-Service", Name=HEALTH_SERVICE)] if module.params["restart_health_service"] else []
-        self.batch = restart + self.probe
+        # The batch is the probe itself once the restart has gone (attempt() compares by identity).
+        self.batch = restart + self.probe if restart else self.probe
         self.answer: Optional[dict] = None
         self.why = ""
         self.status: Optional[str] = None

@@ -63,6 +63,8 @@ def _names(ctx: Context, tenant_id: str) -> list[str]:
 def _acs_urls(ctx: Context, tenant_id: str) -> set[str]:
     urls = set()
     for cloud in CLOUDS.values():
+        if not cloud["acs_metadata"]:
+            continue  # a cloud with no published ACS metadata URL (bleu, delos)
         for name in _names(ctx, tenant_id):
             urls.add(cloud["acs_metadata"].format(tenant=name).lower())
             # The HCW's path form (facts (a)): https://accounts.accesscontrol.windows.net/<tenant>/metadata/json/1

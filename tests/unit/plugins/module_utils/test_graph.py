@@ -99,7 +99,7 @@ def test_argument_spec_is_exactly_the_documented_one():
         "client_certificate_password": ["AZURE_CLIENT_CERTIFICATE_PASSWORD"],
         "cloud": ["EXCHANGE_HYBRID_CLOUD"],
     }
-    assert GRAPH_ARGUMENT_SPEC["cloud"]["choices"] == ["global", "usgovernment_l4", "usgovernment_l5", "china"]
+    assert GRAPH_ARGUMENT_SPEC["cloud"]["choices"] == ["global", "usgovernment_l4", "usgovernment_l5", "china", "bleu", "delos"]
 
 
 def test_doc_fragment_matches_argument_spec():
