@@ -72,7 +72,7 @@ options:
   cloud:
     description:
       - Microsoft cloud of the tenant; selects the metadata URL.
-      - V(bleu) and V(delos) have no published ACS metadata URL: with O(type=acs) set O(auth_metadata_url).
+      - V(bleu) and V(delos) have no published ACS metadata URL, so with O(type=acs) set O(auth_metadata_url) there.
     type: str
     choices: [global, usgovernment_l4, usgovernment_l5, china, bleu, delos]
     default: global

@@ -259,7 +259,8 @@ def predicted(params: dict, result: dict) -> dict:
     target = f"-Server {params['target_server']}" if params["target_server"] else "for the connected server"
     steps = [f"restart {HEALTH_SERVICE} and wait up to {params['timeout']} s for it"] if params["restart_health_service"] else []
     steps.append(f"run Invoke-MonitoringProbe {params['identity']} {target}")
-    return dict(result, changed=params["restart_health_service"], msg="Check mode: would " + ", then ".join(steps))
+    result.update(changed=params["restart_health_service"], msg="Check mode: would " + ", then ".join(steps))
+    return result
 
 
 def choose_target(module: Any, client: Any, result: dict) -> str:
