@@ -170,6 +170,20 @@ class ExchangeHarness:
     def edit(self) -> Any:
         return self.store.transaction()
 
+    def edit_auth_config(self, **values: Any) -> None:
+        """Set AuthConfig's properties (``CurrentCertificateThumbprint=...``) as an administrator could."""
+        with self.store.transaction() as state:
+            state["exchange"]["auth_config"].update(values)
+
+    def edit_store(self, server: str, thumbprint: str, remove: bool = False, **values: Any) -> None:
+        """Change (or, with ``remove``, delete) the certificate ``thumbprint`` in ``server``'s store."""
+        with self.store.transaction() as state:
+            store = state["exchange"]["servers"][server]["certificates"]
+            cert = next(c for c in store if c["Thumbprint"] == thumbprint)
+            if remove:
+                store.remove(cert)
+            cert.update(values)
+
     def move_clock(self, seconds: float) -> None:
         with self.store.transaction() as state:
             state["clock_offset_seconds"] = state.get("clock_offset_seconds", 0) + seconds

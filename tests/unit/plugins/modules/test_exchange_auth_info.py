@@ -36,20 +36,6 @@ def by_name(result):
     return {entry["name"]: entry for entry in result["servers"]}
 
 
-def edit_auth_config(harness, **values):
-    with harness.edit() as state:
-        state["exchange"]["auth_config"].update(values)
-
-
-def edit_store(harness, server, thumbprint, **values):
-    with harness.edit() as state:
-        store = state["exchange"]["servers"][server]["certificates"]
-        cert = next(c for c in store if c["Thumbprint"] == thumbprint)
-        if values.pop("remove", False):
-            store.remove(cert)
-        cert.update(values)
-
-
 def current(harness):
     return harness.state()["exchange"]["auth_config"]["CurrentCertificateThumbprint"]
 
@@ -111,8 +97,8 @@ def test_no_certificate_bytes_in_the_result(org):
 
 def test_a_server_without_the_certificate_or_its_private_key(org):
     thumbprint = current(org)
-    edit_store(org, "EX2013", thumbprint, remove=True)
-    edit_store(org, "EX2016", thumbprint, HasPrivateKey=False)
+    org.edit_store("EX2013", thumbprint, remove=True)
+    org.edit_store("EX2016", thumbprint, HasPrivateKey=False)
     out = read(org)
     assert_reader(org, out)
     servers = by_name(out.result)
@@ -138,7 +124,7 @@ def test_a_server_that_does_not_answer_is_reported_not_failed(org):
 def test_staged_next_certificate_before_and_after_its_effective_date(org):
     staged = org.add_certificate(ALL)
     effective = now(org.state()) + dt.timedelta(days=1)
-    edit_auth_config(org, NextCertificateThumbprint=staged, NextCertificateEffectiveDate=iso(effective))
+    org.edit_auth_config(NextCertificateThumbprint=staged, NextCertificateEffectiveDate=iso(effective))
     before = read(org)
     assert_reader(org, before)
     nxt = before.result["auth_config"]["next"]
@@ -157,13 +143,13 @@ def test_staged_next_certificate_before_and_after_its_effective_date(org):
 
 def test_expired_previous_certificate_and_one_gone_from_the_stores(org):
     old = org.add_certificate(ALL, issued_days_ago=LIFETIME_DAYS + 10)
-    edit_auth_config(org, PreviousCertificateThumbprint=old)
+    org.edit_auth_config(PreviousCertificateThumbprint=old)
     out = read(org)
     assert_reader(org, out)
     previous = out.result["auth_config"]["previous"]
     assert previous["thumbprint"] == old and previous["expired"] is True and previous["days_remaining"] < 0
 
-    edit_auth_config(org, PreviousCertificateThumbprint="AB" * 20)
+    org.edit_auth_config(PreviousCertificateThumbprint="AB" * 20)
     gone = read(org).result["auth_config"]["previous"]
     assert gone["thumbprint"] == "AB" * 20
     assert {k for k, v in gone.items() if v is not None} == {"thumbprint"}
@@ -171,7 +157,7 @@ def test_expired_previous_certificate_and_one_gone_from_the_stores(org):
 
 def test_sha1_and_1024_bit_findings(org):
     weak = org.add_certificate(ALL, key_size=1024, signature_hash="sha1")
-    edit_auth_config(org, CurrentCertificateThumbprint=weak)
+    org.edit_auth_config(CurrentCertificateThumbprint=weak)
     out = read(org)
     assert_reader(org, out)
     assert out.result["auth_config"]["current"]["signature_algorithm"] == "sha1RSA"
@@ -184,7 +170,7 @@ def test_sha1_and_1024_bit_findings(org):
 
 def test_an_expired_current_certificate(org):
     expired = org.add_certificate(ALL, issued_days_ago=LIFETIME_DAYS + 3)
-    edit_auth_config(org, CurrentCertificateThumbprint=expired)
+    org.edit_auth_config(CurrentCertificateThumbprint=expired)
     out = read(org)
     assert out.result["auth_config"]["current"]["expired"] is True
     assert all(

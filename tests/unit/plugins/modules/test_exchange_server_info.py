@@ -47,20 +47,6 @@ def by_name(result):
     return {entry["name"]: entry for entry in result["servers"]}
 
 
-def edit_auth_config(harness, **values):
-    with harness.edit() as state:
-        state["exchange"]["auth_config"].update(values)
-
-
-def edit_store(harness, server, thumbprint, **values):
-    with harness.edit() as state:
-        store = state["exchange"]["servers"][server]["certificates"]
-        cert = next(c for c in store if c["Thumbprint"] == thumbprint)
-        if values.pop("remove", False):
-            store.remove(cert)
-        cert.update(values)
-
-
 def current(harness):
     return harness.state()["exchange"]["auth_config"]["CurrentCertificateThumbprint"]
 
@@ -131,7 +117,7 @@ def test_auth_certificate_present_with_private_key(org):
 def test_the_same_judgement_as_exchange_auth_info(org):
     """Both readers judge AuthConfig's certificate on a server alike (exchange_auth_info reads every server)."""
     weak = org.add_certificate([SERVER], key_size=1024, signature_hash="sha1", private_key_exportable=False)
-    edit_auth_config(org, CurrentCertificateThumbprint=weak)
+    org.edit_auth_config(CurrentCertificateThumbprint=weak)
     mine = read(org).result["auth_certificate"]
     theirs = next(
         s for s in run_module(exchange_auth_info, {}, exchange=org, server=SERVER).result["servers"] if s["connected"]
@@ -144,7 +130,7 @@ def test_the_same_judgement_as_exchange_auth_info(org):
 
 
 def test_auth_certificate_missing_on_this_server(org):
-    edit_store(org, SERVER, current(org), remove=True)
+    org.edit_store(SERVER, current(org), remove=True)
     out = read(org)
     assert_reader(org, out)
     state = out.result["auth_certificate"]
@@ -165,7 +151,7 @@ def test_auth_certificate_missing_on_this_server(org):
 )
 def test_auth_certificate_unusable(org, kwargs, problem):
     thumbprint = org.add_certificate([SERVER], **kwargs)
-    edit_auth_config(org, CurrentCertificateThumbprint=thumbprint)
+    org.edit_auth_config(CurrentCertificateThumbprint=thumbprint)
     out = read(org)
     assert_reader(org, out)
     state = out.result["auth_certificate"]
@@ -176,8 +162,8 @@ def test_auth_certificate_unusable(org, kwargs, problem):
 def test_no_current_certificate_and_a_staged_next(org):
     staged = org.add_certificate([SERVER], has_private_key=False)
     effective = iso(now(org.state()).replace(microsecond=0) + dt.timedelta(days=30))
-    edit_auth_config(
-        org, CurrentCertificateThumbprint=None, NextCertificateThumbprint=staged, NextCertificateEffectiveDate=effective
+    org.edit_auth_config(
+        CurrentCertificateThumbprint=None, NextCertificateThumbprint=staged, NextCertificateEffectiveDate=effective
     )
     out = read(org)
     assert_reader(org, out)
