@@ -6,6 +6,13 @@ Login and Graph hosts follow Microsoft's CSS-Exchange Get-CloudServiceEndpoint t
 URLs for the global cloud are the documented ones (the ACS form is the one the push notification procedure
 uses for ``MicrosoftSts``); the sovereign-cloud variants are not published in the
 Exchange docs, so users can always override them with ``auth_metadata_url``.
+
+``ews`` is Exchange Online's EWS URL, the ``-TargetUri`` of ``Test-OAuthConnectivity -Service EWS``: for the
+global cloud https://outlook.office365.com/EWS/Exchange.asmx, as Microsoft's "Configure OAuth authentication
+between Exchange and Exchange Online organizations" page and CSS-Exchange's FreeBusyChecker
+(Diagnostics/FreeBusyChecker/Functions/OnPremOAuthFunctions.ps1) use it; for the other clouds the host is
+Get-CloudServiceEndpoint's ExchangeOnlineEndpoint (Shared/AzureFunctions/Get-CloudServiceEndpoint.ps1) with the
+same /EWS/Exchange.asmx path (the path is our assumption there: Microsoft publishes no per-cloud example).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ CLOUDS = {
         "graph": "https://graph.microsoft.com",
         "acs_metadata": "https://accounts.accesscontrol.windows.net/metadata/json/1/?realm={tenant}",
         "evosts_metadata": "https://login.windows.net/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "ews": "https://outlook.office365.com/EWS/Exchange.asmx",
         "initial_domain_suffix": "onmicrosoft.com",
     },
     "usgovernment_l4": {
@@ -27,6 +35,7 @@ CLOUDS = {
         "graph": "https://graph.microsoft.us",
         "acs_metadata": "https://login.microsoftonline.us/{tenant}/metadata/json/1",
         "evosts_metadata": "https://login.microsoftonline.us/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "ews": "https://outlook.office365.us/EWS/Exchange.asmx",
         "initial_domain_suffix": "onmicrosoft.us",
     },
     "usgovernment_l5": {
@@ -34,6 +43,7 @@ CLOUDS = {
         "graph": "https://dod-graph.microsoft.us",
         "acs_metadata": "https://login.microsoftonline.us/{tenant}/metadata/json/1",
         "evosts_metadata": "https://login.microsoftonline.us/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "ews": "https://outlook-dod.office365.us/EWS/Exchange.asmx",
         "initial_domain_suffix": "onmicrosoft.us",
     },
     "china": {
@@ -41,6 +51,7 @@ CLOUDS = {
         "graph": "https://microsoftgraph.chinacloudapi.cn",
         "acs_metadata": "https://accounts.accesscontrol.chinacloudapi.cn/metadata/json/1/?realm={tenant}",
         "evosts_metadata": "https://login.partner.microsoftonline.cn/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "ews": "https://partner.outlook.cn/EWS/Exchange.asmx",
         "initial_domain_suffix": "partner.onmschina.cn",
     },
     # Bleu (France) and Delos (Germany): the login and Graph hosts of Get-CloudServiceEndpoint's BleuCloud and
@@ -52,6 +63,7 @@ CLOUDS = {
         "graph": "https://graph.svc.sovcloud.fr",
         "acs_metadata": None,
         "evosts_metadata": "https://login.sovcloud-identity.fr/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "ews": "https://outlook.sovcloud.fr/EWS/Exchange.asmx",
         "initial_domain_suffix": None,
     },
     "delos": {
@@ -59,6 +71,7 @@ CLOUDS = {
         "graph": "https://graph.svc.sovcloud.de",
         "acs_metadata": None,
         "evosts_metadata": "https://login.sovcloud-identity.de/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+        "ews": "https://outlook.sovcloud.de/EWS/Exchange.asmx",
         "initial_domain_suffix": None,
     },
 }

@@ -540,6 +540,34 @@ CATALOG: dict[str, dict[str, Any]] = {
             "WhatIf": {"type": "SwitchParameter", "aliases": ["wi"]},
         },
     },
+    "Test-OAuthConnectivity": {
+        "source": (
+            "learn.microsoft.com/powershell/module/exchangepowershell/test-oauthconnectivity "
+            "(office-docs-powershell Test-OAuthConnectivity.md): Test-OAuthConnectivity -Service "
+            "<ModServiceType> -TargetUri <Uri> [-AppOnly] [-Confirm] [-Mailbox <MailboxIdParameter>] "
+            "[-ReloadConfig] [-UseCachedToken] [-WhatIf]; Service valid values EWS, AutoD, Generic; applicable "
+            "2013, 2016, 2019 (SE on the current page). -OrganizationDomain is Exchange Online only. "
+            "Permissions: the 'Partner applications - configure' entry of the Sharing and collaboration "
+            "permissions topic (technet jj218623). The enum type name is our inference."
+        ),
+        "applies_to": ["2013", "2016", "2019", "SE"],
+        "parameter_sets": ["__AllParameterSets"],
+        "parameters": {
+            "Service": {
+                "type": "ModServiceType",
+                "required_in": ["__AllParameterSets"],
+                "valid_values": ["EWS", "AutoD", "Generic"],
+                "enum_type": "Microsoft.Exchange.Monitoring.ModServiceType",
+            },
+            "TargetUri": {"type": "Uri", "required_in": ["__AllParameterSets"]},
+            "AppOnly": {"type": "SwitchParameter"},
+            "Confirm": {"type": "SwitchParameter", "aliases": ["cf"]},
+            "Mailbox": {"type": "MailboxIdParameter"},
+            "ReloadConfig": {"type": "SwitchParameter"},
+            "UseCachedToken": {"type": "SwitchParameter"},
+            "WhatIf": {"type": "SwitchParameter", "aliases": ["wi"]},
+        },
+    },
 }
 # END GENERATED
 

@@ -377,6 +377,11 @@ BINARY_FILE_DATA = ObjectType(
 DIAGNOSTIC_INFO = ObjectType(
     (_TASKS + "ExchangeDiagnosticInfoResult", "Microsoft.Exchange.Data.ConfigurableObject", "System.Object")
 )
+# Test-OAuthConnectivity: a ValidationResultNode (its Identity's type, Microsoft.Exchange.Security.OAuth
+# .ValidationResultNodeId, in a captured "| fl *"); the chain is plausible, ResultType is written as its name.
+OAUTH_VALIDATION_RESULT = ObjectType(
+    ("Microsoft.Exchange.Security.OAuth.ValidationResultNode", "Microsoft.Exchange.Data.ConfigurableObject", "System.Object")
+)
 MONITORING_PROBE_RESULT = ObjectType(
     (_MONITORING + "MonitoringProbeResult", "Microsoft.Exchange.Data.ConfigurableObject", "System.Object"),
     {"ResultType": enum(RESULT_TYPE), "ExecutionStartTime": date_value, "ExecutionEndTime": date_value},
@@ -429,6 +434,7 @@ CMDLET_OBJECTS: dict[str, ObjectType] = {
     "New-SettingOverride": SETTING_OVERRIDE,
     "Get-ExchangeDiagnosticInfo": DIAGNOSTIC_INFO,
     "Invoke-MonitoringProbe": MONITORING_PROBE_RESULT,
+    "Test-OAuthConnectivity": OAUTH_VALIDATION_RESULT,
     "Get-ServerHealth": MONITOR_HEALTH_ENTRY,
     "Get-HealthReport": CONSOLIDATED_HEALTH,
     "Get-MonitoringItemIdentity": MONITORING_ITEM_IDENTITY,

@@ -10,6 +10,7 @@ Shape (values in JSON form: ISO dates, base64 bytes, enum names; ``objects.py`` 
      "auth_config": {...Get-AuthConfig}, "auth_servers": [...], "partner_applications": [...],
      "intra_organization_connectors": [...], "push_notification_apps": [OnPrem-Proxy],
      "setting_overrides": [...], "variant_configuration_refreshes": [{server, time}],
+     "mailboxes": [{Name, Alias, PrimarySmtpAddress, UserPrincipalName, SamAccountName, Guid}],
      "settings": {"health_ready_delay_seconds": 3, "auth_servicelet_delay_seconds": 3600},
      "rbac": {"contoso\\viewer": ["View-Only Organization Management"]}}    (rbac.py)
 """
@@ -140,6 +141,18 @@ def hcw_auth_servers(org_dn: str, tenant_id: str, domains: list[str], duplicate_
     return servers
 
 
+def _mailbox(name: str, ad_domain: str) -> dict[str, Any]:
+    alias = name.replace(" ", "").lower()
+    return {
+        "Name": name,
+        "Alias": alias,
+        "PrimarySmtpAddress": "%s@%s" % (alias, ad_domain),
+        "UserPrincipalName": "%s@%s" % (alias, ad_domain),
+        "SamAccountName": alias,
+        "Guid": str(uuid.uuid5(uuid.NAMESPACE_DNS, "%s.%s" % (alias, ad_domain))),
+    }
+
+
 def initial_exchange_state(
     servers: Iterable[dict[str, Any]],
     organization_name: str = "Contoso",
@@ -237,6 +250,8 @@ def initial_exchange_state(
         },
         "ad_domain": ad_domain,
         "domain_controller": "DC01.%s" % ad_domain,
+        # The mailboxes Test-OAuthConnectivity -Mailbox can name: the administrator's and a user's.
+        "mailboxes": [_mailbox(name, ad_domain) for name in ("Administrator", "Megan Bowen")],
         "servers": server_map,
         "auth_config": auth_config,
         "auth_servers": (

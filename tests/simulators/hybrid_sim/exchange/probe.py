@@ -9,11 +9,20 @@ otherwise fails naming the first missing piece:
     says Enabled=true, the evoSTS AuthServer names an ApplicationIdentifier and the server's build has the April
     2025 HU - the dedicated application (ConfigureExchangeHybridApplication.ps1);
 (d) the push proxy is enabled for the same organization (tenant).
+
+Test-OAuthConnectivity (below) judges by (a) to (c) (``oauth_problem``): Success when they hold, else Error with
+a Detail shaped as Exchange's (a captured ``Test-OAuthConnectivity -Service EWS ... | fl *``: Task "Checking EWS
+API Call Under Oauth", a Detail holding the "Exchange Outbound Oauth Log" and "Exchange Response Details" with the
+WebException, ResultType Success or Error, Identity Microsoft.Exchange.Security.OAuth.ValidationResultNodeId). A key
+missing in Entra shows as Entra's AADSTS700027 answer to Exchange's client assertion and a 401 from Exchange
+Online; the wording of the other failures is ours (the piece the probe names).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import CLOUDS, EXCHANGE_ONLINE_APP_ID
 
@@ -193,15 +202,31 @@ def _check_proxy(ctx: Context, tenant_id: str) -> None:
         )
 
 
-def evaluate(ctx: Context, server: dict[str, Any]) -> Optional[str]:
-    """None when every piece holds, else the first missing piece."""
+def oauth_problem(ctx: Context, server: dict[str, Any]) -> Optional[tuple[str, str]]:
+    """(a) to (c), the organization's OAuth with Microsoft 365 as ``server`` uses it: None when it holds, else
+    (piece, the first missing piece), piece ``certificate``, ``auth_server`` or ``entra_key``. The probe and
+    Test-OAuthConnectivity both judge by this."""
+    piece = "certificate"
     try:
         thumb = _check_certificate(ctx, server)
+        piece = "auth_server"
         tenant_id = _tenant_for(ctx)
         dedicated = _dedicated_app_id(ctx, server)
         _check_auth_server(ctx, tenant_id, dedicated)
+        piece = "entra_key"
         _check_entra_key(ctx, tenant_id or "", thumb, dedicated)
-        _check_proxy(ctx, tenant_id or "")
+    except Missing as missing:
+        return piece, str(missing)
+    return None
+
+
+def evaluate(ctx: Context, server: dict[str, Any]) -> Optional[str]:
+    """None when every piece holds, else the first missing piece."""
+    problem = oauth_problem(ctx, server)
+    if problem is not None:
+        return problem[1]
+    try:
+        _check_proxy(ctx, _tenant_for(ctx) or "")
     except Missing as missing:
         return str(missing)
     return None
@@ -289,9 +314,82 @@ def get_monitoring_item_identity(ctx: Context, params: dict[str, Any]) -> list[d
     ]
 
 
+OAUTH_TASK = {"ews": "Checking EWS API Call Under Oauth", "autod": "Checking AutoD API Call Under Oauth",
+              "generic": "Checking Generic API Call Under Oauth"}
+OAUTH_RESULT_ID = "Microsoft.Exchange.Security.OAuth.ValidationResultNodeId"
+# Exchange Online's hosts per cloud (the EWS URLs of _clouds.py, and the Autodiscover host Microsoft's docs use).
+EXCHANGE_ONLINE_HOSTS = {urlsplit(cloud["ews"]).hostname for cloud in CLOUDS.values()} | {"autodiscover-s.outlook.com"}
+
+
+def find_mailbox(ctx: Context, identity: Any) -> dict[str, Any]:
+    """A mailbox by any of MailboxIdParameter's forms the state knows (name, alias, SMTP address, UPN,
+    DOMAIN\\user, GUID); ManagementObjectNotFoundException's text otherwise."""
+    wanted = str(identity).strip().lower()
+    for mailbox in ctx.exchange.get("mailboxes") or []:
+        names = {mailbox.get(key, "") for key in ("Name", "Alias", "PrimarySmtpAddress", "UserPrincipalName", "Guid")}
+        names.add("%s\\%s" % (ctx.exchange["ad_domain"].split(".")[0], mailbox.get("SamAccountName", "")))
+        if wanted in {str(n).lower() for n in names if n}:
+            return mailbox
+    raise ctx.not_found(identity)
+
+
+def _oauth_detail(ctx: Context, target: str, mailbox: Optional[dict[str, Any]], failure: Optional[str]) -> str:
+    lines = [
+        "The configuration was last successfully loaded at %s UTC." % iso(ctx.now),
+        'The token cache is being cleared because "use cached token" was set to false.',
+        "Exchange Outbound Oauth Log:",
+        "Client request ID: %s" % uuid.uuid4(),
+        "Information:[OAuthCredentials:Authenticate] entering",
+    ]
+    if mailbox is not None:
+        lines.append("Information:[OAuthCredentials:Authenticate] user context %s" % mailbox["PrimarySmtpAddress"])
+    lines += ["", "Exchange Response Details:"]
+    if failure is None:
+        lines.append("HTTP response message: 200 OK (%s)" % target)
+    else:
+        lines += ["HTTP response message: ", "Exception:", failure]
+    return "\n".join(lines)
+
+
+def _oauth_failure(ctx: Context, server: dict[str, Any], target: str) -> Optional[str]:
+    """The exception text Exchange would report, or None when the call succeeds."""
+    host = (urlsplit(target).hostname or "").lower()
+    if host not in EXCHANGE_ONLINE_HOSTS:
+        return "System.Net.WebException: The remote name could not be resolved: '%s'" % host
+    problem = oauth_problem(ctx, server)
+    if problem is None:
+        return None
+    piece, text = problem
+    if piece == "entra_key":
+        return (
+            "System.Net.WebException: The remote server returned an error: (401) Unauthorized.\n"
+            'x-ms-diagnostics: 2000003;reason="AADSTS700027: Client assertion contains an invalid signature. '
+            '[Reason - The key was not found.]";error_category="invalid_client" (%s)' % text
+        )
+    return "Microsoft.Exchange.Security.OAuth.OAuthTokenRequestFailedException: %s." % text
+
+
+def oauth_connectivity_test(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
+    server = ctx.server
+    mailbox = find_mailbox(ctx, params["Mailbox"]) if params.get("Mailbox") is not None else None
+    target = str(params["TargetUri"])
+    failure = _oauth_failure(ctx, server, target)
+    return [
+        {
+            "Task": OAUTH_TASK[str(params["Service"]).lower()],
+            "Detail": _oauth_detail(ctx, target, mailbox, failure),
+            "ResultType": "Success" if failure is None else "Error",
+            "Identity": OAUTH_RESULT_ID,
+            "IsValid": True,
+            "ObjectState": "New",
+        }
+    ]
+
+
 MONITORING_CMDLETS = {
     "Invoke-MonitoringProbe": invoke_monitoring_probe,
     "Get-ServerHealth": get_server_health,
     "Get-HealthReport": get_health_report,
     "Get-MonitoringItemIdentity": get_monitoring_item_identity,
+    "Test-OAuthConnectivity": oauth_connectivity_test,
 }
