@@ -25,7 +25,7 @@ import html
 import json
 from typing import Any, Optional
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import auth_metadata_url
+from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import EXCHANGE_ONLINE_APP_ID, auth_metadata_url
 from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc, thumbprint_key, utc_now
 
 SCHEMA_VERSION = 1
@@ -320,6 +320,7 @@ def _entra(reading: dict, cert: dict) -> tuple[list[dict], dict]:
             findings.append(finding("entra_next_key", "ok", "Next certificate's key present in Entra ID",
                                     "Certificate %s is ready for the switch." % nxt))
     if hybrid:
+        findings += _application(target, current, nxt)
         shared = _dict(result.get("shared_service_principal"))
         ours = [k for k in _list(shared.get("keys")) if k.get("ours")]
         facts["shared_service_principal_keys_ours"] = len(ours)
@@ -334,6 +335,50 @@ def _entra(reading: dict, cert: dict) -> tuple[list[dict], dict]:
         elif shared.get("found"):
             findings.append(finding("entra_shared_key_left", "ok", "No key of ours on the shared service principal"))
     return findings, facts
+
+
+# The API permissions of the dedicated application (ConfigureExchangeHybridApplication.ps1): EWS is Office 365
+# Exchange Online's full_access_as_app; Graph permissions are Microsoft Graph's application roles.
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
+
+def _application(app: dict, current: Optional[str], nxt: Optional[str]) -> list[dict]:
+    """The dedicated application's permissions (EWS, Graph), admin consent and expired keys."""
+    permissions = _list(app.get("permissions"))
+    ews = [p for p in permissions if p.get("resource_app_id") == EXCHANGE_ONLINE_APP_ID and p.get("type") == "Role"]
+    graph = sorted(str(p.get("value") or p.get("id")) for p in permissions
+                   if p.get("resource_app_id") == GRAPH_APP_ID and p.get("type") == "Role")
+    findings = []
+    if not any(p.get("value") == "full_access_as_app" for p in ews) and not graph:
+        findings.append(finding("entra_application_permissions", "failure", "Dedicated application without EWS permission",
+                                "%r does not request full_access_as_app of Office 365 Exchange Online (nor Graph "
+                                "permissions): Exchange Online refuses its calls." % app.get("display_name"),
+                                "Run %s (step 3 completes the application's permissions)." % CONFIGURE))
+    else:
+        findings.append(finding("entra_application_permissions", "ok", "Dedicated application's permissions",
+                                "EWS: %s; Graph: %s." % (", ".join(sorted(str(p.get("value")) for p in ews)) or "none",
+                                                         ", ".join(graph) or "none")))
+    missing = sorted(str(p.get("value") or p.get("id")) for p in permissions if not p.get("consented"))
+    if not _dict(app.get("service_principal")).get("found"):
+        findings.append(finding("entra_application_consent", "failure", "Dedicated application without service principal",
+                                "%r has no service principal in the tenant, so no admin consent." % app.get("display_name"),
+                                "Run %s (step 3 creates it and grants admin consent)." % CONFIGURE))
+    elif missing or not app.get("consent_granted"):
+        findings.append(finding("entra_application_consent", "failure", "Dedicated application without admin consent",
+                                "Admin consent does not cover: %s." % (", ".join(missing) or "any permission"),
+                                "Run %s (step 3 grants admin consent), or grant it in the Entra admin center."
+                                % CONFIGURE))
+    else:
+        findings.append(finding("entra_application_consent", "ok", "Admin consent granted"))
+    ours = {current, nxt} - {None}
+    expired = sorted(str(thumbprint_key(k.get("thumbprint"))) for k in _list(app.get("keys"))
+                     if k.get("expired") and thumbprint_key(k.get("thumbprint")) not in ours)
+    if expired:
+        findings.append(finding("entra_application_expired_keys", "warning", "Expired keys on the dedicated application",
+                                "%d expired key(s) on %r (%s) sign nothing any more." % (len(expired), app.get("display_name"),
+                                                                                         ", ".join(expired)),
+                                "Remove them with exchange.hybrid.msol_sp_credential (state: absent, their thumbprints)."))
+    return findings
 
 
 def _probe(result: Any) -> tuple[list[dict], Optional[dict]]:

@@ -339,3 +339,54 @@ def test_dedicated_application_target(make_simulation, run_playbook):
     assert {(s[0], s[2]) for s in findings(report) if s[1] == "hybrid_build"} == {("EX2016", "ok"), ("EX2019", "ok")}
     assert (None, "entra_shared_key_left", "ok") in findings(report)
     assert report["summary"]["status"] == "ok", findings(report, "failure")
+
+
+def test_dedicated_application_permissions_consent_and_expired_keys(make_simulation, run_playbook):
+    """The audit reads the dedicated application's permissions (EWS, Graph), its admin consent and its expired keys:
+    each gap is its own finding, with the fix."""
+    servers = [s for s in DEFAULT_SERVERS if s.name != "EX2013"]
+    sim = make_simulation(servers=servers)
+    hybrid = role_vars(entra_target="hybrid_application", restart_health_service=False)
+    assert run_playbook(sim, CONFIGURE, extra_vars=hybrid).ok
+    values = {"push_notifications_entra_target": "hybrid_application"}
+    run, report = audit(sim, run_playbook, **values)
+    assert run.ok, run
+    healthy = findings(report)
+    assert (None, "entra_application_permissions", "ok") in healthy
+    assert (None, "entra_application_consent", "ok") in healthy
+    assert not [f for f in healthy if f[1] == "entra_application_expired_keys"]
+    assert "full_access_as_app" in json.dumps(report["organizations"][0]["findings"])
+
+    def edit_application(change):
+        with sim.store.transaction() as state:
+            for tenant in state["entra"]["tenants"].values():
+                [app] = [a for a in tenant["applications"] if a["displayName"].startswith("ExchangeServerApp-")]
+                change(tenant, app)
+
+    # An expired key that is not ours (another certificate's, from the shared service principal): a warning.
+    def add_expired(tenant, app):
+        ours = {k["key"] for k in app["keyCredentials"]}
+        [shared] = [s for s in tenant["servicePrincipals"] if s["appId"] == "00000002-0000-0ff1-ce00-000000000000"]
+        key = dict(next(k for k in shared["keyCredentials"] if k["key"] not in ours))
+        key.update(keyId="0d7f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", endDateTime="2021-01-01T00:00:00Z")
+        app["keyCredentials"].append(key)
+    edit_application(add_expired)
+    run, report = audit(sim, run_playbook, **values)
+    assert run.ok, run
+    assert (None, "entra_application_expired_keys", "warning") in findings(report)
+
+    # Admin consent withdrawn: the app role assignments of its service principal gone.
+    def withdraw_consent(tenant, app):
+        [sp] = [s for s in tenant["servicePrincipals"] if s["appId"] == app["appId"]]
+        tenant["appRoleAssignments"] = [a for a in tenant["appRoleAssignments"] if a.get("principalId") != sp["id"]]
+    edit_application(withdraw_consent)
+    run, report = audit(sim, run_playbook, **values)
+    assert (None, "entra_application_consent", "failure") in findings(report)
+    consent = [f for f in report["organizations"][0]["findings"] if f["check"] == "entra_application_consent"][0]
+    assert "full_access_as_app" in consent["detail"] and CONFIGURE in consent["fix"]
+
+    # full_access_as_app no longer requested.
+    edit_application(lambda tenant, app: app.update(requiredResourceAccess=[]))
+    run, report = audit(sim, run_playbook, **values)
+    assert (None, "entra_application_permissions", "failure") in findings(report)
+    assert report["summary"]["status"] == "failure"
