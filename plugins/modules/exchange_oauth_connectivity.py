@@ -16,12 +16,12 @@ description:
     (M(exchange.hybrid.exchange_monitoring_probe)). It succeeds only when Exchange gets a token for the mailbox
     from Microsoft 365 and Exchange Online accepts it, which needs the Auth certificate, the AuthServer for the
     tenant and the certificate's key on the Entra target.
-  - A failure is explained (RV(explanation)): what the detail shows and what to check.
+  - A failure is explained (RV(explanation)), with what the detail shows and what to check.
   - The module only tests; it changes nothing (C(changed) is always false) and runs the test in check mode too.
 options:
   mailbox:
     description:
-      - The on-premises mailbox to test for (C(-Mailbox)): any value that identifies it, such as its name,
+      - The on-premises mailbox to test for (C(-Mailbox)), by any value that identifies it, such as its name,
         alias, e-mail address or user principal name.
       - Its user must be synchronized to Microsoft 365 (Microsoft's KB 3090197 names an unsynchronized account
         as a cause of C(401) answers).
