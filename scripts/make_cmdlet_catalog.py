@@ -127,6 +127,21 @@ EXTRA_CMDLETS: dict[str, dict[str, Any]] = {
             "WhatIf": {"type": "SwitchParameter", "aliases": ["wi"]},
         },
     },
+    "Get-AcceptedDomain": {
+        "source": (
+            "learn.microsoft.com/powershell/module/exchange/get-accepteddomain (office-docs-powershell "
+            "Get-AcceptedDomain.md): Get-AcceptedDomain [[-Identity] <AcceptedDomainIdParameter>] [-DomainController "
+            "<Fqdn>] [-ResultSize <Unlimited>]; applicable Exchange Server 2010, 2013, 2016, 2019 and SE. Microsoft's "
+            "ConfigureExchangeHybridApplication.ps1 reads it for the evoSTS AuthServer's DomainName (PR #2387)."
+        ),
+        "applies_to": ["2010"] + _ONPREM,
+        "parameter_sets": ["Default"],
+        "parameters": {
+            "Identity": {"type": "AcceptedDomainIdParameter"},
+            "DomainController": {"type": "Fqdn"},
+            "ResultSize": {"type": "Unlimited"},
+        },
+    },
     "Get-ExchangeDiagnosticInfo": {
         "source": (
             "learn.microsoft.com/powershell/module/exchangepowershell/get-exchangediagnosticinfo "

@@ -30,12 +30,13 @@ description:
     them, the one to keep and the commands that remove the others; with O(remove_duplicates=true) it keeps one
     (the default authorization endpoint, else the one HCW made, else the one named O(name), else the first) and
     removes the others after configuring it.
-  - C(DomainName) of the evoSTS AuthServer, when O(domain_name) is not given, is chosen as Microsoft's script
-    chooses it where the module can read the data, from the one enabled MicrosoftACS AuthServer of the
-    same tenant (HCW's C(ACS - <GUID>)), its domains. Microsoft's fallback, the accepted domains that are also the tenant's
-    verified domains without the initial C(*.onmicrosoft.com) domain, needs C(Get-AcceptedDomain), which is not in
-    the collection's cmdlet catalog; the module then keeps the AuthServer's own non-empty C(DomainName), else uses
-    O(tenant_domain), and warns. RV(domain_name_source) and RV(domain_name_reason) say which and why.
+  - C(DomainName) of the evoSTS AuthServer, when O(domain_name) is not given, is chosen as Microsoft's
+    C(ConfigureExchangeHybridApplication.ps1) chooses it (CSS-Exchange PR #2387) - from the one enabled MicrosoftACS
+    AuthServer of the same tenant (HCW's C(ACS - <GUID>)), its domains; else the accepted domains
+    (C(Get-AcceptedDomain)) that are also the tenant's verified domains given as O(tenant_domains), the initial
+    C(*.onmicrosoft.com) domain left out. When neither gives a domain (or O(tenant_domains) is not given) the module
+    keeps the AuthServer's own non-empty C(DomainName), else uses O(tenant_domain), and warns.
+    RV(domain_name_source) and RV(domain_name_reason) say which domains and why.
   - O(application_identifier) and O(domain_name) exist only on newer builds; on a build that lacks them the
     module fails before any change, naming the server, its build and the minimum.
   - Reads in one PowerShell process and writes in at most one more; nothing is written in check mode.
@@ -57,6 +58,32 @@ options:
         whose metadata URL names O(tenant_domain), else the only tenant among the evoSTS AuthServers; with evoSTS
         AuthServers for several tenants it fails and asks for this option.
     type: str
+  tenant_domains:
+    description:
+      - The tenant's verified domains, as M(exchange.hybrid.tenant_info) returns them (RV(exchange.hybrid.tenant_info#module:verified_domains));
+        the module never calls Graph itself.
+      - With O(type=azure_ad) and O(domain_name) unset, C(DomainName) falls back to the accepted domains that are also
+        in this list, leaving out the one marked C(is_initial), when no single MicrosoftACS AuthServer gives it.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The domain.
+        type: str
+        required: true
+      is_initial:
+        description: Whether it is the tenant's initial domain (left out, as Microsoft's script does).
+        type: bool
+        default: false
+      is_default:
+        description: Whether it is the tenant's default domain (not used; accepted so tenant_info's list fits as is).
+        type: bool
+      type:
+        description: C(Managed) or C(Federated) (not used).
+        type: str
+      capabilities:
+        description: The domain's services (not used).
+        type: str
   remove_duplicates:
     description:
       - With O(type=azure_ad), when several AzureAD AuthServers trust the same tenant, keep one and remove the
@@ -138,6 +165,21 @@ EXAMPLES = r"""
   run_once: true
   register: evosts
 
+- name: Read the tenant's verified domains (Graph), for the DomainName fallback
+  exchange.hybrid.tenant_info:
+  delegate_to: localhost
+  run_once: true
+  register: tenant
+
+- name: evoSTS with DomainName from the accepted domains that are also the tenant's (no ACS AuthServer)
+  exchange.hybrid.exchange_auth_server:
+    name: EvoSTS
+    type: azure_ad
+    tenant_id: "{{ tenant.tenant_id }}"
+    tenant_domains: "{{ tenant.verified_domains }}"
+    application_identifier: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0
+  run_once: true
+
 - name: Several evoSTS AuthServers for the tenant - keep one, remove the others
   exchange.hybrid.exchange_auth_server:
     type: azure_ad
@@ -214,7 +256,8 @@ removed_duplicates:
 domain_name_source:
   description:
     - Where C(DomainName) came from. V(option) (O(domain_name)), V(acs_auth_server) (copied from the MicrosoftACS
-      AuthServer, as Microsoft's script does), V(existing) (the AuthServer's own, kept), V(tenant_domain)
+      AuthServer, as Microsoft's script does), V(accepted_domains) (the accepted domains that are also verified
+      domains of the tenant, the initial one left out, Microsoft's fallback), V(existing) (the AuthServer's own, kept), V(tenant_domain)
       (O(tenant_domain), the earlier default) or V(none) (left unset).
   returned: when O(state=present)
   type: str
@@ -317,6 +360,9 @@ def check_input(params: dict) -> None:
         raise ExchangeInputError(
             "application_identifier must be an application (client) ID such as 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
         )
+    for entry in params.get("tenant_domains") or []:
+        if not is_domain_name(entry["name"]):
+            raise ExchangeInputError("tenant_domains names must be DNS domains such as contoso.com, got %r" % entry["name"])
     for domain in params.get("domain_name") or []:
         if not is_domain_name(domain):
             raise ExchangeInputError("domain_name entries must be DNS domains such as contoso.com, got %r" % domain)
@@ -357,9 +403,34 @@ def domains_of(row: Optional[dict]) -> list[str]:
     return list((view(row) or {}).get("domain_name") or [])
 
 
-def choose_domains(params: dict, auth_servers: list[dict], target: Optional[dict], realm: Optional[str]) -> tuple:
-    """DomainName as ConfigureExchangeHybridApplication.ps1 chooses it where the module can read the data:
-    (domains, source, reason)."""
+ACCEPTED_DOMAIN_PROPERTIES = ["Name", "DomainName", "DomainType", "Default"]
+
+
+def accepted_and_verified(params: dict, accepted_rows: list[dict]) -> tuple:
+    """Microsoft's fallback (ConfigureExchangeHybridApplication.ps1, PR #2387): the accepted domains that are also
+    the tenant's verified domains, the initial one left out. (domains, why in words)."""
+    verified = {str(d["name"]).lower(): d for d in params["tenant_domains"]}
+    accepted = [str(row.get("DomainName") or row.get("Name") or "") for row in accepted_rows or []]
+    accepted = [domain for domain in accepted if domain]
+    chosen = [d for d in accepted if d.lower() in verified and not verified[d.lower()]["is_initial"]]
+    initial = [d for d in accepted if d.lower() in verified and verified[d.lower()]["is_initial"]]
+    elsewhere = [d for d in accepted if d.lower() not in verified]
+    parts = []
+    if initial:
+        parts.append("left out the initial domain %s" % ", ".join(initial))
+    if elsewhere:
+        parts.append("accepted but not verified in the tenant: %s" % ", ".join(elsewhere))
+    detail = " (%s)" % "; ".join(parts) if parts else ""
+    if chosen:
+        return chosen, "the accepted domains that are also the tenant's verified domains%s" % detail
+    return [], (
+        "no accepted domain (%s) is a verified domain of the tenant other than the initial one (verified: %s)%s"
+        % (", ".join(accepted) or "none", ", ".join(d["name"] for d in params["tenant_domains"]) or "none", detail)
+    )
+
+
+def choose_domains(params: dict, auth_servers: list[dict], target: Optional[dict], realm: Optional[str], accepted) -> tuple:
+    """DomainName as ConfigureExchangeHybridApplication.ps1 chooses it: (domains, source, reason)."""
     if params.get("domain_name") is not None:
         return list(params["domain_name"]), "option", "domain_name was given"
     acs = [
@@ -377,12 +448,18 @@ def choose_domains(params: dict, auth_servers: list[dict], target: Optional[dict
             "copied from the MicrosoftACS AuthServer %s (Realm %s), as Microsoft's ConfigureExchangeHybridApplication.ps1 "
             "does" % (acs[0].get("Name"), acs[0].get("Realm")),
         )
-    why_not = (
-        "%d enabled MicrosoftACS AuthServers with domains for this realm (Microsoft's script copies only from exactly "
-        "one); Microsoft's fallback, the accepted domains that are also the tenant's verified domains without the "
-        "initial *.onmicrosoft.com domain, needs Get-AcceptedDomain, which is not in this collection's cmdlet "
-        "catalog, so the module cannot read accepted domains: set domain_name to choose them" % len(acs)
-    )
+    no_acs = "%d enabled MicrosoftACS AuthServers with domains for this realm (Microsoft's script copies only from exactly one)" % len(acs)
+    if params.get("tenant_domains") is not None:
+        domains, why = accepted_and_verified(params, accepted)
+        if domains:
+            return domains, "accepted_domains", "%s; %s, as Microsoft's ConfigureExchangeHybridApplication.ps1 does" % (no_acs, why)
+        why_not = "%s; %s: set domain_name to choose them" % (no_acs, why)
+    else:
+        why_not = (
+            "%s; Microsoft's fallback, the accepted domains that are also the tenant's verified domains without the "
+            "initial *.onmicrosoft.com domain, needs tenant_domains (tenant_info's verified_domains): set it, or set "
+            "domain_name to choose them" % no_acs
+        )
     if target is not None and domains_of(target):
         return domains_of(target), "existing", "kept the AuthServer's own DomainName; " + why_not
     tenant = params.get("tenant_domain") or ""
@@ -393,6 +470,15 @@ def choose_domains(params: dict, auth_servers: list[dict], target: Optional[dict
     return None, "none", "left unset; " + why_not
 
 
+def reads_accepted_domains(params: dict) -> bool:
+    return (
+        params["state"] == "present"
+        and params["type"] == "azure_ad"
+        and params.get("domain_name") is None
+        and params.get("tenant_domains") is not None
+    )
+
+
 def validate(params: dict) -> Optional[str]:
     try:
         check_input(params)
@@ -401,8 +487,11 @@ def validate(params: dict) -> Optional[str]:
     return None
 
 
-def reads(_run: Run) -> list[dict]:
-    return [call("Get-AuthServer", AUTH_SERVER_PROPERTIES), call("Get-ExchangeServer", SERVER_PROPERTIES)]
+def reads(run: Run) -> list[dict]:
+    calls = [call("Get-AuthServer", AUTH_SERVER_PROPERTIES), call("Get-ExchangeServer", SERVER_PROPERTIES)]
+    if reads_accepted_domains(run.params):
+        calls.append(call("Get-AcceptedDomain", ACCEPTED_DOMAIN_PROPERTIES))
+    return calls
 
 
 def locate(run: Run, rows: list[dict]) -> Optional[dict]:
@@ -541,7 +630,8 @@ def desired(run: Run) -> Optional[dict]:
 
     domains: Optional[list[str]] = params["domain_name"]
     if params["type"] == "azure_ad":
-        domains, source, reason = choose_domains(params, run.outputs[0], existing, run.data["realm"])
+        accepted = run.outputs[2] if reads_accepted_domains(params) else []
+        domains, source, reason = choose_domains(params, run.outputs[0], existing, run.data["realm"], accepted)
         result["domain_name_source"] = source
         result["domain_name_reason"] = reason
         if (
@@ -684,6 +774,17 @@ def main() -> None:
             domain_name=dict(type="list", elements="str"),
             enabled=dict(type="bool", default=True),
             remove_duplicates=dict(type="bool", default=False),
+            tenant_domains=dict(
+                type="list",
+                elements="dict",
+                options=dict(
+                    name=dict(type="str", required=True),
+                    is_initial=dict(type="bool", default=False),
+                    is_default=dict(type="bool"),
+                    type=dict(type="str"),
+                    capabilities=dict(type="str"),
+                ),
+            ),
             state=dict(type="str", default="present", choices=["present", "absent"]),
         )
     )

@@ -162,6 +162,10 @@ def get_intra_organization_connector(ctx: Context, params: dict[str, Any]) -> li
     return [dict(i) for i in _get(ctx, ctx.exchange["intra_organization_connectors"], params)]
 
 
+def get_accepted_domain(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dict(i) for i in _get(ctx, ctx.exchange.get("accepted_domains", []), params)]
+
+
 def get_partner_application(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(i) for i in _get(ctx, ctx.exchange["partner_applications"], params)]
 
@@ -775,6 +779,7 @@ WITH_SET = {"Set-AuthConfig", "New-AuthServer", "Set-AuthServer"}
 CMDLETS: dict[str, Cmdlet] = {
     "Get-ExchangeServer": get_exchange_server,
     "Get-OrganizationConfig": get_organization_config,
+    "Get-AcceptedDomain": get_accepted_domain,
     "Get-IntraOrganizationConnector": get_intra_organization_connector,
     "Get-PartnerApplication": get_partner_application,
     "Set-PartnerApplication": set_partner_application,

@@ -17,7 +17,7 @@ Sources (CSS = microsoft/CSS-Exchange test captures, Export-Clixml of objects re
   CertificateAuthorityType (RootCAType, None = 0) and AllowedServices (SMTP = 16) named in its SerializationData).
 - AuthConfig: CSS ``.../GetAuthConfig.xml`` (type chain, NextCertificateEffectiveDate and WhenChanged* DateTime,
   Identity ADObjectId, ObjectClass MultiValuedProperty of strings, ExchangeVersion ExchangeObjectVersion).
-- The other AD configuration objects (AuthServer, PartnerApplication, PushNotificationApp, SettingOverride,
+- The other AD configuration objects (AuthServer, PartnerApplication, PushNotificationApp, SettingOverride, AcceptedDomain,
   IntraOrganizationConnector, OrganizationConfig) are not captured anywhere we found: their chains follow
   AuthConfig's/ExchangeServer's pattern in the namespace of the documented enum types (PS pages: AuthServerType and
   SupportedAccountType live in Microsoft.Exchange.Data.Directory.SystemConfiguration) - plausible, not verified.
@@ -362,6 +362,21 @@ SETTING_OVERRIDE = ObjectType((_SYSCONFIG + "SettingOverride",) + _AD_CONFIG, di
 INTRA_ORGANIZATION_CONNECTOR = ObjectType(
     (_SYSCONFIG + "IntraOrganizationConnector",) + _AD_CONFIG, dict(_AD_PROPERTIES), _name
 )
+# AcceptedDomain's DomainName is an SmtpDomainWithSubdomains, DomainType the AcceptedDomainType enum (Authoritative,
+# ExternalRelay, InternalRelay: the Set-AcceptedDomain page's order; ordinals inferred).
+ACCEPTED_DOMAIN_TYPE = EnumType(
+    "Microsoft.Exchange.Data.Directory.SystemConfiguration.AcceptedDomainType",
+    {"Authoritative": 0, "ExternalRelay": 1, "InternalRelay": 2},
+)
+ACCEPTED_DOMAIN = ObjectType(
+    (_SYSCONFIG + "AcceptedDomain",) + _AD_CONFIG,
+    {
+        **_AD_PROPERTIES,
+        "DomainName": lambda value, row: domain_list(value)[0],
+        "DomainType": enum(ACCEPTED_DOMAIN_TYPE),
+    },
+    _name,
+)
 ORGANIZATION_CONFIG = ObjectType(
     ("Microsoft.Exchange.Data.Directory.Management.OrganizationConfig",) + _AD_PRESENTATION,
     # The organization's AdminDisplayVersion is an object version ("0.20 (15.1.0.0)", exchange-facts.md), not a build.
@@ -419,6 +434,7 @@ PS_CUSTOM_OBJECT = ObjectType(("System.Management.Automation.PSCustomObject", "S
 CMDLET_OBJECTS: dict[str, ObjectType] = {
     "Get-ExchangeServer": EXCHANGE_SERVER,
     "Get-OrganizationConfig": ORGANIZATION_CONFIG,
+    "Get-AcceptedDomain": ACCEPTED_DOMAIN,
     "Get-IntraOrganizationConnector": INTRA_ORGANIZATION_CONNECTOR,
     "Get-PartnerApplication": PARTNER_APPLICATION,
     "Get-ExchangeCertificate": EXCHANGE_CERTIFICATE,

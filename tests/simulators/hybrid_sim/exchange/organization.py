@@ -8,7 +8,7 @@ Shape (values in JSON form: ISO dates, base64 bytes, enum names; ``objects.py`` 
                           edition, certificates [ExchangeCertificate...], files {path: base64}, offline,
                           services {"MSExchangeHM": {"Status": "Running", "ready_at": <unix time>}}}},
      "auth_config": {...Get-AuthConfig}, "auth_servers": [...], "partner_applications": [...],
-     "intra_organization_connectors": [...], "push_notification_apps": [OnPrem-Proxy],
+     "intra_organization_connectors": [...], "accepted_domains": [...], "push_notification_apps": [OnPrem-Proxy],
      "setting_overrides": [...], "variant_configuration_refreshes": [{server, time}],
      "mailboxes": [{Name, Alias, PrimarySmtpAddress, UserPrincipalName, SamAccountName, Guid}],
      "settings": {"health_ready_delay_seconds": 3, "auth_servicelet_delay_seconds": 3600},
@@ -129,6 +129,21 @@ def auth_server_entry(org_dn: str, name: str, kind: str, tenant_id: str, domains
     }
 
 
+def accepted_domain_entry(org_dn: str, domain: str, default: bool) -> dict[str, Any]:
+    """An authoritative accepted domain (Get-AcceptedDomain: Name, DomainName, DomainType, Default)."""
+    return {
+        "Name": domain,
+        "Identity": domain,
+        "Guid": str(uuid.uuid4()),
+        "DistinguishedName": "CN=%s,CN=Accepted Domains,CN=Transport Settings,%s" % (domain, org_dn),
+        "DomainName": domain,
+        "DomainType": "Authoritative",
+        "Default": default,
+        "MatchSubDomains": False,
+        "AddressBookEnabled": True,
+    }
+
+
 def hcw_auth_servers(org_dn: str, tenant_id: str, domains: list[str], duplicate_evosts: bool) -> list[dict[str, Any]]:
     """HCW's two AuthServers (``ACS - <GUID>``, ``EvoSts - <GUID>``), and with ``duplicate_evosts`` a second
     AzureAD one (``EvoSTS``) for the same realm."""
@@ -153,6 +168,48 @@ def _mailbox(name: str, ad_domain: str) -> dict[str, Any]:
     }
 
 
+# The name and reason Microsoft's ConfigureExchangeHybridApplication.ps1 gives the override that turns the dedicated
+# hybrid application on (its EnableExchangeHybridApplicationOverride region, newest version, May 2026).
+SCRIPT_OVERRIDE_NAME = "EnableExchangeHybrid3PAppFeature"
+SCRIPT_OVERRIDE_REASON = "Created by ConfigureExchangeHybridApplication.ps1 on %s"
+
+
+def setting_override_entry(org_dn: str, name: str, reason: str, parameters: list[str], now: dt.datetime) -> dict:
+    """A Global\\ExchangeOnpremAsThirdPartyAppId override as New-SettingOverride leaves it."""
+    return {
+        "Name": name,
+        "Identity": name,
+        "Guid": str(uuid.uuid4()),
+        "DistinguishedName": "CN=%s,CN=Setting Overrides,CN=Global Settings,%s" % (name, org_dn),
+        "Reason": reason,
+        "ComponentName": "Global",
+        "SectionName": "ExchangeOnpremAsThirdPartyAppId",
+        "Parameters": list(parameters),
+        "Server": [],
+        "MinVersion": None,
+        "MaxVersion": None,
+        "WhenCreatedUTC": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def hybrid_app_overrides(org_dn: str, now: dt.datetime, script: bool, duplicates: bool) -> list[dict[str, Any]]:
+    """The override Microsoft's script makes (``script``) and, with ``duplicates``, a second one for the same section
+    under another name (HealthChecker's MultipleSettingOverrides finding)."""
+    overrides = []
+    if script or duplicates:
+        overrides.append(
+            setting_override_entry(
+                org_dn, SCRIPT_OVERRIDE_NAME, SCRIPT_OVERRIDE_REASON % now.strftime("%m/%d/%Y %H:%M:%S"),
+                ["Enabled=true"], now,
+            )
+        )
+    if duplicates:
+        overrides.append(
+            setting_override_entry(org_dn, "Hybrid3PApp", "Enabled by hand after a support call", ["Enabled=true"], now)
+        )
+    return overrides
+
+
 def initial_exchange_state(
     servers: Iterable[dict[str, Any]],
     organization_name: str = "Contoso",
@@ -168,6 +225,10 @@ def initial_exchange_state(
     tenant_id: Optional[str] = None,
     hybrid_domains: Optional[Iterable[str]] = None,
     duplicate_evosts: bool = False,
+    accepted_domains: Optional[Iterable[str]] = None,
+    dauth_only: bool = False,
+    hybrid_app_override: bool = False,
+    duplicate_overrides: bool = False,
 ) -> dict[str, Any]:
     """A freshly installed organization: setup's per-server "Microsoft Exchange" certificate, setup's Auth
     certificate on every server as AuthConfig's current one (``auth_certificate``), the Exchange Online partner
@@ -179,7 +240,15 @@ def initial_exchange_state(
     ``ACS - <GUID>`` (MicrosoftACS) and ``EvoSts - <GUID>`` (AzureAD) AuthServers for ``tenant_id`` with
     ``hybrid_domains`` (default the AD domain) as DomainName, beside the IntraOrganizationConnector and the
     Exchange Online partner application. ``duplicate_evosts=True`` adds a second AzureAD AuthServer for the same
-    realm (the older name ``EvoSTS``, as a manual procedure run after HCW leaves it)."""
+    realm (the older name ``EvoSTS``, as a manual procedure run after HCW leaves it).
+
+    ``accepted_domains`` (default: the AD domain, the default authoritative one setup creates, and with ``hcw`` the
+    tenant's coexistence domain ``<tenant>.mail.onmicrosoft.com`` HCW adds). ``dauth_only=True`` is an
+    organization whose hybrid uses DAuth (the federation trust) only: no IntraOrganizationConnector and no Exchange
+    Online partner application, which is what Microsoft's script checks before it turns the dedicated application
+    on (CSS-Exchange PR #2399). ``hybrid_app_override=True`` seeds the Global\\ExchangeOnpremAsThirdPartyAppId
+    override as Microsoft's script creates it; ``duplicate_overrides=True`` that one and a second one for the
+    same section under another name."""
     now = now or dt.datetime.now(dt.timezone.utc)
     specs = [spec_dict(s) for s in servers]
     ad_domain = ad_domain or next((s["domain"] for s in specs if s.get("domain")), None)
@@ -224,7 +293,7 @@ def initial_exchange_state(
         auth_config["CurrentCertificateThumbprint"] = certs.thumbprint(der)
 
     ioc = []
-    if intra_organization_connector:
+    if intra_organization_connector and not dauth_only:
         ioc.append(
             {
                 "Name": "HybridIOC - %s" % uuid.uuid4(),
@@ -261,7 +330,7 @@ def initial_exchange_state(
             if hcw or duplicate_evosts
             else []
         ),
-        "partner_applications": [
+        "partner_applications": [] if dauth_only else [
             {
                 "Name": "Exchange Online",
                 "Identity": "Exchange Online",
@@ -282,6 +351,14 @@ def initial_exchange_state(
             }
         ],
         "intra_organization_connectors": ioc,
+        "accepted_domains": [
+            accepted_domain_entry(org_dn, domain, index == 0)
+            for index, domain in enumerate(
+                accepted_domains
+                if accepted_domains is not None
+                else [ad_domain] + ([tenant_domain.replace(".onmicrosoft.", ".mail.onmicrosoft.")] if hcw else [])
+            )
+        ],
         "push_notification_apps": [
             {
                 "Name": "OnPrem-Proxy",
@@ -297,7 +374,7 @@ def initial_exchange_state(
                 "ObjectClass": ["top", "msExchPushNotificationsApp"],
             }
         ],
-        "setting_overrides": [],
+        "setting_overrides": hybrid_app_overrides(org_dn, now, hybrid_app_override, duplicate_overrides),
         "variant_configuration_refreshes": [],
         "settings": {
             "health_ready_delay_seconds": health_ready_delay_seconds,

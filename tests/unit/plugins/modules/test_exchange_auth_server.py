@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from ansible.module_utils import basic
 
 from hybrid_sim.exchange.testing import E2013_CU23, E2016_CU23, E2019_CU15_HU, ExchangeHarness
 from hybrid_sim.module_runner import run_module
@@ -19,8 +20,8 @@ ACS = "https://accounts.accesscontrol.windows.net/metadata/json/1/?realm=contoso
 class Org(ExchangeHarness):
     """One simulated organization (one Exchange 2019 CU15 server with the April 2025 HU unless told)."""
 
-    def __init__(self, directory, servers=(E2019_CU15_HU,), auth_servers=()):
-        super().__init__(str(directory), servers=list(servers))
+    def __init__(self, directory, servers=(E2019_CU15_HU,), auth_servers=(), **options):
+        super().__init__(str(directory), servers=list(servers), **options)
         with self.edit() as state:
             state["exchange"]["auth_servers"] = [stored(row) for row in auth_servers]
 
@@ -321,7 +322,8 @@ def test_domain_name_source(org, servers, extra, source, domains):
     assert not out.failed and out.result["domain_name_source"] == source
     assert out.result["auth_server"]["domain_name"] == (domains or ["contoso.onmicrosoft.com"])
     if source in ("existing", "tenant_domain"):
-        assert "Get-AcceptedDomain" in out.result["domain_name_reason"]
+        assert "tenant_domains" in out.result["domain_name_reason"]
+    assert not [c for c in out.calls if c["cmdlet"] == "Get-AcceptedDomain"]  # not read without tenant_domains
 
 
 def test_tenant_id_must_be_a_guid(org):
@@ -362,3 +364,70 @@ def test_an_acs_auth_server_not_named_by_hcw_is_not_adopted(org):
     exchange = org(auth_servers=[acs_row(name="Partner ACS")])
     out = run(exchange, {"tenant_domain": "contoso.onmicrosoft.com", "tenant_id": TENANT})
     assert out.result["adopted"] is False and writes(out)[0][0] == "New-AuthServer"
+
+
+# tenant_info's verified_domains for a tenant with a custom domain (its initial domain marked).
+VERIFIED = [
+    {"name": "contoso.onmicrosoft.com", "is_initial": True, "is_default": False, "type": "Managed", "capabilities": "Email"},
+    {"name": "contoso.mail.onmicrosoft.com", "is_initial": False, "is_default": False},
+    {"name": "contoso.com", "is_initial": False, "is_default": True},
+]
+
+
+@pytest.fixture
+def warnings(monkeypatch):
+    """The module's warnings (the harness returns the result given to exit_json, without them)."""
+    seen = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
+    return seen
+
+
+def test_domain_name_from_accepted_domains_that_are_tenant_domains(org, warnings):
+    """No ACS AuthServer: Microsoft's fallback (PR #2387), the accepted domains also verified in the tenant, the
+    initial domain left out; an accepted domain the tenant does not know stays out too."""
+    exchange = org(
+        auth_servers=[evo_row(HCW_EVO, domains=["old.example"])],
+        accepted_domains=["contoso.com", "fabrikam.com", "contoso.onmicrosoft.com", "contoso.mail.onmicrosoft.com"],
+    )
+    out = run(exchange, evosts_args(tenant_id=TENANT, tenant_domains=VERIFIED), diff=True)
+    assert not out.failed and out.result["changed"], out.result
+    assert out.result["domain_name_source"] == "accepted_domains"
+    assert out.result["auth_server"]["domain_name"] == ["contoso.com", "contoso.mail.onmicrosoft.com"]
+    reason = out.result["domain_name_reason"]
+    assert "left out the initial domain contoso.onmicrosoft.com" in reason and "fabrikam.com" in reason
+    [evo] = [s for s in exchange.auth_servers if s["Name"] == HCW_EVO]
+    assert evo["DomainName"] == ["contoso.com", "contoso.mail.onmicrosoft.com"]
+    assert not any("DomainName" in w for w in warnings)
+
+    again = run(exchange, evosts_args(tenant_id=TENANT, tenant_domains=VERIFIED))
+    assert not again.result["changed"] and again.writes == []
+    assert again.result["domain_name_source"] == "accepted_domains"
+
+
+def test_accepted_domain_fallback_in_check_mode_writes_nothing(org):
+    exchange = org(accepted_domains=["contoso.com"])
+    before = exchange.snapshot()
+    out = run(exchange, evosts_args(tenant_id=TENANT, tenant_domains=VERIFIED), check=True, diff=True)
+    assert out.result["changed"] and out.writes == [] and exchange.snapshot() == before
+    assert out.result["diff"]["after"]["domain_name"] == ["contoso.com"]
+
+
+def test_acs_auth_server_wins_over_accepted_domains(org):
+    exchange = org(auth_servers=[acs_row(), evo_row(HCW_EVO)], accepted_domains=["contoso.com"])
+    out = run(exchange, evosts_args(tenant_id=TENANT, tenant_domains=VERIFIED))
+    assert out.result["domain_name_source"] == "acs_auth_server"
+    assert out.result["auth_server"]["domain_name"] == ["contoso.com", "fabrikam.com"]
+
+
+def test_no_accepted_domain_in_the_tenant_falls_back_with_the_reason(org, warnings):
+    exchange = org(auth_servers=[evo_row(HCW_EVO)], accepted_domains=["fabrikam.com", "contoso.onmicrosoft.com"])
+    out = run(exchange, evosts_args(tenant_id=TENANT, tenant_domains=VERIFIED))
+    assert not out.failed and out.result["domain_name_source"] == "tenant_domain"
+    reason = out.result["domain_name_reason"]
+    assert "no accepted domain (fabrikam.com, contoso.onmicrosoft.com)" in reason and "domain_name" in reason
+    assert any("DomainName" in w for w in warnings)
+
+
+def test_tenant_domains_names_must_be_domains(org):
+    out = run_module(mod, evosts_args(tenant_domains=[{"name": "not a domain"}]))
+    assert out.failed and "tenant_domains" in out.result["msg"]
