@@ -162,12 +162,20 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module i
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_object import (
     ExchangeObject,
     Property,
+    Refused,
     run_exchange_object,
     same_set,
     same_text,
 )
 
 DEFAULT_REASON = "Managed by the exchange.hybrid Ansible collection"
+# The override that turns the dedicated hybrid application on, and the name Microsoft's
+# ConfigureExchangeHybridApplication.ps1 gives it (its EnableExchangeHybridApplicationOverride region).
+HYBRID_APP_COMPONENT = "Global"
+HYBRID_APP_SECTION = "ExchangeOnpremAsThirdPartyAppId"
+SCRIPT_NAME = "EnableExchangeHybrid3PAppFeature"
+# The "Exchange Online" partner application's well-known app ID (Microsoft's script's $resourceAppId).
+EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 OVERRIDE_PROPERTIES = ["Name", "Identity", "ComponentName", "SectionName", "Parameters", "Reason", "Server"]
 PARAMETER_RE = re.compile(r"^\s*[^=\s][^=]*=")
 REFRESH = {
@@ -212,11 +220,44 @@ def view(row: dict | None) -> dict | None:
 
 def locate(run, rows: list) -> dict | None:
     # Get-SettingOverride without -Identity: a $null or unknown identity returns every override anyway.
-    name = run.params["name"]
+    name = run.result.get("name") or run.params["name"]
     for row in rows or []:
         if str(row.get("Name") or "").casefold() == name.casefold():
             return row
     return None
+
+
+def same_section(row: dict, params: dict) -> bool:
+    return same_text(row.get("ComponentName"), params["component"]) and same_text(row.get("SectionName"), params["section"])
+
+
+def sets_wanted(row: dict, params: dict) -> bool:
+    """The override already does what is asked: the same settings for the same servers."""
+    return same_parameters(_list(row.get("Parameters")), params["parameters"]) and same_set(
+        _list(row.get("Server")), params["servers"] or []
+    )
+
+
+def adoption_order(row: dict) -> tuple:
+    # Microsoft's script's name first, then the oldest (HCW or the script made it before we came).
+    return (str(row.get("Name") or "").casefold() != SCRIPT_NAME.casefold(), str(row.get("WhenCreatedUTC") or ""), str(row.get("Name")))
+
+
+def find(run) -> dict | None:
+    """The override named ``name``; else one under another name (HCW's, Microsoft's script's) that already sets the
+    wanted component\\section, parameters and servers: adopted, never a second one beside it."""
+    params = run.params
+    run.result.update(name=params["name"], adopted=False)
+    exact = locate(run, run.outputs[0])
+    if params["state"] == "absent" or exact is not None:
+        return exact
+    candidates = sorted(
+        (row for row in run.outputs[0] or [] if same_section(row, params) and sets_wanted(row, params)), key=adoption_order
+    )
+    if not candidates:
+        return None
+    run.result.update(name=str(candidates[0].get("Name")), adopted=True)
+    return candidates[0]
 
 
 def validate(params: dict) -> str | None:
@@ -238,29 +279,151 @@ def validate(params: dict) -> str | None:
     return None
 
 
+def guarded(params: dict) -> bool:
+    """The override turns the dedicated hybrid application on: Microsoft's script checks OAuth first (PR #2399)."""
+    return (
+        params["state"] == "present"
+        and same_text(params["component"], HYBRID_APP_COMPONENT)
+        and same_text(params["section"], HYBRID_APP_SECTION)
+        and any(normalise_parameter(p).casefold() == "enabled=true" for p in params["parameters"] or [])
+    )
+
+
 def reads(run) -> list:
     calls = [call("Get-SettingOverride", properties=OVERRIDE_PROPERTIES)]
     if run.params["refresh_variant_configuration"] and not run.params["servers"]:
+        run.data["servers_at"] = len(calls)
         calls.append(call("Get-ExchangeServer", properties=["Name", "Fqdn", "IsEdgeServer"]))
+    if guarded(run.params):
+        run.data["oauth_at"] = len(calls)
+        calls.append(call("Get-PartnerApplication", properties=["Name", "ApplicationIdentifier", "Realm", "Enabled"]))
+        calls.append(call("Get-IntraOrganizationConnector", properties=["Name", "Enabled", "TargetAddressDomains"]))
     return calls
+
+
+def oauth_hybrid(run) -> dict:
+    """What Microsoft's script checks before it creates the override: the enabled 'Exchange Online' partner
+    application (its well-known app ID, no Realm) and at least one enabled IntraOrganizationConnector."""
+    at = run.data["oauth_at"]
+    partners = [
+        str(row.get("Name"))
+        for row in run.outputs[at] or []
+        if str(row.get("ApplicationIdentifier") or "").casefold() == EXCHANGE_ONLINE_APP_ID
+        and not row.get("Realm")
+        and row.get("Enabled") is True
+    ]
+    connectors = run.outputs[at + 1] or []
+    enabled = [str(row.get("Name")) for row in connectors if row.get("Enabled") is True]
+    return {
+        "passed": bool(partners) and bool(enabled),
+        "exchange_online_partner_applications": partners,
+        "enabled_intra_organization_connectors": enabled,
+        "disabled_intra_organization_connectors": [str(row.get("Name")) for row in connectors if row.get("Enabled") is not True],
+    }
+
+
+def oauth_missing(found: dict) -> str:
+    missing = []
+    if not found["exchange_online_partner_applications"]:
+        missing.append("no enabled 'Exchange Online' partner application (ApplicationIdentifier %s)" % EXCHANGE_ONLINE_APP_ID)
+    if not found["enabled_intra_organization_connectors"]:
+        disabled = found["disabled_intra_organization_connectors"]
+        missing.append(
+            "no enabled IntraOrganizationConnector" + (" (disabled: %s)" % ", ".join(disabled) if disabled else "")
+        )
+    return " and ".join(missing)
 
 
 def desired(run) -> dict | None:
     params = run.params
     if params["state"] == "absent":
         return None
-    wanted = dict(run.given(), servers=list(params["servers"] or []))
-    if params["reason"] is None:
-        # A new override needs a reason; an existing one's is not compared.
+    wanted = dict(run.given(), servers=list(params["servers"] or []), name=run.result["name"])
+    if params["reason"] is None or run.result["adopted"]:
+        # A new override needs a reason; an existing one's is not compared, nor an adopted one's.
         if run.before is None:
-            wanted["reason"] = DEFAULT_REASON
+            wanted["reason"] = params["reason"] or DEFAULT_REASON
         else:
             wanted.pop("reason", None)
+    run.data["duplicates"] = duplicates(run)
+    judge_duplicates(run)
     return wanted
 
 
+def duplicates(run) -> list:
+    """The other overrides of the same component\\section: HealthChecker's MultipleSettingOverrides finding."""
+    used = run.result["name"].casefold()
+    return [
+        row
+        for row in run.outputs[0] or []
+        if same_section(row, run.params) and str(row.get("Name") or "").casefold() != used
+    ]
+
+
+def duplicates_fix(rows: list, kept: str) -> str:
+    return "Remove-SettingOverride %s (keeping %s), or set remove_duplicates to true." % (
+        "; ".join("-Identity '%s' -Confirm:$false" % row.get("Name") for row in rows),
+        kept,
+    )
+
+
+def judge_duplicates(run) -> None:
+    """Several overrides for one section: report them; remove them on request (after ours is in place); refuse,
+    before any change, when they disagree."""
+    rows, params, kept = run.data["duplicates"], run.params, run.result["name"]
+    if not rows:
+        return
+    names = [str(row.get("Name")) for row in rows]
+    section = "%s\\%s" % (params["component"], params["section"])
+    fix = duplicates_fix(rows, kept)
+    run.result.update(duplicates=names, duplicates_fix=fix)
+    if params["remove_duplicates"]:
+        run.result["removed_duplicates"] = names
+        run.extra_writes = [call("Remove-SettingOverride", Identity=name, Confirm=False) for name in names]
+        return
+    finding = "%d other setting overrides also set %s (%s) beside %s, so the feature's state cannot be told" % (
+        len(rows), section, ", ".join("'%s'" % n for n in names), kept,
+    )
+    if any(not sets_wanted(row, params) for row in rows):
+        raise Refused(
+            "Failed to configure the setting override %s: %s, and they set other values. Nothing was changed. %s"
+            % (kept, finding, fix),
+            changed=False,
+            override=run.before,
+        )
+    run.module.warn("%s (HealthChecker's MultipleSettingOverrides). Fix: %s" % (finding, fix))
+
+
+def guard(run, action: str) -> None:
+    """The DAuth guard: refuse to turn the dedicated application on where hybrid does not use OAuth."""
+    if "oauth_at" not in run.data:
+        return
+    found = oauth_hybrid(run)
+    run.result["oauth_hybrid"] = found
+    if found["passed"]:
+        return
+    why = (
+        "the organization does not use OAuth for hybrid (%s): enabling %s\\%s there breaks free/busy, MailTips and "
+        "profile photos, which then use DAuth (CSS-Exchange PR #2399)" % (oauth_missing(found), HYBRID_APP_COMPONENT, HYBRID_APP_SECTION)
+    )
+    if action == "none":
+        run.module.warn("The setting override %s is in place, but %s." % (run.result["name"], why))
+        return
+    if run.params["allow_without_oauth_hybrid"]:
+        run.module.warn("allow_without_oauth_hybrid is set: going on although %s." % why)
+        return
+    raise Refused(
+        "Refused to %s the setting override %s: %s. Nothing was changed. Configure OAuth between Exchange and Exchange "
+        "Online first (run the Hybrid Configuration Wizard and choose its modern/OAuth option, or enable the "
+        "IntraOrganizationConnector with Set-IntraOrganizationConnector -Enabled $true), or set "
+        "allow_without_oauth_hybrid to true if you know that DAuth is not needed." % (action[:-1], run.result["name"], why),
+        changed=False,
+        override=run.before,
+    )
+
+
 def remove(run) -> list:
-    return [call("Remove-SettingOverride", Identity=run.params["name"], Confirm=False)]
+    return [call("Remove-SettingOverride", Identity=run.result["name"], Confirm=False)]
 
 
 def create(run) -> list:
@@ -280,29 +443,23 @@ def refresh_targets(run) -> list[str]:
         return []
     if params["servers"]:
         return list(params["servers"])
-    return [str(row.get("Name")) for row in run.outputs[1] or [] if row.get("Name") and not row.get("IsEdgeServer")]
+    rows = run.outputs[run.data["servers_at"]] or []
+    return [str(row.get("Name")) for row in rows if row.get("Name") and not row.get("IsEdgeServer")]
 
 
 def planned(run) -> None:
-    name, after = run.params["name"], run.after
+    name = run.result["name"]
     action = {"updated": "recreated"}.get(run.action, run.action)
     run.result.update(action=action, refreshed_servers=[])
-    run.data["refresh"] = refresh_targets(run) if action != "none" else []
-    for other in run.outputs[0] or []:
-        other_name = str(other.get("Name") or "")
-        if (
-            after is not None
-            and other_name.casefold() != name.casefold()
-            and same_text(other.get("ComponentName"), after["component"])
-            and same_text(other.get("SectionName"), after["section"])
-        ):
-            run.module.warn(
-                f"The setting override {other_name!r} also sets {after['component']}\\{after['section']}; "
-                f"Exchange applies both. It was left unchanged."
-            )
-    if run.module.check_mode and action != "none":
+    if run.after is not None:
+        guard(run, action)
+    changes = action != "none" or bool(run.extra_writes)
+    run.data["refresh"] = refresh_targets(run) if changes else []
+    if run.module.check_mode and changes:
         targets = run.data["refresh"]
-        run.result["msg"] = f"Check mode: would {action[:-1]} the setting override {name}" + (
+        what = ["%s the setting override %s" % (action[:-1], name)] if action != "none" else []
+        what += ["remove the duplicate overrides " + ", ".join(run.result["removed_duplicates"])] if run.extra_writes else []
+        run.result["msg"] = "Check mode: would " + " and ".join(what) + (
             " and refresh the variant configuration on " + ", ".join(targets) if targets else ""
         )
 
@@ -339,6 +496,7 @@ SETTING_OVERRIDE = ExchangeObject(
     ],
     reads=reads,
     locate=locate,
+    find=find,
     view=view,
     validate=validate,
     desired=desired,
@@ -365,6 +523,8 @@ def main() -> None:
         servers=dict(type="list", elements="str"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         refresh_variant_configuration=dict(type="bool", default=True),
+        remove_duplicates=dict(type="bool", default=False),
+        allow_without_oauth_hybrid=dict(type="bool", default=False),
     )
     module = exchange_module(argument_spec, required_if=[("state", "present", ("component", "section", "parameters"))])
     run_exchange_object(module, SETTING_OVERRIDE)

@@ -128,12 +128,93 @@ def test_absent_removes_only_ours(org):
     assert run_module(override_module, args, exchange=org).result["changed"] is False
 
 
-def test_another_override_of_the_same_section_is_left_alone_with_a_warning(org, warnings):
+def test_an_override_under_another_name_that_does_the_same_is_adopted(org):
+    """HCW's or Microsoft's script's override under another name: adopted, no second one (issue 15)."""
     seed(org, Name="Theirs", Identity="Theirs")
+    outcome = run_module(override_module, HYBRID, exchange=org, diff=True)
+    result = outcome.result
+    assert not outcome.failed and result["changed"] is False and result["action"] == "none"
+    assert result["adopted"] is True and result["name"] == "Theirs" and outcome.writes == []
+    assert result["override"]["name"] == "Theirs" and "duplicates" not in result
+    assert [o["Name"] for o in overrides(org)] == ["Theirs"] and refreshes(org) == []
+    # Given a reason, an adopted override's own reason is still not compared (it is not ours to rewrite).
+    again = run_module(override_module, dict(HYBRID, reason="Ours"), exchange=org)
+    assert again.result["changed"] is False and again.writes == []
+
+
+def test_identical_duplicates_are_reported_with_the_fix_then_removed_on_request(tmp_path, warnings):
+    org = ExchangeHarness(str(tmp_path), servers=[E2019_CU15_HU], duplicate_overrides=True)
+    before = org.state()["exchange"]
     outcome = run_module(override_module, HYBRID, exchange=org)
-    assert outcome.result["action"] == "created"
-    assert any("Theirs" in w for w in warnings)
-    assert [o["Name"] for o in overrides(org)] == ["Theirs", "EnableExchangeHybrid3PAppFeature"]
+    result = outcome.result
+    assert result["changed"] is False and outcome.writes == [] and org.state()["exchange"] == before
+    assert result["duplicates"] == ["Hybrid3PApp"] and result["name"] == "EnableExchangeHybrid3PAppFeature"
+    assert "Remove-SettingOverride -Identity 'Hybrid3PApp' -Confirm:$false" in result["duplicates_fix"]
+    assert any("MultipleSettingOverrides" in w and "Hybrid3PApp" in w for w in warnings)
+
+    checked = run_module(override_module, dict(HYBRID, remove_duplicates=True), exchange=org, check=True)
+    assert checked.result["changed"] is True and checked.writes == [] and org.state()["exchange"] == before
+    assert "remove the duplicate overrides Hybrid3PApp" in checked.result["msg"]
+
+    fixed = run_module(override_module, dict(HYBRID, remove_duplicates=True), exchange=org)
+    assert fixed.result["changed"] is True and fixed.writes == ["Remove-SettingOverride"]
+    assert fixed.result["removed_duplicates"] == ["Hybrid3PApp"] and fixed.result["action"] == "none"
+    assert [o["Name"] for o in overrides(org)] == ["EnableExchangeHybrid3PAppFeature"]
+    assert fixed.result["refreshed_servers"] == ["EX2019"]
+    again = run_module(override_module, dict(HYBRID, remove_duplicates=True), exchange=org)
+    assert again.result["changed"] is False and again.writes == []
+
+
+def test_a_disagreeing_override_of_the_same_section_is_refused_before_any_change(org):
+    seed(org, Name="Theirs", Identity="Theirs", Parameters=["Enabled=false"])
+    before = org.state()["exchange"]
+    outcome = run_module(override_module, HYBRID, exchange=org)
+    assert outcome.failed and outcome.writes == [] and org.state()["exchange"] == before
+    msg = outcome.result["msg"]
+    assert "'Theirs'" in msg and "Nothing was changed" in msg and "remove_duplicates" in msg
+    assert "Remove-SettingOverride -Identity 'Theirs' -Confirm:$false" in msg
+
+    fixed = run_module(override_module, dict(HYBRID, remove_duplicates=True), exchange=org)
+    assert fixed.result["action"] == "created" and fixed.writes == ["New-SettingOverride", "Remove-SettingOverride"]
+    assert [o["Name"] for o in overrides(org)] == ["EnableExchangeHybrid3PAppFeature"]
+
+
+def test_dauth_only_organization_is_refused_before_any_change(tmp_path):
+    """Microsoft's script's check (PR #2399): no enabled IntraOrganizationConnector / Exchange Online partner
+    application means hybrid uses DAuth, and the override would break free/busy, MailTips and photos."""
+    org = ExchangeHarness(str(tmp_path), servers=[E2019_CU15_HU], dauth_only=True)
+    before = org.state()["exchange"]
+    for check in (True, False):
+        outcome = run_module(override_module, HYBRID, exchange=org, check=check)
+        assert outcome.failed and outcome.writes == [] and org.state()["exchange"] == before
+        msg = outcome.result["msg"]
+        assert msg.startswith("Refused to create the setting override EnableExchangeHybrid3PAppFeature")
+        assert "IntraOrganizationConnector" in msg and "Exchange Online" in msg and "allow_without_oauth_hybrid" in msg
+        assert "Nothing was changed" in msg and outcome.result["changed"] is False
+        assert outcome.result["oauth_hybrid"]["passed"] is False
+    assert {"Get-PartnerApplication", "Get-IntraOrganizationConnector"} <= set(outcome.cmdlets)
+
+
+def test_dauth_guard_names_a_disabled_connector_and_yields_to_the_option(org, warnings):
+    with org.edit() as state:
+        for connector in state["exchange"]["intra_organization_connectors"]:
+            connector["Enabled"] = False
+    refused = run_module(override_module, HYBRID, exchange=org)
+    assert refused.failed and "disabled: HybridIOC - " in refused.result["msg"] and overrides(org) == []
+
+    allowed = run_module(override_module, dict(HYBRID, allow_without_oauth_hybrid=True), exchange=org)
+    assert not allowed.failed and allowed.result["action"] == "created" and overrides(org)
+    assert any("allow_without_oauth_hybrid" in w for w in warnings)
+    # In place already: nothing to refuse, but the finding stays a warning.
+    again = run_module(override_module, HYBRID, exchange=org)
+    assert not again.failed and again.result["changed"] is False and any("is in place, but" in w for w in warnings)
+
+
+def test_dauth_guard_reads_only_for_the_hybrid_application_override(org):
+    outcome = run_module(override_module, dict(HYBRID, section="Other", name="Other"), exchange=org)
+    assert "Get-IntraOrganizationConnector" not in outcome.cmdlets and "oauth_hybrid" not in outcome.result
+    passed = run_module(override_module, HYBRID, exchange=org)
+    assert passed.result["oauth_hybrid"]["passed"] is True and passed.result["action"] == "created"
 
 
 def test_servers_limit_the_override_and_the_refresh(org):
