@@ -31,7 +31,7 @@ description:
     (the default authorization endpoint, else the one HCW made, else the one named O(name), else the first) and
     removes the others after configuring it.
   - C(DomainName) of the evoSTS AuthServer, when O(domain_name) is not given, is chosen as Microsoft's
-    C(ConfigureExchangeHybridApplication.ps1) chooses it (CSS-Exchange PR #2387) - from the one enabled MicrosoftACS
+    C(ConfigureExchangeHybridApplication.ps1) chooses it (CSS-Exchange pull request 2387) - from the one enabled MicrosoftACS
     AuthServer of the same tenant (HCW's C(ACS - <GUID>)), its domains; else the accepted domains
     (C(Get-AcceptedDomain)) that are also the tenant's verified domains given as O(tenant_domains), the initial
     C(*.onmicrosoft.com) domain left out. When neither gives a domain (or O(tenant_domains) is not given) the module

@@ -15,7 +15,23 @@ description:
     ConfigureExchangeHybridApplication.ps1 names it C(EnableExchangeHybrid3PAppFeature).
   - An override whose component, section, parameters, servers or (when given) reason differ is removed and
     created again with the same name, because C(Set-SettingOverride) cannot change the component or section.
-  - Only the override named O(name) is ever changed or removed.
+  - An override under another name (the one the Hybrid Configuration Wizard or Microsoft's script made) that already
+    sets the same O(component), O(section), O(parameters) and O(servers) is adopted instead of creating O(name)
+    beside it; RV(adopted) and RV(name) say so. Its reason is not compared.
+  - Several overrides for the same component and section are a finding (HealthChecker's C(MultipleSettingOverrides) -
+    Exchange applies all of them and the feature's state cannot be told). The module reports the others in
+    RV(duplicates) with the commands that remove them (RV(duplicates_fix)) and warns; when they set other values than
+    asked it fails before any change. With O(remove_duplicates=true) it removes them after its own override is in
+    place.
+  - The DAuth guard - before it creates the override that turns the dedicated hybrid application on
+    (C(Global\\ExchangeOnpremAsThirdPartyAppId) with C(Enabled=true)), the module checks in the same read what
+    Microsoft's C(ConfigureExchangeHybridApplication.ps1) checks (CSS-Exchange pull request 2399) - an enabled
+    C(Exchange Online) partner application (C(Get-PartnerApplication)) and at least one enabled
+    IntraOrganizationConnector (C(Get-IntraOrganizationConnector)). Without them hybrid uses DAuth, and the override
+    would break free/busy, MailTips and profile photos; the module refuses with the reason and the fix, before any
+    change and in check mode too, unless O(allow_without_oauth_hybrid=true). RV(oauth_hybrid) shows what it found.
+  - Besides the duplicates removed on request, only the override named O(name) (or the adopted one) is ever
+    changed or removed.
   - One PowerShell process reads; one more writes (and reads the result back) only when something must change
     and not in check mode.
 options:
@@ -67,6 +83,19 @@ options:
         reload.
     type: bool
     default: true
+  remove_duplicates:
+    description:
+      - Remove the other overrides of the same component and section (RV(duplicates)) after the wanted one is in
+        place, instead of reporting them.
+    type: bool
+    default: false
+  allow_without_oauth_hybrid:
+    description:
+      - Create the dedicated hybrid application's override even when the organization does not use OAuth for hybrid
+        (no enabled C(Exchange Online) partner application or no enabled IntraOrganizationConnector). Microsoft
+        warns that free/busy, MailTips and photos then break; use it only when DAuth is not needed.
+    type: bool
+    default: false
 notes:
   - Needs the Organization Management or Server Management role group.
   - In check mode nothing is written and no refresh runs; the result and diff predict the change.
@@ -94,6 +123,16 @@ EXAMPLES = r"""
     parameters:
       - Enabled=true
     reason: Dedicated Exchange hybrid application (exchange.hybrid)
+  run_once: true
+
+- name: The same where HCW already made one - adopted; duplicates for the section removed
+  exchange.hybrid.exchange_setting_override:
+    name: EnableExchangeHybrid3PAppFeature
+    component: Global
+    section: ExchangeOnpremAsThirdPartyAppId
+    parameters:
+      - Enabled=true
+    remove_duplicates: true
   run_once: true
 
 - name: Remove it again
@@ -142,6 +181,51 @@ action:
   type: str
   sample: created
   choices: [none, created, recreated, removed]
+name:
+  description: The name of the override used - O(name), or the adopted one's.
+  returned: always
+  type: str
+  sample: EnableExchangeHybrid3PAppFeature
+adopted:
+  description: True when an override under another name that already does what is asked was used.
+  returned: always
+  type: bool
+duplicates:
+  description: The other overrides of the same component and section (HealthChecker's MultipleSettingOverrides).
+  returned: when there are any, with O(state=present)
+  type: list
+  elements: str
+  sample: [Hybrid3PApp]
+duplicates_fix:
+  description: The commands that remove the duplicates.
+  returned: when there are duplicates
+  type: str
+  sample: "Remove-SettingOverride -Identity 'Hybrid3PApp' -Confirm:$false (keeping EnableExchangeHybrid3PAppFeature), or set remove_duplicates to true."
+removed_duplicates:
+  description: The duplicates removed (predicted in check mode) with O(remove_duplicates=true).
+  returned: when duplicates were removed
+  type: list
+  elements: str
+oauth_hybrid:
+  description: The DAuth guard's findings, for the dedicated hybrid application's override.
+  returned: when the override is C(Global\\ExchangeOnpremAsThirdPartyAppId) with C(Enabled=true) and O(state=present)
+  type: dict
+  contains:
+    passed:
+      description: Whether the organization uses OAuth for hybrid (partner application and connector found).
+      type: bool
+    exchange_online_partner_applications:
+      description: The enabled C(Exchange Online) partner applications.
+      type: list
+      elements: str
+    enabled_intra_organization_connectors:
+      description: The enabled IntraOrganizationConnectors.
+      type: list
+      elements: str
+    disabled_intra_organization_connectors:
+      description: The disabled ones.
+      type: list
+      elements: str
 refreshed_servers:
   description: The servers whose variant configuration was refreshed.
   returned: always
@@ -404,7 +488,7 @@ def guard(run, action: str) -> None:
         return
     why = (
         "the organization does not use OAuth for hybrid (%s): enabling %s\\%s there breaks free/busy, MailTips and "
-        "profile photos, which then use DAuth (CSS-Exchange PR #2399)" % (oauth_missing(found), HYBRID_APP_COMPONENT, HYBRID_APP_SECTION)
+        "profile photos, which then use DAuth (CSS-Exchange pull request 2399)" % (oauth_missing(found), HYBRID_APP_COMPONENT, HYBRID_APP_SECTION)
     )
     if action == "none":
         run.module.warn("The setting override %s is in place, but %s." % (run.result["name"], why))
