@@ -3,6 +3,8 @@ application path and through exchange_auth_server: HCW's AuthServers are adopted
 
 from __future__ import annotations
 
+import pytest
+
 from hybrid_sim.simulation import ServerSpec
 
 from test_role_support import CONFIGURE, org_snapshot, probe_results, role_vars, tenant
@@ -28,12 +30,23 @@ def writes_of(sim, cmdlet):
     return [c for c in sim.calls() if c["cmdlet"] == cmdlet]
 
 
-def test_hcw_organization_converges_with_no_new_auth_server(make_simulation, run_playbook):
-    sim = hcw_simulation(make_simulation)
+def overrides(sim):
+    return sim.read_state()["exchange"]["setting_overrides"]
+
+
+# The role's own override name (Microsoft's script's, the default) and another one: either way the override the
+# script made is used, never a second one.
+@pytest.mark.parametrize("override_name", ["EnableExchangeHybrid3PAppFeature", "ExchangeHybrid3PApp-Ansible"])
+def test_hcw_organization_converges_with_no_new_auth_server(make_simulation, run_playbook, override_name):
+    sim = hcw_simulation(make_simulation, hybrid_app_override=True)
     seeded = {s["Name"]: s["Type"] for s in auth_servers(sim)}
     assert sorted(seeded.values()) == ["AzureAD", "MicrosoftACS"]
     [evo_name] = [n for n, t in seeded.items() if t == "AzureAD"]
-    hybrid = role_vars(entra_target="hybrid_application", restart_health_service=False)
+    [seeded_override] = overrides(sim)
+    assert seeded_override["Name"] == "EnableExchangeHybrid3PAppFeature"
+    hybrid = role_vars(
+        entra_target="hybrid_application", restart_health_service=False, setting_override_name=override_name
+    )
 
     first = run_playbook(sim, CONFIGURE, extra_vars=hybrid)
     assert first.ok, first
@@ -48,6 +61,12 @@ def test_hcw_organization_converges_with_no_new_auth_server(make_simulation, run
     evosts = first.result("Step 3 - the evoSTS AuthServer points at the dedicated application, once")
     assert evosts["adopted"] is True and evosts["name"] == evo_name
     assert evosts["domain_name_source"] == "acs_auth_server"
+    assert writes_of(sim, "New-SettingOverride") == [] and writes_of(sim, "Remove-SettingOverride") == []
+    assert overrides(sim) == [seeded_override]  # untouched, its reason too
+    override = first.result("Step 3 - the setting override that turns the dedicated application on, once")
+    assert override["name"] == "EnableExchangeHybrid3PAppFeature" and override["changed"] is False
+    assert override["adopted"] is (override_name != "EnableExchangeHybrid3PAppFeature")
+    assert override["oauth_hybrid"]["passed"] is True and "duplicates" not in override
 
     calls_before = len(sim.calls())
     second = run_playbook(sim, CONFIGURE, extra_vars=hybrid)
@@ -55,6 +74,7 @@ def test_hcw_organization_converges_with_no_new_auth_server(make_simulation, run
     assert second.changed == 0, second
     later = sim.calls()[calls_before:]
     assert not [c for c in later if c["cmdlet"] in ("New-AuthServer", "Set-AuthServer", "Remove-AuthServer")]
+    assert not [c for c in later if c["cmdlet"] in ("New-SettingOverride", "Remove-SettingOverride")]
 
 
 def test_duplicate_evosts_refused_before_any_change_with_the_finding(make_simulation, run_playbook):
@@ -98,3 +118,20 @@ def test_module_refuses_duplicates_then_removes_them_on_request(make_simulation,
 
     again = run_playbook(sim, play % (TENANT_ID, "true"))
     assert again.ok and again.changed == 0, again
+
+
+def test_duplicate_overrides_are_reported_then_removed_on_request(make_simulation, run_playbook):
+    sim = hcw_simulation(make_simulation, duplicate_overrides=True)
+    hybrid = role_vars(entra_target="hybrid_application", restart_health_service=False)
+    first = run_playbook(sim, CONFIGURE, extra_vars=hybrid)
+    assert first.ok, first
+    override = first.result("Step 3 - the setting override that turns the dedicated application on, once")
+    assert override["duplicates"] == ["Hybrid3PApp"] and "Remove-SettingOverride -Identity 'Hybrid3PApp'" in (
+        override["duplicates_fix"]
+    )
+    assert writes_of(sim, "New-SettingOverride") == [] and len(overrides(sim)) == 2
+
+    fixed = run_playbook(sim, CONFIGURE, extra_vars=dict(hybrid, push_notifications_remove_duplicate_setting_overrides=True))
+    assert fixed.ok, fixed
+    assert [o["Name"] for o in overrides(sim)] == ["EnableExchangeHybrid3PAppFeature"]
+    assert [c["parameters"]["Identity"] for c in writes_of(sim, "Remove-SettingOverride")] == ["Hybrid3PApp"]
