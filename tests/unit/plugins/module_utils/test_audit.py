@@ -375,3 +375,27 @@ def test_html_escapes_every_value():
     page = _audit.render_html(_audit.build_report([copy.deepcopy(entry)]))
     assert "<script" not in page
     assert "&lt;script&gt;" in page
+
+
+def override(name, parameters=("Enabled=true",)):
+    return {"name": name, "component": "Global", "section": "ExchangeOnpremAsThirdPartyAppId",
+            "parameters": list(parameters), "reason": "", "server": []}
+
+
+def test_several_dedicated_application_overrides_are_a_failure_with_the_fix():
+    """HealthChecker's MultipleSettingOverrides (issue 15)."""
+    one = hybrid_reading()
+    one["exchange"]["setting_overrides"] = [override("EnableExchangeHybrid3PAppFeature")]
+    assert severities(_audit.build_report([one]))[(None, "hybrid_app_override")] == "ok"
+
+    twice = hybrid_reading()
+    twice["exchange"]["setting_overrides"] = [override("Hybrid3PApp", ["Enabled=false"]),
+                                              override("EnableExchangeHybrid3PAppFeature"),
+                                              dict(override("Other"), section="RouteThroughMSGraph")]
+    report = _audit.build_report([twice])
+    found = by_check(report)[(None, "hybrid_app_override")]
+    assert found["severity"] == "failure" and report["summary"]["status"] == "failure"
+    assert "'Hybrid3PApp'" in found["detail"] and "Enabled=false" in found["detail"] and "Other" not in found["detail"]
+    assert "Remove-SettingOverride -Identity 'Hybrid3PApp' -Confirm:$false" in found["fix"]
+    assert "EnableExchangeHybrid3PAppFeature'" not in found["fix"]  # the script's one is kept
+    assert "push_notifications_remove_duplicate_setting_overrides" in found["fix"]
