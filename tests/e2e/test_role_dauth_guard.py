@@ -35,6 +35,7 @@ def test_the_override_option_goes_on(make_simulation, run_playbook):
         entra_target="hybrid_application", restart_health_service=False, allow_without_oauth_hybrid=True, verify=False
     )
     run = run_playbook(sim, CONFIGURE, extra_vars=hybrid)
+    assert run.ok, run
     guard = run.result("Step 3 - " + GUARD_TASK)
     assert guard["oauth_hybrid"]["passed"] is False
     override = run.result("Step 3 - the setting override that turns the dedicated application on, once")
