@@ -55,6 +55,9 @@ OVERRIDE = {
     "reason": "safety faults",
     "refresh_variant_configuration": False,
 }
+# The module's reads, one pipeline (Command) each: Get-SettingOverride, and for this section the DAuth guard's
+# Get-PartnerApplication and Get-IntraOrganizationConnector.
+READS = 3
 # A reason larger than pypsrp's 512000-byte envelope: New-SettingOverride's CreatePipeline needs Send fragments.
 LONG_REASON = ("R'$(x)\u2019" * 150000)[: 1024 * 1024]
 
@@ -156,7 +159,7 @@ PSRP_FAULTS = [
         1,
         False,
         ["reset", "New-SettingOverride"],
-        ("Command", 1),
+        ("Command", READS),
         {},
     ),
     (
@@ -176,7 +179,7 @@ PSRP_FAULTS = [
         1,
         False,
         ["reset", "New-SettingOverride"],
-        ("Command", 2),
+        ("Command", READS + 1),
         {},
     ),
     ("connection reset at Delete", "Delete", "reset", 1, True, [], None, {}),

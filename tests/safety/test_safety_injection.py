@@ -12,6 +12,7 @@ their ``param()`` block).
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -260,9 +261,16 @@ def _as_parameter(sent, pipelines) -> bool:
     return all(any(isinstance(v, str) and v == w for v in seen) for w in wanted)
 
 
+_SECTIONS = itertools.count()
+
+
 def _run_exchange(sim, module, option, base, kind, value):
     args = exchange_args(sim)
     args.update(base)
+    if module is exchange_setting_override and option != "section":
+        # A section of its own per run: an override left by an earlier value for the same section would be adopted
+        # (or be a duplicate that disagrees) instead of letting this value reach New-SettingOverride.
+        args["section"] = "S%d" % next(_SECTIONS)
     sent = _wrap(kind, value)
     args[option] = sent
     return sent, drive(module, args, sim)
