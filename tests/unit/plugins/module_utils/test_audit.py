@@ -88,7 +88,13 @@ def entra(keys=(CURRENT,), hybrid_keys=None, shared_found=True, hybrid_found=Tru
                                         "display_name": "ExchangeServerApp-guid-1",
                                         "keys": [key(k) for k in hybrid_keys],
                                         "service_principal": {"found": True, "id": "sp-2"},
-                                        "permissions": [], "consent_granted": True}
+                                        # What step 3 leaves: full_access_as_app requested and consented.
+                                        "permissions": [{"resource_app_id": "00000002-0000-0ff1-ce00-000000000000",
+                                                         "resource": "Office 365 Exchange Online", "type": "Role",
+                                                         "value": "full_access_as_app",
+                                                         "id": "dc890d15-9560-4a4c-9b7f-a736ec74ec40",
+                                                         "consented": True}],
+                                        "consent_granted": True}
     return result
 
 
@@ -399,3 +405,11 @@ def test_several_dedicated_application_overrides_are_a_failure_with_the_fix():
     assert "Remove-SettingOverride -Identity 'Hybrid3PApp' -Confirm:$false" in found["fix"]
     assert "EnableExchangeHybrid3PAppFeature'" not in found["fix"]  # the script's one is kept
     assert "push_notifications_remove_duplicate_setting_overrides" in found["fix"]
+
+
+def test_dedicated_application_without_permissions_is_a_failure():
+    reading_ = hybrid_reading()
+    reading_["entra"]["hybrid_application"]["permissions"] = []
+    found = by_check(_audit.build_report([reading_]))
+    assert found[(None, "entra_application_permissions")]["severity"] == "failure"
+    assert "full_access_as_app" in found[(None, "entra_application_permissions")]["detail"]
