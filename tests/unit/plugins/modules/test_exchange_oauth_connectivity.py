@@ -58,7 +58,7 @@ def assert_only_tests(harness, out, args=None):
 
 
 def test_success_when_oauth_is_complete(tmp_path):
-    harness, _ = configured(str(tmp_path))
+    harness = configured(str(tmp_path))[0]
     out = run(harness)
     assert not out.failed, out.result
     assert out.result["succeeded"] is True and out.result["result_type"] == "Success"
@@ -90,7 +90,7 @@ def test_missing_entra_key_is_explained(tmp_path):
     (lambda ex: ex["auth_config"].update(CurrentCertificateThumbprint=None), "could not sign with the Auth certificate"),
 ])
 def test_other_missing_pieces_are_explained(tmp_path, break_it, words):
-    harness, _ = configured(str(tmp_path))
+    harness = configured(str(tmp_path))[0]
     with harness.edit() as state:
         break_it(state["exchange"])
     out = run(harness)
@@ -99,19 +99,19 @@ def test_other_missing_pieces_are_explained(tmp_path, break_it, words):
 
 
 def test_unreachable_target_is_explained(tmp_path):
-    harness, _ = configured(str(tmp_path))
+    harness = configured(str(tmp_path))[0]
     out = run(harness, {"target_uri": "https://ews.example.invalid/EWS/Exchange.asmx"})
     assert out.failed and "could not reach the target URL" in out.result["explanation"][0]
 
 
 def test_cloud_picks_its_ews_url(tmp_path):
-    harness, _ = configured(str(tmp_path))
+    harness = configured(str(tmp_path))[0]
     out = run(harness, {"cloud": "usgovernment_l4", "fail_on_failure": False})
     assert out.result["target_uri"] == "https://outlook.office365.us/EWS/Exchange.asmx"
 
 
 def test_unknown_mailbox_is_exchanges_error(tmp_path):
-    harness, _ = configured(str(tmp_path))
+    harness = configured(str(tmp_path))[0]
     out = run(harness, {"mailbox": "nobody@contoso.com"})
     assert out.failed and not out.writes
     assert "couldn't be found" in out.result["msg"] and "nobody@contoso.com" in out.result["msg"]
@@ -122,6 +122,6 @@ def test_unknown_mailbox_is_exchanges_error(tmp_path):
     ({"target_uri": "http://outlook.office365.com/EWS/Exchange.asmx"}, "target_uri must be an https URL"),
 ])
 def test_bad_input_is_refused_before_connecting(tmp_path, args, words):
-    harness, _ = configured(str(tmp_path))
+    harness = configured(str(tmp_path))[0]
     out = run(harness, args)
     assert out.failed and words in out.result["msg"] and not out.cmdlets
