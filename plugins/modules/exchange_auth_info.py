@@ -361,6 +361,79 @@ setting_overrides:
       description: The servers it is limited to (empty for all).
       type: list
       elements: str
+oauth_hybrid:
+  description:
+    - Whether the organization uses OAuth for hybrid, judged as M(exchange.hybrid.exchange_setting_override) judges it
+      before it turns the dedicated hybrid application on (the DAuth guard, Microsoft's
+      C(ConfigureExchangeHybridApplication.ps1) check of CSS-Exchange pull request 2399) - an enabled C(Exchange Online)
+      partner application and at least one enabled IntraOrganizationConnector.
+    - Without them hybrid uses DAuth, and the override C(Global\\ExchangeOnpremAsThirdPartyAppId) would break free/busy,
+      MailTips and profile photos.
+  returned: success
+  type: dict
+  contains:
+    passed:
+      description: Whether the partner application and an enabled connector were found.
+      type: bool
+    exchange_online_partner_applications:
+      description: The enabled C(Exchange Online) partner applications.
+      type: list
+      elements: str
+    enabled_intra_organization_connectors:
+      description: The enabled IntraOrganizationConnectors.
+      type: list
+      elements: str
+    disabled_intra_organization_connectors:
+      description: The disabled ones.
+      type: list
+      elements: str
+    override_in_place:
+      description:
+        - Whether an override already turns the dedicated application on organization-wide (C(Enabled=true), no
+          servers); M(exchange.hybrid.exchange_setting_override) then only warns instead of refusing.
+      type: bool
+    reason:
+      description: What is missing and what the override would break; V(null) when RV(oauth_hybrid.passed).
+      type: str
+      sample: >-
+        the organization does not use OAuth for hybrid (no enabled IntraOrganizationConnector): enabling
+        Global\ExchangeOnpremAsThirdPartyAppId there breaks free/busy, MailTips and profile photos, which then use
+        DAuth (CSS-Exchange pull request 2399)
+    fix:
+      description: How to fix it, or the option that goes on anyway; V(null) when RV(oauth_hybrid.passed).
+      type: str
+setting_override_duplicates:
+  description:
+    - Each component and section that more than one setting override sets (HealthChecker's
+      C(MultipleSettingOverrides) - Exchange applies all of them and the feature's state cannot be told), judged as
+      M(exchange.hybrid.exchange_setting_override) judges them. Empty when there are none.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    component:
+      description: C(ComponentName).
+      type: str
+    section:
+      description: C(SectionName).
+      type: str
+      sample: ExchangeOnpremAsThirdPartyAppId
+    names:
+      description: The overrides' names.
+      type: list
+      elements: str
+    agree:
+      description: Whether they all set the same parameters for the same servers.
+      type: bool
+    keep:
+      description: The one to keep (Microsoft's script's C(EnableExchangeHybrid3PAppFeature), else the oldest).
+      type: str
+    hybrid_application:
+      description: Whether they are the dedicated hybrid application's (C(Global\\ExchangeOnpremAsThirdPartyAppId)).
+      type: bool
+    fix:
+      description: What is wrong and the C(Remove-SettingOverride) commands that fix it.
+      type: str
 push_proxy:
   description: The push notification proxy (the C(OnPrem-Proxy) app), as M(exchange.hybrid.push_proxy) reads it.
   returned: success
@@ -405,6 +478,11 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_module i
     server_facts,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._auth_servers import evosts_duplicates
+from ansible_collections.exchange.hybrid.plugins.module_utils._setting_overrides import (
+    hybrid_application_override_in_place,
+    oauth_hybrid,
+    section_duplicates,
+)
 from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc
 
 PROXY_APP_NAME = "OnPrem-Proxy"
@@ -598,6 +676,10 @@ def read_auth_info(client: Any, scope: str) -> dict:
     for (key, names), rows in zip(OBJECTS.items(), outputs[4:]):
         result[key] = renamed(rows, names)
     result["evosts_duplicates"] = evosts_duplicates(outputs[4])
+    result["oauth_hybrid"] = dict(
+        oauth_hybrid(outputs[5], outputs[6]), override_in_place=hybrid_application_override_in_place(outputs[7])
+    )
+    result["setting_override_duplicates"] = section_duplicates(outputs[7])
     return result
 
 

@@ -251,15 +251,20 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_object i
     same_set,
     same_text,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._setting_overrides import (
+    OAUTH_FOUND_KEYS,
+    duplicates_finding,
+    duplicates_fix,
+    in_section,
+    keep_order,
+    oauth_hybrid,
+    same_parameters,
+    sets,
+    turns_hybrid_application_on,
+    values,
+)
 
 DEFAULT_REASON = "Managed by the exchange.hybrid Ansible collection"
-# The override that turns the dedicated hybrid application on, and the name Microsoft's
-# ConfigureExchangeHybridApplication.ps1 gives it (its EnableExchangeHybridApplicationOverride region).
-HYBRID_APP_COMPONENT = "Global"
-HYBRID_APP_SECTION = "ExchangeOnpremAsThirdPartyAppId"
-SCRIPT_NAME = "EnableExchangeHybrid3PAppFeature"
-# The "Exchange Online" partner application's well-known app ID (Microsoft's script's $resourceAppId).
-EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 OVERRIDE_PROPERTIES = ["Name", "Identity", "ComponentName", "SectionName", "Parameters", "Reason", "Server"]
 PARAMETER_RE = re.compile(r"^\s*[^=\s][^=]*=")
 REFRESH = {
@@ -269,26 +274,6 @@ REFRESH = {
 }
 
 
-def _list(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(item) for item in value if item is not None and str(item) != ""]
-    return [str(value)] if str(value) else []
-
-
-def normalise_parameter(entry: str) -> str:
-    key, _sep, value = entry.partition("=")
-    return f"{key.strip()}={value.strip()}"
-
-
-def same_parameters(current, wanted) -> bool:
-    """Key=Value entries in any order, ignoring case and spaces around '='."""
-    return sorted(normalise_parameter(p).casefold() for p in current or []) == sorted(
-        normalise_parameter(p).casefold() for p in wanted or []
-    )
-
-
 def view(row: dict | None) -> dict | None:
     if row is None:
         return None
@@ -296,9 +281,9 @@ def view(row: dict | None) -> dict | None:
         "name": row.get("Name"),
         "component": row.get("ComponentName"),
         "section": row.get("SectionName"),
-        "parameters": _list(row.get("Parameters")),
+        "parameters": values(row.get("Parameters")),
         "reason": row.get("Reason"),
-        "servers": _list(row.get("Server")),
+        "servers": values(row.get("Server")),
     }
 
 
@@ -312,19 +297,12 @@ def locate(run, rows: list) -> dict | None:
 
 
 def same_section(row: dict, params: dict) -> bool:
-    return same_text(row.get("ComponentName"), params["component"]) and same_text(row.get("SectionName"), params["section"])
+    return in_section(row, params["component"], params["section"])
 
 
 def sets_wanted(row: dict, params: dict) -> bool:
     """The override already does what is asked: the same settings for the same servers."""
-    return same_parameters(_list(row.get("Parameters")), params["parameters"]) and same_set(
-        _list(row.get("Server")), params["servers"] or []
-    )
-
-
-def adoption_order(row: dict) -> tuple:
-    # Microsoft's script's name first, then the oldest (HCW or the script made it before we came).
-    return (str(row.get("Name") or "").casefold() != SCRIPT_NAME.casefold(), str(row.get("WhenCreatedUTC") or ""), str(row.get("Name")))
+    return sets(row, params["parameters"], params["servers"])
 
 
 def find(run) -> dict | None:
@@ -336,7 +314,7 @@ def find(run) -> dict | None:
     if params["state"] == "absent" or exact is not None:
         return exact
     candidates = sorted(
-        (row for row in run.outputs[0] or [] if same_section(row, params) and sets_wanted(row, params)), key=adoption_order
+        (row for row in run.outputs[0] or [] if same_section(row, params) and sets_wanted(row, params)), key=keep_order
     )
     if not candidates:
         return None
@@ -365,12 +343,7 @@ def validate(params: dict) -> str | None:
 
 def guarded(params: dict) -> bool:
     """The override turns the dedicated hybrid application on: Microsoft's script checks OAuth first (PR #2399)."""
-    return (
-        params["state"] == "present"
-        and same_text(params["component"], HYBRID_APP_COMPONENT)
-        and same_text(params["section"], HYBRID_APP_SECTION)
-        and any(normalise_parameter(p).casefold() == "enabled=true" for p in params["parameters"] or [])
-    )
+    return params["state"] == "present" and turns_hybrid_application_on(params["component"], params["section"], params["parameters"])
 
 
 def reads(run) -> list:
@@ -383,39 +356,6 @@ def reads(run) -> list:
         calls.append(call("Get-PartnerApplication", properties=["Name", "ApplicationIdentifier", "Realm", "Enabled"]))
         calls.append(call("Get-IntraOrganizationConnector", properties=["Name", "Enabled", "TargetAddressDomains"]))
     return calls
-
-
-def oauth_hybrid(run) -> dict:
-    """What Microsoft's script checks before it creates the override: the enabled 'Exchange Online' partner
-    application (its well-known app ID, no Realm) and at least one enabled IntraOrganizationConnector."""
-    at = run.data["oauth_at"]
-    partners = [
-        str(row.get("Name"))
-        for row in run.outputs[at] or []
-        if str(row.get("ApplicationIdentifier") or "").casefold() == EXCHANGE_ONLINE_APP_ID
-        and not row.get("Realm")
-        and row.get("Enabled") is True
-    ]
-    connectors = run.outputs[at + 1] or []
-    enabled = [str(row.get("Name")) for row in connectors if row.get("Enabled") is True]
-    return {
-        "passed": bool(partners) and bool(enabled),
-        "exchange_online_partner_applications": partners,
-        "enabled_intra_organization_connectors": enabled,
-        "disabled_intra_organization_connectors": [str(row.get("Name")) for row in connectors if row.get("Enabled") is not True],
-    }
-
-
-def oauth_missing(found: dict) -> str:
-    missing = []
-    if not found["exchange_online_partner_applications"]:
-        missing.append("no enabled 'Exchange Online' partner application (ApplicationIdentifier %s)" % EXCHANGE_ONLINE_APP_ID)
-    if not found["enabled_intra_organization_connectors"]:
-        disabled = found["disabled_intra_organization_connectors"]
-        missing.append(
-            "no enabled IntraOrganizationConnector" + (" (disabled: %s)" % ", ".join(disabled) if disabled else "")
-        )
-    return " and ".join(missing)
 
 
 def desired(run) -> dict | None:
@@ -444,13 +384,6 @@ def duplicates(run) -> list:
     ]
 
 
-def duplicates_fix(rows: list, kept: str) -> str:
-    return "Remove-SettingOverride %s (keeping %s), or set remove_duplicates to true." % (
-        "; ".join("-Identity '%s' -Confirm:$false" % row.get("Name") for row in rows),
-        kept,
-    )
-
-
 def judge_duplicates(run) -> None:
     """Several overrides for one section: report them; remove them on request (after ours is in place); refuse,
     before any change, when they disagree."""
@@ -458,16 +391,13 @@ def judge_duplicates(run) -> None:
     if not rows:
         return
     names = [str(row.get("Name")) for row in rows]
-    section = "%s\\%s" % (params["component"], params["section"])
     fix = duplicates_fix(rows, kept)
     run.result.update(duplicates=names, duplicates_fix=fix)
     if params["remove_duplicates"]:
         run.result["removed_duplicates"] = names
         run.extra_writes = [call("Remove-SettingOverride", Identity=name, Confirm=False) for name in names]
         return
-    finding = "%d other setting overrides also set %s (%s) beside %s, so the feature's state cannot be told" % (
-        len(rows), section, ", ".join("'%s'" % n for n in names), kept,
-    )
+    finding = duplicates_finding(rows, params["component"], params["section"], kept)
     if any(not sets_wanted(row, params) for row in rows):
         raise Refused(
             "Failed to configure the setting override %s: %s, and they set other values. Nothing was changed. %s"
@@ -482,14 +412,12 @@ def guard(run, action: str) -> None:
     """The DAuth guard: refuse to turn the dedicated application on where hybrid does not use OAuth."""
     if "oauth_at" not in run.data:
         return
-    found = oauth_hybrid(run)
-    run.result["oauth_hybrid"] = found
+    at = run.data["oauth_at"]
+    found = oauth_hybrid(run.outputs[at], run.outputs[at + 1])
+    run.result["oauth_hybrid"] = {key: found[key] for key in OAUTH_FOUND_KEYS}
     if found["passed"]:
         return
-    why = (
-        "the organization does not use OAuth for hybrid (%s): enabling %s\\%s there breaks free/busy, MailTips and "
-        "profile photos, which then use DAuth (CSS-Exchange pull request 2399)" % (oauth_missing(found), HYBRID_APP_COMPONENT, HYBRID_APP_SECTION)
-    )
+    why = found["reason"]
     if action == "none":
         run.module.warn("The setting override %s is in place, but %s." % (run.result["name"], why))
         return
@@ -497,10 +425,7 @@ def guard(run, action: str) -> None:
         run.module.warn("allow_without_oauth_hybrid is set: going on although %s." % why)
         return
     raise Refused(
-        "Refused to %s the setting override %s: %s. Nothing was changed. Configure OAuth between Exchange and Exchange "
-        "Online first (run the Hybrid Configuration Wizard and choose its modern/OAuth option, or enable the "
-        "IntraOrganizationConnector with Set-IntraOrganizationConnector -Enabled $true), or set "
-        "allow_without_oauth_hybrid to true if you know that DAuth is not needed." % (action[:-1], run.result["name"], why),
+        "Refused to %s the setting override %s: %s. Nothing was changed. %s" % (action[:-1], run.result["name"], why, found["fix"]),
         changed=False,
         override=run.before,
     )
