@@ -26,6 +26,11 @@ import json
 from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import EXCHANGE_ONLINE_APP_ID, auth_metadata_url
+from ansible_collections.exchange.hybrid.plugins.module_utils._setting_overrides import (
+    HYBRID_APP_COMPONENT,
+    HYBRID_APP_SECTION,
+    in_section,
+)
 from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc, thumbprint_key, utc_now
 
 SCHEMA_VERSION = 1
@@ -242,26 +247,25 @@ def _evosts_auth_server(reading: dict, auth_servers: list[dict], app_id: Optiona
                     "%s trusts Entra ID for application %s." % (row.get("name"), app_id))], facts
 
 
-HYBRID_APP_OVERRIDE = ("global", "exchangeonpremasthirdpartyappid")
-
-
-def _hybrid_app_overrides(overrides: list[dict], hybrid: bool) -> list[dict]:
-    """HealthChecker's MultipleSettingOverrides: several overrides for Global\\ExchangeOnpremAsThirdPartyAppId and
-    the state of the dedicated application cannot be told (Exchange applies them all)."""
+def _hybrid_app_overrides(exchange: dict, hybrid: bool) -> list[dict]:
+    """HealthChecker's MultipleSettingOverrides for Global\\ExchangeOnpremAsThirdPartyAppId, as exchange_auth_info
+    judged it (setting_override_duplicates): the state of the dedicated application cannot be told."""
     key = "hybrid_app_override"
-    rows = [o for o in overrides
-            if (str(o.get("component") or "").lower(), str(o.get("section") or "").lower()) == HYBRID_APP_OVERRIDE]
-    if len(rows) > 1:
-        names = [str(o.get("name")) for o in rows]
-        keep = next((n for n in names if n.lower() == "enableexchangehybrid3pappfeature"), names[0])
+    overrides = _list(exchange.get("setting_overrides"))
+    for entry in _list(exchange.get("setting_override_duplicates")):
+        if not entry.get("hybrid_application"):
+            continue
+        names = [str(n).casefold() for n in entry.get("names") or []]
+        rows = [o for o in overrides if str(o.get("name") or "").casefold() in names]
         return [finding(key, "failure", "Several setting overrides for the dedicated application",
                         "Setting overrides %s all set Global\\ExchangeOnpremAsThirdPartyAppId (%s); the feature's "
                         "state cannot be told (HealthChecker's MultipleSettingOverrides)."
-                        % (", ".join("'%s'" % n for n in names),
+                        % (", ".join("'%s'" % n for n in entry.get("names") or []),
                            "; ".join("%s: %s" % (o.get("name"), ", ".join(o.get("parameters") or [])) for o in rows)),
-                        "Keep %s: %s, or run %s with push_notifications_remove_duplicate_setting_overrides: true."
-                        % (keep, "; ".join("Remove-SettingOverride -Identity '%s' -Confirm:$false" % n
-                                           for n in names if n != keep), CONFIGURE))]
+                        "%s Or run %s with push_notifications_remove_duplicate_setting_overrides: true."
+                        % (entry.get("fix"), CONFIGURE))]
+    rows = [o for o in overrides if in_section({"ComponentName": o.get("component"), "SectionName": o.get("section")},
+                                               HYBRID_APP_COMPONENT, HYBRID_APP_SECTION)]
     if rows and hybrid:
         return [finding(key, "ok", "Dedicated application's setting override in place",
                         "%s sets %s." % (rows[0].get("name"), ", ".join(rows[0].get("parameters") or [])))]
@@ -590,7 +594,7 @@ def _read_organization(reading: dict, warning_days: int, run_probe: bool) -> dic
         evosts_findings, evosts = _evosts_auth_server(reading, auth_servers, entra.get("target_app_id"),
                                                       _list(exchange.get("evosts_duplicates")))
     findings += evosts_findings + entra_findings
-    findings += _hybrid_app_overrides(_list(exchange.get("setting_overrides")), hybrid)
+    findings += _hybrid_app_overrides(exchange, hybrid)
     proxy_findings, proxy = _push_proxy(_dict(exchange.get("push_proxy")), reading.get("tenant_domain"))
     findings += proxy_findings
     probe_findings, probe = _probe(reading.get("probe")) if run_probe else ([], None)

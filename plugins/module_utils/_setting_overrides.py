@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+# The "Exchange Online" partner application has the shared first-party service principal's app ID (Microsoft's
+# script's $resourceAppId).
+from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import EXCHANGE_ONLINE_APP_ID
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_object import same_set, same_text
 
 # The override that turns the dedicated hybrid application on, and the name Microsoft's
@@ -20,8 +23,6 @@ HYBRID_APP_COMPONENT = "Global"
 HYBRID_APP_SECTION = "ExchangeOnpremAsThirdPartyAppId"
 HYBRID_APP_PARAMETERS = ["Enabled=true"]
 SCRIPT_NAME = "EnableExchangeHybrid3PAppFeature"
-# The "Exchange Online" partner application's well-known app ID (Microsoft's script's $resourceAppId).
-EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 # What oauth_hybrid found, as exchange_setting_override returns it (the reader adds the reason and the fix).
 OAUTH_FOUND_KEYS = (
     "passed",

@@ -36,7 +36,7 @@ def test_the_override_option_goes_on(make_simulation, run_playbook):
     )
     run = run_playbook(sim, CONFIGURE, extra_vars=hybrid)
     assert run.ok, run
-    guard = run.result("Step 3 - " + GUARD_TASK)
+    guard = run.result("Step 3 - read the organization's OAuth configuration, once")
     assert guard["oauth_hybrid"]["passed"] is False
     override = run.result("Step 3 - the setting override that turns the dedicated application on, once")
     assert override["action"] == "created", run

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _audit
+from ansible_collections.exchange.hybrid.plugins.module_utils._setting_overrides import section_duplicates
 
 CURRENT = "A" * 40
 NEXT = "B" * 40
@@ -388,16 +389,24 @@ def override(name, parameters=("Enabled=true",)):
             "parameters": list(parameters), "reason": "", "server": []}
 
 
+def with_overrides(reading, overrides):
+    """The reading as exchange_auth_info returns it: the overrides and its judgement of their duplicates."""
+    rows = [{"Name": o["name"], "ComponentName": o["component"], "SectionName": o["section"],
+             "Parameters": o["parameters"], "Server": o["server"]} for o in overrides]
+    reading["exchange"].update(setting_overrides=overrides, setting_override_duplicates=section_duplicates(rows))
+    return reading
+
+
 def test_several_dedicated_application_overrides_are_a_failure_with_the_fix():
     """HealthChecker's MultipleSettingOverrides (issue 15)."""
     one = hybrid_reading()
-    one["exchange"]["setting_overrides"] = [override("EnableExchangeHybrid3PAppFeature")]
+    with_overrides(one, [override("EnableExchangeHybrid3PAppFeature")])
     assert severities(_audit.build_report([one]))[(None, "hybrid_app_override")] == "ok"
 
     twice = hybrid_reading()
-    twice["exchange"]["setting_overrides"] = [override("Hybrid3PApp", ["Enabled=false"]),
-                                              override("EnableExchangeHybrid3PAppFeature"),
-                                              dict(override("Other"), section="RouteThroughMSGraph")]
+    with_overrides(twice, [override("Hybrid3PApp", ["Enabled=false"]),
+                           override("EnableExchangeHybrid3PAppFeature"),
+                           dict(override("Other"), section="RouteThroughMSGraph")])
     report = _audit.build_report([twice])
     found = by_check(report)[(None, "hybrid_app_override")]
     assert found["severity"] == "failure" and report["summary"]["status"] == "failure"

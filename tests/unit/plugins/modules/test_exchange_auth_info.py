@@ -14,6 +14,7 @@ from hybrid_sim.module_runner import run_module
 from hybrid_sim.state import iso, now, parse_iso
 
 from ansible_collections.exchange.hybrid.plugins.modules import exchange_auth_info as mod
+from ansible_collections.exchange.hybrid.plugins.modules import exchange_setting_override as override_module
 
 SERVER = "EX2019"
 ALL = ("EX2013", "EX2016", "EX2019")
@@ -262,3 +263,96 @@ def test_view_only_administrator_can_read(tmp_path):
 def test_bad_input_refused_before_connecting():
     out = run_module(mod, {"servers": "some"})  # no Exchange: connecting would fail the test
     assert out.failed and "servers" in out.result["msg"] and "pw-canary" not in str(out.result)
+
+
+# The DAuth guard and the duplicate overrides, judged as exchange_setting_override judges them (issue 15): the role
+# asserts on these before anything changes instead of running the writer in check mode.
+HYBRID_OVERRIDE = {
+    "name": "EnableExchangeHybrid3PAppFeature",
+    "component": "Global",
+    "section": "ExchangeOnpremAsThirdPartyAppId",
+    "parameters": ["Enabled=true"],
+}
+
+
+def add_override(harness, name, parameters, section="ExchangeOnpremAsThirdPartyAppId"):
+    with harness.edit() as state:
+        state["exchange"]["setting_overrides"].append({
+            "Name": name, "Identity": name, "ComponentName": "Global", "SectionName": section,
+            "Parameters": list(parameters), "Reason": "by hand", "Server": [],
+        })
+
+
+def writer(harness, **args):
+    return run_module(override_module, dict(HYBRID_OVERRIDE, **args), exchange=harness, server=SERVER)
+
+
+def test_oauth_hybrid_of_an_organization_with_its_connector_passes(org):
+    out = read(org)
+    assert_reader(org, out)
+    found = out.result["oauth_hybrid"]
+    assert found["passed"] is True and found["reason"] is None and found["fix"] is None
+    assert found["exchange_online_partner_applications"] == ["Exchange Online"]
+    assert found["enabled_intra_organization_connectors"] and found["override_in_place"] is False
+    assert out.result["setting_override_duplicates"] == []
+    # The writer finds the same (and goes on).
+    written = writer(org)
+    assert written.result["oauth_hybrid"] == {k: v for k, v in found.items() if k not in ("reason", "fix", "override_in_place")}
+    assert read(org).result["oauth_hybrid"]["override_in_place"] is True
+
+
+def test_oauth_hybrid_of_a_dauth_only_organization_fails_with_the_writer_s_reason_and_fix(tmp_path):
+    harness = ExchangeHarness(str(tmp_path), dauth_only=True)
+    out = read(harness)
+    assert_reader(harness, out)
+    found = out.result["oauth_hybrid"]
+    assert found["passed"] is False and found["override_in_place"] is False
+    assert "does not use OAuth for hybrid" in found["reason"] and "IntraOrganizationConnector" in found["reason"]
+    assert "allow_without_oauth_hybrid" in found["fix"]
+    refused = writer(harness)
+    assert refused.failed and found["reason"] in refused.result["msg"] and found["fix"] in refused.result["msg"]
+
+
+def test_a_disabled_connector_is_named_and_an_override_in_place_is_seen(org):
+    with org.edit() as state:
+        for connector in state["exchange"]["intra_organization_connectors"]:
+            connector["Enabled"] = False
+    add_override(org, "Theirs", ["Enabled=True"])
+    found = read(org).result["oauth_hybrid"]
+    assert found["passed"] is False and found["enabled_intra_organization_connectors"] == []
+    assert "disabled: HybridIOC - " in found["reason"] and found["override_in_place"] is True
+    # In place: the writer only warns, as the role's assert lets it go on.
+    assert not writer(org).failed
+
+
+def test_agreeing_duplicate_overrides_are_a_finding_with_the_fix(tmp_path):
+    harness = ExchangeHarness(str(tmp_path), duplicate_overrides=True)
+    out = read(harness)
+    assert_reader(harness, out)
+    (entry,) = out.result["setting_override_duplicates"]
+    assert entry["component"] == "Global" and entry["section"] == "ExchangeOnpremAsThirdPartyAppId"
+    assert sorted(entry["names"]) == ["EnableExchangeHybrid3PAppFeature", "Hybrid3PApp"]
+    assert entry["agree"] is True and entry["hybrid_application"] is True
+    assert entry["keep"] == "EnableExchangeHybrid3PAppFeature"  # Microsoft's script's name
+    assert "Remove-SettingOverride -Identity 'Hybrid3PApp' -Confirm:$false" in entry["fix"]
+    assert "cannot be told" in entry["fix"]
+    # The writer warns about the same ones, with the same commands.
+    written = writer(harness)
+    assert not written.failed and written.result["duplicates"] == ["Hybrid3PApp"]
+    assert written.result["duplicates_fix"] in entry["fix"]
+
+
+def test_disagreeing_duplicate_overrides_are_told_apart_per_section(org):
+    add_override(org, "EnableExchangeHybrid3PAppFeature", ["Enabled=true"])
+    add_override(org, "Theirs", ["Enabled=false"])
+    add_override(org, "A", ["X=1"], section="Other")
+    add_override(org, "B", ["x = 1"], section="other")
+    out = read(org)
+    assert_reader(org, out)
+    entries = {e["section"]: e for e in out.result["setting_override_duplicates"]}
+    hybrid, other = entries["ExchangeOnpremAsThirdPartyAppId"], entries["Other"]
+    assert hybrid["agree"] is False and "they set other values" in hybrid["fix"] and hybrid["hybrid_application"]
+    assert other["agree"] is True and other["hybrid_application"] is False and other["names"] == ["A", "B"]
+    refused = writer(org)
+    assert refused.failed and "Remove-SettingOverride -Identity 'Theirs' -Confirm:$false" in hybrid["fix"]
+    assert "Remove-SettingOverride -Identity 'Theirs' -Confirm:$false" in refused.result["msg"]
