@@ -80,6 +80,39 @@ CLOUDS = {
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 # full_access_as_app application role of Office 365 Exchange Online (ConfigureExchangeHybridApplication.ps1).
 FULL_ACCESS_AS_APP_ROLE_ID = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
+# Microsoft Graph's first-party application (CSS-Exchange Shared/GraphApiFunctions/New-ApiPermissionObject.ps1).
+MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
+# The families of API permissions of the dedicated hybrid application, as ConfigureExchangeHybridApplication.ps1
+# (after PR #2537, May 2026 HU) names them for -UseGraphApiOnly / -RemoveApiPermissions "EWS", "Graph": the EWS
+# workflow's full_access_as_app on Office 365 Exchange Online, and the Graph workflow's application permissions
+# Calendars.Read, MailboxSettings.Read, MailTips.ReadBasic.All, ProfilePhoto.Read.All on Microsoft Graph. The script
+# looks the role ids up at run time; the ids here are Microsoft Graph's app role ids:
+# Calendars.Read: Microsoft Graph permissions reference (microsoftgraph/microsoft-graph-docs
+# concepts/permissions-reference.md, "Calendars", Application); MailboxSettings.Read: Find-MgGraphPermission output
+# in learn.microsoft.com/powershell/microsoftgraph/find-mg-graph-permission and graphpermissions.merill.net;
+# ProfilePhoto.Read.All: graphpermissions.merill.net/permission/ProfilePhoto.Read.All (Application identifier);
+# MailTips.ReadBasic.All (added to Graph in 2025): permissions.cengizyilmaz.net/permissions/mailtips-readbasic-all
+# (from Microsoft Graph's permission data, May 2026). A role id Microsoft Graph's service principal does not list is
+# refused before any write (require_roles in _hybrid_application).
+API_PERMISSION_FAMILIES = {
+    "ews": {
+        "resource_app_id": EXCHANGE_ONLINE_APP_ID,
+        "resource": "Office 365 Exchange Online",
+        "roles": {"full_access_as_app": FULL_ACCESS_AS_APP_ROLE_ID},
+    },
+    "graph": {
+        "resource_app_id": MICROSOFT_GRAPH_APP_ID,
+        "resource": "Microsoft Graph",
+        "roles": {
+            "Calendars.Read": "798ee544-9d2d-430c-a058-570e29e34338",
+            "MailboxSettings.Read": "40f97065-369a-49f4-947c-6a255697ae91",
+            "MailTips.ReadBasic.All": "a2c9652d-4d7f-4e4e-9d75-ac32fdc6f413",
+            "ProfilePhoto.Read.All": "e24d31aa-e1ab-4c80-85fe-23018690335d",
+        },
+    },
+}
+API_PERMISSION_FAMILY_CHOICES = list(API_PERMISSION_FAMILIES)
 
 
 def auth_metadata_url(cloud: str, auth_server_type: str, tenant: str) -> Optional[str]:

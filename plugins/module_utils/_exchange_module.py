@@ -23,6 +23,8 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_connecti
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_versions import (
     best_version,
     format_version,
+    graph_flow_needs,
+    graph_flow_support,
     meets_push_minimum,
     parameter_support,
     product_name,
@@ -117,6 +119,7 @@ def server_facts(row: dict, exsetup: Optional[str] = None, connected: bool = Fal
     hybrid = parameter_support(
         "Set-AuthServer", "ApplicationIdentifier", row.get("AdminDisplayVersion"), exsetup if connected else None
     )
+    graph_flow = graph_flow_support(row.get("AdminDisplayVersion"), exsetup if connected else None)
     return {
         "name": row.get("Name"),
         "fqdn": row.get("Fqdn"),
@@ -136,6 +139,9 @@ def server_facts(row: dict, exsetup: Optional[str] = None, connected: bool = Fal
         "meets_push_minimum": meets_push_minimum(version),
         "supports_hybrid_application": bool(hybrid) and not row.get("IsEdgeServer"),
         "supports_hybrid_application_known": hybrid is not None,
+        "supports_graph_flow": bool(graph_flow) and not row.get("IsEdgeServer"),
+        "supports_graph_flow_known": graph_flow is not None,
+        "graph_flow_needs": None if graph_flow or row.get("IsEdgeServer") else graph_flow_needs(effective),
         "supports_auth_server_domain_name": bool(
             parameter_support(
                 "New-AuthServer", "DomainName", row.get("AdminDisplayVersion"), exsetup if connected else None

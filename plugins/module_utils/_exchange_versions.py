@@ -14,6 +14,15 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._errors import Cat
 
 PUSH_MINIMUM = (15, 0, 775, 38)  # Exchange 2013 CU3, required for push notifications
 
+# The hybrid Graph workflow (RouteThroughMSGraph) needs the May 2026 hotfix update. ConfigureExchangeHybridApplication.ps1
+# checks every server with Get-ProcessedServerList -MinimumSU "May26HU"; CSS-Exchange's build table
+# (Shared/Get-ExchangeBuildVersionInformation.ps1, after PR #2537) has May26HU only for Exchange SE RTM, 15.2.2562.41
+# (also learn.microsoft.com/exchange/new-features/build-numbers-and-release-dates: "Exchange Server SE RTM May26HU",
+# May 7, 2026). Exchange 2016 and 2019 are out of support and got no May 2026 HU, so no build of theirs has the flow
+# (the script's comparison lets a product line without that HU pass; this collection does not, as none has it).
+GRAPH_FLOW_MINIMUM = {"SE": (15, 2, 2562, 41)}
+GRAPH_FLOW_NEEDED = "Exchange SE with the May 2026 hotfix update (15.2.2562.41) or later"
+
 
 def version_tuple(value: Any) -> Optional[tuple[int, int, int, int]]:
     """(major, minor, build, revision) from a ServerVersion (dict of Major, Minor, Build, Revision) or a version string."""
@@ -84,6 +93,30 @@ def parameter_support(
         if tuple(minimum[:3]) == tuple(adv[:3]) and catalog.product_of(adv) in spec.get("applies_to", []):
             return None  # AdminDisplayVersion shows the CU only; the hotfix update may be installed
     return False
+
+
+def graph_flow_support(admin_display_version: Any, exsetup: Optional[str] = None) -> Optional[bool]:
+    """Whether the build has the May 2026 HU's Graph workflow: True/False, or None when only AdminDisplayVersion is
+    known and shows the cumulative update the hotfix update is installed on (it does not show the HU)."""
+    version = best_version(admin_display_version, exsetup) if exsetup else version_tuple(admin_display_version)
+    if version is None:
+        return None
+    minimum = GRAPH_FLOW_MINIMUM.get(catalog.product_of(version))
+    if minimum is None:
+        return False
+    if tuple(version[:4]) >= minimum:
+        return True
+    if not exsetup and tuple(version[:3]) == tuple(minimum[:3]):
+        return None
+    return False
+
+
+def graph_flow_needs(version: Optional[Sequence[int]]) -> str:
+    """What a server of ``version`` needs for the Graph workflow, for messages."""
+    minimum = GRAPH_FLOW_MINIMUM["SE"]
+    if version is not None and catalog.product_of(version) == "SE":
+        return "the May 2026 hotfix update (%s)" % format_version(minimum)
+    return "an upgrade to %s" % GRAPH_FLOW_NEEDED
 
 
 def validate_calls(calls: Sequence[dict], version: Optional[Sequence[int]], server: Optional[str] = None) -> None:

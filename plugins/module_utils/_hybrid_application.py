@@ -1,8 +1,12 @@
 # Copyright: (c) 2026, exchange.hybrid contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The dedicated Exchange hybrid application in Entra ID: find, adopt or create it, its service principal and the
-admin consent for Office 365 Exchange Online's ``full_access_as_app``, as Microsoft's
-``ConfigureExchangeHybridApplication.ps1`` does.
+admin consent for its API permissions, as Microsoft's ``ConfigureExchangeHybridApplication.ps1`` does. The
+permissions come in families (``_clouds.API_PERMISSION_FAMILIES``): ``ews`` (Office 365 Exchange Online's
+``full_access_as_app``) and ``graph`` (the May 2026 Graph workflow's Microsoft Graph application permissions). The
+families asked for are added with admin consent, the families asked to be removed lose their app role assignments
+and their requiredResourceAccess entries (the script's -RemoveApiPermissions); the others, and every permission that
+is not one of ours, are kept.
 
 Entra is eventually consistent (hybrid-2026-facts.md): right after a create, Graph refuses what depends on the new
 object for a while. The Graph client waits those named answers out (``replication=``); an answer that an object
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import (
+    API_PERMISSION_FAMILIES,
     EXCHANGE_ONLINE_APP_ID,
     FULL_ACCESS_AS_APP_ROLE_ID,
 )
@@ -137,28 +142,78 @@ def read_permission_grants(client: GraphClient, sp_id: str, name: str) -> list[d
     )
 
 
+def family_roles(family: str) -> dict[str, str]:
+    """The family's permissions: {value: app role id}."""
+    return API_PERMISSION_FAMILIES[family]["roles"]
+
+
+def requested_roles(app: dict[str, Any], family: str) -> set[str]:
+    """The family's role ids the application's requiredResourceAccess asks for (as application permissions)."""
+    resource_app_id = API_PERMISSION_FAMILIES[family]["resource_app_id"]
+    wanted = set(family_roles(family).values())
+    return {
+        a.get("id")
+        for r in app.get("requiredResourceAccess") or [] if r.get("resourceAppId") == resource_app_id
+        for a in r.get("resourceAccess") or [] if a.get("type") == "Role" and a.get("id") in wanted
+    }
+
+
+def family_requirements(families: list[str]) -> list[dict[str, Any]]:
+    """requiredResourceAccess for a new application asking for ``families``."""
+    return [
+        {"resourceAppId": API_PERMISSION_FAMILIES[f]["resource_app_id"],
+         "resourceAccess": [{"id": role_id, "type": "Role"} for role_id in family_roles(f).values()]}
+        for f in families
+    ]
+
+
 def exchange_permission() -> dict[str, Any]:
-    return {"resourceAppId": EXCHANGE_ONLINE_APP_ID, "resourceAccess": [{"id": FULL_ACCESS_AS_APP_ROLE_ID, "type": "Role"}]}
+    return family_requirements(["ews"])[0]
 
 
 def has_exchange_permission(app: dict[str, Any]) -> bool:
-    return any(
-        r.get("resourceAppId") == EXCHANGE_ONLINE_APP_ID
-        and any(a.get("id") == FULL_ACCESS_AS_APP_ROLE_ID and a.get("type") == "Role" for a in r.get("resourceAccess") or [])
-        for r in app.get("requiredResourceAccess") or []
-    )
+    return FULL_ACCESS_AS_APP_ROLE_ID in requested_roles(app, "ews")
 
 
 def is_consented(assignments: list[dict[str, Any]], exo: dict[str, Any]) -> bool:
     return any(a.get("appRoleId") == FULL_ACCESS_AS_APP_ROLE_ID and a.get("resourceId") == exo["id"] for a in assignments)
 
 
+def resource_principal(client: GraphClient, family: str) -> dict[str, Any]:
+    """The service principal of the family's API in the tenant (Office 365 Exchange Online, Microsoft Graph)."""
+    if family == "ews":
+        return exchange_online(client)
+    spec = API_PERMISSION_FAMILIES[family]
+    found = client.get_all(
+        "servicePrincipals",
+        f"find the {spec['resource']} service principal",
+        params={"$filter": f"appId eq '{spec['resource_app_id']}'", "$select": "id,appId,displayName,appRoles"},
+        permission="Application.Read.All",
+    )
+    if len(found) != 1:
+        raise EntraRefusal(
+            f"Found {len(found)} service principals for {spec['resource']} (appId {spec['resource_app_id']}) in the "
+            "tenant; expected exactly one."
+        )
+    return found[0]
+
+
+def require_roles(resource: dict[str, Any], family: str) -> None:
+    """Refuse before any write when the API's service principal does not offer one of the family's app roles."""
+    offered = {role.get("id") for role in resource.get("appRoles") or []}
+    missing = [value for value, role_id in family_roles(family).items() if role_id not in offered]
+    if missing:
+        raise EntraRefusal(
+            f"The {API_PERMISSION_FAMILIES[family]['resource']} service principal has no "
+            f"{', '.join(missing)} app role{'s' if len(missing) > 1 else ''}."
+        )
+
+
 def require_role(exo: dict[str, Any]) -> None:
-    if not any(role.get("id") == FULL_ACCESS_AS_APP_ROLE_ID for role in exo.get("appRoles") or []):
-        raise EntraRefusal("The Office 365 Exchange Online service principal has no full_access_as_app app role.")
+    require_roles(exo, "ews")
 
 
-def create_application(client: GraphClient, name: str) -> dict[str, Any]:
+def create_application(client: GraphClient, name: str, families: list[str] | None = None) -> dict[str, Any]:
     return client.request(
         "POST",
         "applications",
@@ -168,26 +223,47 @@ def create_application(client: GraphClient, name: str) -> dict[str, Any]:
             "signInAudience": "AzureADMyOrg",
             "description": "Exchange Server hybrid application (created by the exchange.hybrid Ansible collection)",
             "notes": NOTES,
-            "requiredResourceAccess": [exchange_permission()],
+            "requiredResourceAccess": family_requirements(families or ["ews"]),
         },
         permission="Application.ReadWrite.All",
     )
 
 
-def add_exchange_permission(client: GraphClient, app: dict[str, Any]) -> None:
-    """PATCH requiredResourceAccess with full_access_as_app added, every other permission kept."""
-    requirements = app.get("requiredResourceAccess") or []
-    merged = [r for r in requirements if r.get("resourceAppId") != EXCHANGE_ONLINE_APP_ID]
-    accesses = [a for r in requirements if r.get("resourceAppId") == EXCHANGE_ONLINE_APP_ID for a in r.get("resourceAccess") or []]
-    accesses.append({"id": FULL_ACCESS_AS_APP_ROLE_ID, "type": "Role"})
-    merged.append({"resourceAppId": EXCHANGE_ONLINE_APP_ID, "resourceAccess": accesses})
+def update_requirements(client: GraphClient, app: dict[str, Any], add: list[str], remove: list[str]) -> None:
+    """PATCH requiredResourceAccess with the families ``add`` added and ``remove`` removed, every other entry kept
+    (a resource left with no permission is dropped)."""
+    dropping = {(API_PERMISSION_FAMILIES[f]["resource_app_id"], role_id) for f in remove for role_id in family_roles(f).values()}
+    merged: list[dict[str, Any]] = []
+    for requirement in app.get("requiredResourceAccess") or []:
+        resource_app_id = requirement.get("resourceAppId")
+        accesses = [a for a in requirement.get("resourceAccess") or []
+                    if not (a.get("type") == "Role" and (resource_app_id, a.get("id")) in dropping)]
+        if accesses:
+            merged.append({**requirement, "resourceAccess": accesses})
+    for family in add:
+        resource_app_id = API_PERMISSION_FAMILIES[family]["resource_app_id"]
+        entry = next((r for r in merged if r.get("resourceAppId") == resource_app_id), None)
+        if entry is None:
+            entry = {"resourceAppId": resource_app_id, "resourceAccess": []}
+            merged.append(entry)
+        present = {a.get("id") for a in entry["resourceAccess"] if a.get("type") == "Role"}
+        entry["resourceAccess"] = entry["resourceAccess"] + [
+            {"id": role_id, "type": "Role"} for role_id in family_roles(family).values() if role_id not in present
+        ]
+    names = [f"{verb} {', '.join(sorted(family_roles(f)))}" for verb, fs in (("add", add), ("remove", remove)) for f in fs]
     client.request(
         "PATCH",
         f"applications/{app['id']}",
-        f"add the full_access_as_app permission to '{app['displayName']}'",
+        f"{' and '.join(names)} on '{app['displayName']}'",
         body={"requiredResourceAccess": merged},
         permission="Application.ReadWrite.All",
     )
+    app["requiredResourceAccess"] = merged
+
+
+def add_exchange_permission(client: GraphClient, app: dict[str, Any]) -> None:
+    """PATCH requiredResourceAccess with full_access_as_app added, every other permission kept."""
+    update_requirements(client, app, ["ews"], [])
 
 
 def create_service_principal(client: GraphClient, app: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -217,14 +293,15 @@ def create_service_principal(client: GraphClient, app: dict[str, Any]) -> tuple[
     return sp, "adopted"
 
 
-def grant_consent(client: GraphClient, sp: dict[str, Any], exo: dict[str, Any]) -> str:
+def grant_consent(client: GraphClient, sp: dict[str, Any], exo: dict[str, Any],
+                  role_id: str = FULL_ACCESS_AS_APP_ROLE_ID, value: str = "full_access_as_app") -> str:
     """Admin consent by an app role assignment: granted, or adopted when Graph says it already exists."""
     try:
         client.request(
             "POST",
             f"servicePrincipals/{sp['id']}/appRoleAssignments",
-            "grant admin consent for full_access_as_app on Office 365 Exchange Online",
-            body={"principalId": sp["id"], "resourceId": exo["id"], "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID},
+            f"grant admin consent for {value} on {exo.get('displayName') or 'Office 365 Exchange Online'}",
+            body={"principalId": sp["id"], "resourceId": exo["id"], "appRoleId": role_id},
             permission="AppRoleAssignment.ReadWrite.All",
             replication=("reference_not_replicated", "not_found"),
         )
@@ -234,6 +311,20 @@ def grant_consent(client: GraphClient, sp: dict[str, Any], exo: dict[str, Any]) 
         if error.status != 400 or "already exists on the object" not in error.msg:
             raise
     return "adopted"
+
+
+def revoke_consent(client: GraphClient, sp: dict[str, Any], assignment: dict[str, Any], value: str) -> None:
+    """Remove one app role assignment (admin consent) of the application's service principal; gone already is fine."""
+    try:
+        client.request(
+            "DELETE",
+            f"servicePrincipals/{sp['id']}/appRoleAssignments/{assignment['id']}",
+            f"revoke admin consent for {value} on {assignment.get('resourceDisplayName') or assignment.get('resourceId')}",
+            permission="AppRoleAssignment.ReadWrite.All",
+        )
+    except GraphError as error:
+        if error.status != 404:
+            raise
 
 
 # --- the set-up msol_sp_credential runs --------------------------------------------------------------------------
@@ -251,20 +342,38 @@ class ApplicationOutcome:
     actions: list[str] = field(default_factory=list)
 
 
-class ApplicationSetup:
-    """Find the dedicated application; with ``create``, create or complete it (permission, principal, consent)."""
+def consent_action(value: str) -> str:
+    # "grant admin consent" alone is full_access_as_app's, as before the Graph family existed
+    return "grant admin consent" if value == "full_access_as_app" else f"grant admin consent for {value}"
 
-    def __init__(self, client: GraphClient, application_id: str | None, name: str, create: bool, removing: bool) -> None:
+
+def assignments_of(assignments: list[dict[str, Any]], resource: dict[str, Any], family: str) -> dict[str, dict[str, Any]]:
+    """The family's app role assignments on ``resource`` among ``assignments``: {value: assignment}."""
+    by_id = {role_id: value for value, role_id in family_roles(family).items()}
+    return {by_id[a["appRoleId"]]: a for a in assignments
+            if a.get("resourceId") == resource["id"] and a.get("appRoleId") in by_id}
+
+
+class ApplicationSetup:
+    """Find the dedicated application; with ``create``, create or complete it (the permissions of ``families``,
+    principal, consent); with ``remove``, take those families' permissions and consent away again."""
+
+    def __init__(self, client: GraphClient, application_id: str | None, name: str, create: bool, removing: bool,
+                 families: list[str] | None = None, remove: list[str] | None = None) -> None:
         self.client = client
         self.application_id = application_id
         self.name = name
         self.create = create
         self.removing = removing
+        self.families = list(families or ["ews"])
+        self.remove = list(remove or [])
         self.actions: list[str] = []
+        self.permissions: dict[str, list[str]] = {"added": [], "removed": [], "consent_granted": [], "consent_revoked": []}
         self.info: dict[str, Any] = {
             "created": False,
             "actions": self.actions,
             "objects": {"application": "missing", "service_principal": "missing", "admin_consent": "missing"},
+            "permissions": self.permissions,
         }
 
     def run(self, check: bool) -> ApplicationOutcome:
@@ -276,7 +385,7 @@ class ApplicationSetup:
             app = found[0]
             self.info.update(app_id=app["appId"], object_id=app["id"], display_name=app["displayName"])
             self.info["objects"]["application"] = "found"
-            if self.create:
+            if self.create or self.remove:
                 try:
                     self._complete(app, check)
                 finally:
@@ -300,11 +409,19 @@ class ApplicationSetup:
     def _outcome(self, app: dict[str, Any] | None, replication: tuple[str, ...] = ()) -> ApplicationOutcome:
         return ApplicationOutcome(app, self.info, replication, self.actions)
 
+    def _resources(self, families: list[str]) -> dict[str, dict[str, Any]]:
+        resources = {family: resource_principal(self.client, family) for family in dict.fromkeys(families)}
+        for family in self.families if self.create else []:
+            require_roles(resources[family], family)
+        return resources
+
     def _create_all(self, check: bool) -> ApplicationOutcome:
-        exo = exchange_online(self.client)
-        require_role(exo)
-        self.actions += ["create application", "add permission full_access_as_app", "create service principal",
-                         "grant admin consent"]
+        resources = self._resources(self.families)
+        wanted = [(f, value, role_id) for f in self.families for value, role_id in family_roles(f).items()]
+        self.actions += ["create application", *[f"add permission {value}" for _f, value, _r in wanted],
+                         "create service principal", *[consent_action(value) for _f, value, _r in wanted]]
+        self.permissions["added"] += [value for _f, value, _r in wanted]
+        self.permissions["consent_granted"] += [value for _f, value, _r in wanted]
         self.info.update(created=True, display_name=self.name, app_id=None, object_id=None, service_principal_id=None)
         if check:
             return self._outcome(None)
@@ -312,14 +429,15 @@ class ApplicationSetup:
             {"Application.ReadWrite.All": WRITE_APPS, "AppRoleAssignment.ReadWrite.All": WRITE_ASSIGNMENTS},
             f"create the application '{self.name}'",
         )
-        app = create_application(self.client, self.name)
+        app = create_application(self.client, self.name, self.families)
         self.info.update(app_id=app["appId"], object_id=app["id"], display_name=app["displayName"])
         self.info["objects"]["application"] = "created"
         try:
             # Entra is eventually consistent: the new application's service principal and its consent may be
             # refused for a while; the client waits that out (replication_timeout).
             sp = self._service_principal(app)
-            self._consent(sp, exo)
+            for family, value, role_id in wanted:
+                self._consent(sp, resources[family], role_id, value)
         except GraphError as error:
             error.msg += (
                 f". The application '{app['displayName']}' (appId {app['appId']}) was created; fix the cause and "
@@ -333,39 +451,52 @@ class ApplicationSetup:
         return self._outcome(app, ("not_found",))
 
     def _complete(self, app: dict[str, Any], check: bool) -> None:
-        """An existing application: add what create_application promises and is missing."""
+        """An existing application: add what create_application promises and is missing; remove ``remove``."""
         name = app["displayName"]
-        has_permission = has_exchange_permission(app)
+        adding = self.families if self.create else []
         sps = find_service_principals(self.client, app)
-        exo = exchange_online(self.client)
-        require_role(exo)
-        consented = False
-        if sps:
-            self.info["service_principal_id"] = sps[0]["id"]
+        resources = self._resources(adding + self.remove)
+        sp = sps[0] if sps else None
+        assignments = read_app_role_assignments(self.client, sp["id"], name) if sp else []
+        if sp:
+            self.info["service_principal_id"] = sp["id"]
             self.info["objects"]["service_principal"] = "found"
-            consented = is_consented(read_app_role_assignments(self.client, sps[0]["id"], name), exo)
-            if consented:
-                self.info["objects"]["admin_consent"] = "found"
-        todo = []
-        if not has_permission:
-            todo.append("add permission full_access_as_app")
-        if not sps:
+        missing = [(f, value) for f in adding for value, role_id in family_roles(f).items()
+                   if role_id not in requested_roles(app, f)]
+        to_consent = [(f, value, role_id) for f in adding for value, role_id in family_roles(f).items()
+                      if value not in assignments_of(assignments, resources[f], f)]
+        unrequest = [(f, value) for f in self.remove for value, role_id in family_roles(f).items()
+                     if role_id in requested_roles(app, f)]
+        to_revoke = [(value, a) for f in self.remove for value, a in assignments_of(assignments, resources[f], f).items()]
+        if adding and not to_consent and sp:
+            self.info["objects"]["admin_consent"] = "found"
+        todo = [f"add permission {value}" for _f, value in missing]
+        todo += [f"remove permission {value}" for _f, value in unrequest]
+        if adding and not sp:
             todo.append("create service principal")
-        if not consented:
-            todo.append("grant admin consent")
+        todo += [f"revoke admin consent for {value}" for value, _a in to_revoke]
+        todo += [consent_action(value) for _f, value, _r in to_consent]
         self.actions += todo
+        self.permissions["added"] += [value for _f, value in missing]
+        self.permissions["removed"] += [value for _f, value in unrequest]
+        self.permissions["consent_revoked"] += [value for value, _a in to_revoke]
+        self.permissions["consent_granted"] += [value for _f, value, _r in to_consent]
         if check or not todo:
             return
         needed = {"Application.ReadWrite.All": WRITE_APPS}
-        if not consented:
+        if to_consent or to_revoke:
             needed["AppRoleAssignment.ReadWrite.All"] = WRITE_ASSIGNMENTS
         self.client.require_permissions(needed, f"complete the application '{name}'")
-        if not has_permission:
-            add_exchange_permission(self.client, app)
-        sp = sps[0] if sps else self._service_principal(app)
-        self.info["service_principal_id"] = sp["id"]
-        if not consented:
-            self._consent(sp, exo)
+        if missing or unrequest:
+            update_requirements(self.client, app, list(dict.fromkeys(f for f, _v in missing)),
+                                list(dict.fromkeys(f for f, _v in unrequest)))
+        for value, assignment in to_revoke:
+            revoke_consent(self.client, sp, assignment, value)
+        if adding:
+            sp = sp or self._service_principal(app)
+            self.info["service_principal_id"] = sp["id"]
+            for family, value, role_id in to_consent:
+                self._consent(sp, resources[family], role_id, value)
 
     def _service_principal(self, app: dict[str, Any]) -> dict[str, Any]:
         sp, state = create_service_principal(self.client, app)
@@ -375,11 +506,15 @@ class ApplicationSetup:
         self.info["service_principal_id"] = sp["id"]
         return sp
 
-    def _consent(self, sp: dict[str, Any], exo: dict[str, Any]) -> None:
-        state = grant_consent(self.client, sp, exo)
+    def _consent(self, sp: dict[str, Any], resource: dict[str, Any], role_id: str, value: str) -> None:
+        state = grant_consent(self.client, sp, resource, role_id, value)
         if state == "adopted":
-            self._not_done("grant admin consent")
-        self.info["objects"]["admin_consent"] = state
+            self._not_done(consent_action(value))
+            if value in self.permissions["consent_granted"]:
+                self.permissions["consent_granted"].remove(value)
+        # "granted" once any assignment was written, "adopted" while every one already existed
+        if self.info["objects"]["admin_consent"] != "granted":
+            self.info["objects"]["admin_consent"] = state
 
     def _not_done(self, action: str) -> None:
         """An object Graph says exists was adopted: the action was not needed (and nothing was written)."""
@@ -392,6 +527,14 @@ class ApplicationSetup:
 
 
 # --- reading, for entra_key_credential_info ----------------------------------------------------------------------
+
+
+def permission_family(resource_app_id: Any, role_id: Any) -> str | None:
+    """The family (ews, graph) an application permission belongs to, None when it is not one of ours."""
+    for family, spec in API_PERMISSION_FAMILIES.items():
+        if spec["resource_app_id"] == resource_app_id and role_id in spec["roles"].values():
+            return family
+    return None
 
 
 def permissions_view(client: GraphClient, app: dict[str, Any], sp: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -436,5 +579,6 @@ def permissions_view(client: GraphClient, app: dict[str, Any], sp: dict[str, Any
                 "value": value,
                 "id": access.get("id"),
                 "consented": bool(resource) and consented,
+                "family": permission_family(resource_app_id, access.get("id")) if kind == "Role" else None,
             })
     return permissions

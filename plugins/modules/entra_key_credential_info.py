@@ -213,6 +213,12 @@ hybrid_application:
           description: Whether admin consent covers it (an app role assignment for a C(Role), a tenant-wide
             delegated grant for a C(Scope)).
           type: bool
+        family:
+          description: >-
+            The family of the dedicated application's permissions it belongs to, C(ews) (C(full_access_as_app)) or
+            C(graph) (the May 2026 Graph workflow's C(Calendars.Read), C(MailboxSettings.Read),
+            C(MailTips.ReadBasic.All), C(ProfilePhoto.Read.All) on Microsoft Graph); null for any other permission.
+          type: str
     consent_granted:
       description: Whether the application has a service principal, requests at least one permission and admin
         consent covers every permission it requests.
@@ -231,6 +237,7 @@ hybrid_application:
         value: full_access_as_app
         id: dc890d15-9560-4a4c-9b7f-a736ec74ec40
         consented: true
+        family: ews
     consent_granted: true
 graph_error:
   description: Status, Graph error code and request-id of a failed call.

@@ -130,6 +130,19 @@ servers:
     supports_auth_server_domain_name:
       description: Whether New-AuthServer/Set-AuthServer take C(-DomainName) (2016 CU18, 2019 CU7 or later).
       type: bool
+    supports_graph_flow:
+      description: >-
+        Whether the build has the hybrid Graph workflow (the C(RouteThroughMSGraph) setting override) of the May 2026
+        hotfix update, Exchange SE 15.2.2562.41 or later (Exchange 2016 and 2019 got no May 2026 hotfix update);
+        false for Edge servers.
+      type: bool
+    supports_graph_flow_known:
+      description: False when only the cumulative update is known and the May 2026 hotfix update could be installed.
+      type: bool
+    graph_flow_needs:
+      description: What the server needs for the Graph workflow (null when it has it, and for Edge servers).
+      type: str
+      sample: the May 2026 hotfix update (15.2.2562.41)
 connected_server:
   description: Name of the server the module connected to (its computer name, from the default WinRM endpoint).
   returned: success

@@ -81,8 +81,8 @@ options:
   create_application:
     description:
       - With O(target=hybrid_application) and O(state=present), create the application when no application has
-        the display name, and make sure it has the C(full_access_as_app) permission, a service principal, and admin
-        consent.
+        the display name, and make sure it has the permissions of O(api_permissions) (default C(full_access_as_app)),
+        a service principal, and admin consent for each.
       - Needs the Microsoft Graph application permissions C(Application.ReadWrite.All) and
         C(AppRoleAssignment.ReadWrite.All).
       - Each object is looked up before it is created (the application by O(application_display_name) or
@@ -94,6 +94,34 @@ options:
         yet is waited for (O(replication_timeout)).
     type: bool
     default: false
+  api_permissions:
+    description:
+      - With O(create_application=true), the families of API permissions the dedicated application must have, each
+        with admin consent, as Microsoft's C(ConfigureExchangeHybridApplication.ps1) grants them.
+      - V(ews) is Office 365 Exchange Online's C(full_access_as_app) (the EWS workflow). V(graph) is the May 2026
+        hotfix update's Graph workflow, the Microsoft Graph application permissions C(Calendars.Read),
+        C(MailboxSettings.Read), C(MailTips.ReadBasic.All) and C(ProfilePhoto.Read.All) (the script's default
+        asks whether to add them; C(-UseGraphApiOnly) is V([graph])).
+      - A family not named here is kept as it is (remove it with O(remove_api_permissions)); permissions that are not
+        one of these families are never touched. Graph-only breaks the archiving of on-premises mailboxes with
+        cloud archives, Microsoft's script warns.
+    type: list
+    elements: str
+    choices: [ews, graph]
+    default: [ews]
+  remove_api_permissions:
+    description:
+      - Families of permissions to remove from the dedicated application, as the script's C(-RemoveApiPermissions)
+        does it, their admin consent (app role assignments of its service principal) and their entries in its
+        C(requiredResourceAccess). Only the permissions of the family are removed; any other permission on the same
+        API is kept.
+      - A family cannot be in both O(api_permissions) and O(remove_api_permissions). Only with
+        O(target=hybrid_application) and O(state=present).
+      - Needs C(AppRoleAssignment.ReadWrite.All) when consent is revoked.
+    type: list
+    elements: str
+    choices: [ews, graph]
+    default: []
   replication_timeout:
     description:
       - Microsoft Entra is eventually consistent. Right after the application is created, creating its service
@@ -161,6 +189,23 @@ EXAMPLES = r"""
     certificate: "{{ auth_cert.certificate }}"
   register: hybrid_app
 
+- name: The dedicated application with the May 2026 Graph workflow's permissions beside EWS's
+  exchange.hybrid.msol_sp_credential:
+    tenant: contoso.onmicrosoft.com
+    target: hybrid_application
+    exchange_organization_guid: "{{ org_guid }}"
+    create_application: true
+    api_permissions: [ews, graph]
+    certificate: "{{ auth_cert.certificate }}"
+- name: Graph only - remove the EWS permission and its consent
+  exchange.hybrid.msol_sp_credential:
+    tenant: contoso.onmicrosoft.com
+    target: hybrid_application
+    exchange_organization_guid: "{{ org_guid }}"
+    create_application: true
+    api_permissions: [graph]
+    remove_api_permissions: [ews]
+    certificate: "{{ auth_cert.certificate }}"
 - name: The current Auth certificate's key and the staged next one's, in one write
   exchange.hybrid.msol_sp_credential:
     tenant: contoso.onmicrosoft.com
@@ -279,6 +324,13 @@ application:
           C(missing) it does not exist (check mode, or O(create_application=false)).
       type: dict
       sample: {"application": "created", "service_principal": "created", "admin_consent": "granted"}
+    permissions:
+      description:
+        - The permissions of O(api_permissions) and O(remove_api_permissions) this run changed (predicted in check
+          mode), by name; C(added) and C(removed) are entries of the application's C(requiredResourceAccess),
+          C(consent_granted) and C(consent_revoked) app role assignments of its service principal.
+      type: dict
+      sample: {"added": ["Calendars.Read"], "removed": [], "consent_granted": ["Calendars.Read"], "consent_revoked": []}
     replication_waited:
       description: Seconds this run waited for Entra to replicate new objects (see O(replication_timeout)).
       type: float
@@ -317,6 +369,7 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._certificates impo
     load_certificate_file,
     thumbprint_of_key,
 )
+from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import API_PERMISSION_FAMILY_CHOICES
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CertificateError, GraphError, HybridError, fail_from_error
 from ansible_collections.exchange.hybrid.plugins.module_utils._graph import GraphClient, graph_module
 from ansible_collections.exchange.hybrid.plugins.module_utils._hybrid_application import (
@@ -356,6 +409,8 @@ ARGUMENT_SPEC = dict(
     prune_expired=dict(type="bool", default=False),
     only_if_expired_at=dict(type="str"),
     replication_timeout=dict(type="int", default=60),
+    api_permissions=dict(type="list", elements="str", default=["ews"], choices=API_PERMISSION_FAMILY_CHOICES),
+    remove_api_permissions=dict(type="list", elements="str", default=[], choices=API_PERMISSION_FAMILY_CHOICES),
 )
 
 
@@ -424,6 +479,15 @@ def option_problem(params: dict[str, Any], cert: PublicCertificate | None) -> st
     hybrid = params["target"] == "hybrid_application"
     if not hybrid and (params["application_id"] or params["application_display_name"] or params["create_application"]):
         return "application_id, application_display_name and create_application apply only to target: hybrid_application."
+    if params["remove_api_permissions"]:
+        if not hybrid or params["state"] != "present":
+            return "remove_api_permissions applies to target: hybrid_application with state: present."
+        both = [f for f in params["remove_api_permissions"] if f in params["api_permissions"]]
+        if both:
+            return (f"{', '.join(both)} is in both api_permissions and remove_api_permissions; name each family in one of "
+                    "them (api_permissions keeps or adds it, remove_api_permissions removes it).")
+    if not params["api_permissions"]:
+        return "api_permissions needs at least one family (ews, graph): the dedicated application is useless without one."
     if hybrid:
         problem = lookup_problem(params)
         if problem:
@@ -460,7 +524,8 @@ def find_key_holder(client: GraphClient, params: dict[str, Any], check: bool) ->
     name = application_name(params["application_display_name"], params["exchange_organization_guid"])
     setup = ApplicationSetup(client, params["application_id"], name,
                              create=params["create_application"] and params["state"] == "present",
-                             removing=params["state"] == "absent")
+                             removing=params["state"] == "absent",
+                             families=params["api_permissions"], remove=params["remove_api_permissions"])
     outcome = setup.run(check)
     app = outcome.app
     if app is None:

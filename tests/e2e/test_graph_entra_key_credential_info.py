@@ -64,7 +64,7 @@ def test_both_targets_ours_foreign_expired_by_reference_time_check_mode_and_no_k
     assert hybrid["service_principal"] == {"found": True, "id": app_sp["id"]}
     assert hybrid["permissions"] == [{"resource_app_id": "00000002-0000-0ff1-ce00-000000000000",
                                       "resource": "Office 365 Exchange Online", "type": "Role",
-                                      "value": "full_access_as_app", "id": FULL_ACCESS_AS_APP_ROLE_ID, "consented": True}]
+                                      "value": "full_access_as_app", "id": FULL_ACCESS_AS_APP_ROLE_ID, "consented": True, "family": "ews"}]
     assert hybrid["consent_granted"] is True
 
     # by the controller's clock the previous key is still valid

@@ -349,10 +349,12 @@ def handle(tenant: dict[str, Any], state: dict[str, Any], req: GraphRequest) -> 
             created = _create(tenant, state, entity_set, req)
             return 201, {"@odata.context": _context(req.base_url, entity_set, None, True), **present(created, None, True)}
         raise GraphFailure(405, "Request_BadRequest", "The specified HTTP method is not allowed for the resource.")
-    sub = re.match(r"^(?:/([0-9a-fA-F-]{36})|(\(appId='[^']*'\)))(/appRoleAssignments)?$", tail)
-    if not sub:
+    sub = re.match(r"^(?:/([0-9a-fA-F-]{36})|(\(appId='[^']*'\)))(/appRoleAssignments)?(?:/([A-Za-z0-9_-]+))?$", tail)
+    if not sub or (sub.group(4) and not sub.group(3)):
         raise bad_request(f"Resource not found for the segment '{tail.strip('/')}'.", "BadRequest")
     ref = sub.group(1) or sub.group(2)
+    if sub.group(4):
+        return _unassign(tenant, state, req, entity_set, _find(items, ref, tenant, state), sub.group(4))
     if sub.group(3):
         if entity_set != "servicePrincipals":
             raise bad_request("Resource not found for the segment 'appRoleAssignments'.", "BadRequest")
@@ -466,6 +468,22 @@ def _create(tenant: dict[str, Any], state: dict[str, Any], entity_set: str, req:
     tenant["servicePrincipals"].append(sp)
     _created(tenant, state, sp["id"])
     return sp
+
+
+def _unassign(tenant: dict[str, Any], state: dict[str, Any], req: GraphRequest, entity_set: str,
+              principal: dict[str, Any], assignment_id: str) -> tuple[int, Any]:
+    """DELETE servicePrincipals/{id}/appRoleAssignments/{id}: 204 (learn.microsoft.com/graph/api/
+    serviceprincipal-delete-approleassignments); an id that is not one of the principal's assignments is 404."""
+    if entity_set != "servicePrincipals":
+        raise bad_request("Resource not found for the segment 'appRoleAssignments'.", "BadRequest")
+    if req.method != "DELETE":
+        raise GraphFailure(405, "Request_BadRequest", "The specified HTTP method is not allowed for the resource.")
+    req.require(WRITE_ASSIGNMENTS)
+    for assignment in _replicated(tenant, state, tenant["appRoleAssignments"]):
+        if assignment["id"] == assignment_id and assignment["principalId"] == principal["id"]:
+            tenant["appRoleAssignments"].remove(assignment)
+            return 204, None
+    raise not_found(assignment_id)
 
 
 def _assign(tenant: dict[str, Any], state: dict[str, Any], principal: dict[str, Any], body: Any) -> dict[str, Any]:

@@ -21,6 +21,17 @@ EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 EXCHANGE_ONLINE_SP_ID = "0c3d9f6e-5a1b-4c2d-8e7f-1a2b3c4d5e6f"
 FULL_ACCESS_AS_APP_ROLE_ID = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
 MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+MICROSOFT_GRAPH_SP_ID = "5b1e8c2a-7d3f-4e9a-b6c0-2f4d6e8a0b1c"
+# Microsoft Graph's application roles the dedicated hybrid application's Graph workflow asks for, with the ids the
+# collection's reference data cites (_clouds.API_PERMISSION_FAMILIES), plus one role the collection never asks for.
+GRAPH_APP_ROLES = (
+    ("Calendars.Read", "798ee544-9d2d-430c-a058-570e29e34338", "Read calendars in all mailboxes"),
+    ("MailboxSettings.Read", "40f97065-369a-49f4-947c-6a255697ae91", "Read all user mailbox settings"),
+    ("MailTips.ReadBasic.All", "a2c9652d-4d7f-4e4e-9d75-ac32fdc6f413", "Read mail tips for all users"),
+    ("ProfilePhoto.Read.All", "e24d31aa-e1ab-4c80-85fe-23018690335d", "Read profile photo of a user or group"),
+    ("User.Read.All", "df021288-bdef-4463-88db-98f22de89214", "Read all users' full profiles"),
+)
 FOREIGN_KEY_IDS = ("8e1a7c54-2b3d-4f60-9a1b-0c2d3e4f5a61", "8e1a7c54-2b3d-4f60-9a1b-0c2d3e4f5a62")
 
 
@@ -80,6 +91,28 @@ def exchange_online_service_principal(foreign_keys: int = 2) -> dict[str, Any]:
             },
         ],
         "keyCredentials": keys,
+        "passwordCredentials": [],
+        "tags": [],
+    }
+
+
+def microsoft_graph_service_principal() -> dict[str, Any]:
+    """Microsoft Graph's service principal as every tenant has it (its app roles: the application permissions)."""
+    return {
+        "id": MICROSOFT_GRAPH_SP_ID,
+        "accountEnabled": True,
+        "appId": MICROSOFT_GRAPH_APP_ID,
+        "appDisplayName": "Microsoft Graph",
+        "appOwnerOrganizationId": MICROSOFT_TENANT_ID,
+        "displayName": "Microsoft Graph",
+        "servicePrincipalType": "Application",
+        "servicePrincipalNames": [MICROSOFT_GRAPH_APP_ID, "https://graph.microsoft.com"],
+        "appRoles": [
+            {"allowedMemberTypes": ["Application"], "description": display, "displayName": display, "id": role_id,
+             "isEnabled": True, "origin": "Application", "value": value}
+            for value, role_id, display in GRAPH_APP_ROLES
+        ],
+        "keyCredentials": [],
         "passwordCredentials": [],
         "tags": [],
     }
@@ -149,7 +182,7 @@ def initial_entra_state(
                 "tenant_id": tenant_id,
                 "domains": domains,
                 "organization": organization,
-                "servicePrincipals": [exchange_online_service_principal(foreign_keys)],
+                "servicePrincipals": [exchange_online_service_principal(foreign_keys), microsoft_graph_service_principal()],
                 "applications": [],
                 "appRoleAssignments": [],
                 "clients": {client_id: client},

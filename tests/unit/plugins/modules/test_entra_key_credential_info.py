@@ -78,7 +78,7 @@ def test_both_targets_ours_foreign_and_expired_keys_without_key_material():
     assert hybrid["service_principal"] == {"found": True, "id": APP_SP_ID}
     assert hybrid["permissions"] == [{"resource_app_id": EXCHANGE_ONLINE_APP_ID, "resource": "Office 365 Exchange Online",
                                       "type": "Role", "value": "full_access_as_app", "id": FULL_ACCESS_AS_APP_ROLE_ID,
-                                      "consented": True}]
+                                      "consented": True, "family": "ews"}]
     assert hybrid["consent_granted"] is True
     text = json.dumps(result)
     for cert in [OURS, OLD, *FOREIGN]:
