@@ -58,6 +58,11 @@ class ServerSpec:
         return "%s.%s" % (self.name.lower(), self.domain)
 
 
+# Exchange SE before and after the May 2026 hotfix update (the Graph workflow's minimum, 15.2.2562.41): AdminDisplayVersion
+# shows the RTM build (2562.17), ExSetup the update.
+SE_FEB26SU = ServerSpec("EXSE1", "Version 15.2 (Build 2562.17)", exsetup_version="15.2.2562.37")
+SE_MAY26HU = ServerSpec("EXSE2", "Version 15.2 (Build 2562.17)", exsetup_version="15.2.2562.41")
+
 DEFAULT_SERVERS = (
     # Exchange 2013 CU23.
     ServerSpec("EX2013", "Version 15.0 (Build 1497.2)", exsetup_version="15.0.1497.2"),
