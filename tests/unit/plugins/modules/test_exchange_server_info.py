@@ -202,3 +202,24 @@ def test_other_command_errors_still_fail(org, monkeypatch):
     monkeypatch.setitem(cmdlets.CMDLETS, *failing("Get-ExchangeServer", "Active Directory operation failed: access denied"))
     out = read(org)
     assert out.failed and "access denied" in out.result["msg"] and "Get-ExchangeServer" in out.result["msg"]
+
+
+def test_graph_flow_support_per_server_from_exsetup(tmp_path):
+    """The May 2026 HU shows only in ExSetup: the connected SE server knows; the others only show the CU."""
+    servers = [
+        {"name": "EXSE2", "version": "Version 15.2 (Build 2562.17)", "exsetup_build": "15.2.2562.41"},
+        {"name": "EXSE1", "version": "Version 15.2 (Build 2562.17)", "exsetup_build": "15.2.2562.37"},
+        E2019_CU15_HU,
+    ]
+    harness = ExchangeHarness(str(tmp_path), servers=servers)
+    on_may = by_name(read(harness, server="EXSE2").result)
+    assert on_may["EXSE2"]["supports_graph_flow"] is True and on_may["EXSE2"]["graph_flow_needs"] is None
+    assert (on_may["EXSE1"]["supports_graph_flow"], on_may["EXSE1"]["supports_graph_flow_known"]) == (False, False)
+    e2019 = on_may[E2019_CU15_HU["name"]]
+    assert (e2019["supports_graph_flow"], e2019["supports_graph_flow_known"]) == (False, True)
+    assert e2019["graph_flow_needs"].startswith("an upgrade to Exchange SE")
+    on_feb = read(harness, server="EXSE1")
+    assert_reader(harness, on_feb, server="EXSE1")
+    feb = by_name(on_feb.result)["EXSE1"]
+    assert (feb["supports_graph_flow"], feb["supports_graph_flow_known"]) == (False, True)
+    assert feb["graph_flow_needs"] == "the May 2026 hotfix update (15.2.2562.41)"
