@@ -22,6 +22,8 @@ from hybrid_sim.entra import (
     EXCHANGE_ONLINE_APP_ID,
     EXCHANGE_ONLINE_SP_ID,
     FULL_ACCESS_AS_APP_ROLE_ID,
+    GRAPH_APP_ROLES,
+    MICROSOFT_GRAPH_SP_ID,
     EntraServer,
     initial_entra_state,
     make_certificate,
@@ -286,6 +288,25 @@ def test_application_service_principal_and_consent(sim):
     assert [a["appRoleId"] for a in listed.json()["value"]] == [FULL_ACCESS_AS_APP_ROLE_ID]
     found = sim.graph("GET", "applications", token=token, params={"$filter": "displayName eq 'ExchangeServerApp-1'"})
     assert [a["id"] for a in found.json()["value"]] == [app["id"]]
+
+
+def test_graph_app_roles_unknown_role_refused_and_consent_removed(sim):
+    token = sim.token().json()["access_token"]
+    app = sim.graph("POST", "applications", token=token, json={"displayName": "ExchangeServerApp-2"}).json()
+    sp = sim.graph("POST", "servicePrincipals", token=token, json={"appId": app["appId"]}).json()
+    graph = sim.graph("GET", f"servicePrincipals/{MICROSOFT_GRAPH_SP_ID}", token=token).json()
+    assert {r["value"] for r in graph["appRoles"]} == {value for value, _id, _d in GRAPH_APP_ROLES}
+    path = f"servicePrincipals/{sp['id']}/appRoleAssignments"
+    unknown = {"principalId": sp["id"], "resourceId": MICROSOFT_GRAPH_SP_ID, "appRoleId": FULL_ACCESS_AS_APP_ROLE_ID}
+    refused = sim.graph("POST", path, token=token, json=unknown)
+    assert refused.status_code == 400 and "was not found on application" in refused.json()["error"]["message"]
+    calendars = next(role_id for value, role_id, _d in GRAPH_APP_ROLES if value == "Calendars.Read")
+    body = dict(unknown, appRoleId=calendars)
+    assigned = sim.graph("POST", path, token=token, json=body).json()
+    assert sim.graph("DELETE", f"{path}/{assigned['id']}", token=token).status_code == 204
+    assert sim.graph("GET", path, token=token).json()["value"] == []
+    gone = sim.graph("DELETE", f"{path}/{assigned['id']}", token=token)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "Request_ResourceNotFound"
 
 
 def test_consent_needs_approleassignment_permission(tmp_path):

@@ -22,6 +22,10 @@ Rules (see ../shared/reference/graph-facts.md):
   because the service principal name <appId> is already in use." (Microsoft Graph's text, quoted in
   Azure/reliable-web-app-pattern-java #185 and KelvinTegelaar/CIPP #1142), and a second identical app role
   assignment answers 400 "Permission being assigned already exists on the object.".
+- Every tenant has Microsoft Graph's service principal (seed.py) with the application permissions as app roles; an
+  app role assignment naming a role its resource does not offer answers 400 "Permission being assigned was not
+  found on application '<appId>'."; DELETE servicePrincipals/{id}/appRoleAssignments/{id} answers 204, an unknown
+  assignment 404 (learn.microsoft.com/graph/api/serviceprincipal-delete-approleassignments).
 Texts not taken from the reference are marked "simulator wording".
 """
 
