@@ -515,3 +515,17 @@ def test_next_certificate_needs_the_current_one_with_state_present(args):
     fake = FakeGraph()
     outcome = run_module(msol_sp_credential, dict(args, next_certificate=NEXT.cert_pem), graph=fake.construct, connection=CONNECTION)
     assert outcome.failed and "next_certificate" in outcome.result["msg"] and fake.constructed == []
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"api_permissions": ["ews", "graph"], "remove_api_permissions": ["graph"]},
+     "graph is in both api_permissions and remove_api_permissions"),
+    ({"target": "shared_service_principal", "remove_api_permissions": ["ews"]},
+     "remove_api_permissions applies to target: hybrid_application with state: present."),
+    ({"api_permissions": []}, "api_permissions needs at least one family"),
+])
+def test_permission_family_options_refused_before_graph(changes, message):
+    params = {name: spec.get("default") for name, spec in msol_sp_credential.ARGUMENT_SPEC.items()}
+    params.update(target="hybrid_application", exchange_organization_guid="5e3c2a1b-0f9e-4d8c-b7a6-95f4e3d2c1b0")
+    params.update(changes)
+    assert message in msol_sp_credential.option_problem(params, None)
