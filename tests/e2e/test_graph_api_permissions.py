@@ -77,8 +77,8 @@ def test_graph_permissions_added_with_consent_then_unchanged_then_removed(make_s
     assert again.ok and again.changed == 0, again
 
     # the info module names the Graph permissions and their family
-    info = run(run_playbook, sim, play("entra_key_credential_info", target="hybrid_application",
-                                                  exchange_organization_guid=ORG_GUID))
+    info_play = play("entra_key_credential_info", target="hybrid_application", exchange_organization_guid=ORG_GUID)
+    info = run(run_playbook, sim, info_play)
     assert info.ok, info
     shown = {(p["value"], p["family"], p["consented"]) for p in info.result("under test")["hybrid_application"]["permissions"]}
     assert shown == {("full_access_as_app", "ews", True)} | {(value, "graph", True) for value in GRAPH_FLOW}
