@@ -113,6 +113,13 @@ options:
       - Needs the April 2025 hotfix update (2016 CU23 15.1.2507.55, 2019 CU14 15.2.1544.25, 2019 CU15
         15.2.1748.24) or Exchange SE.
     type: str
+  graph_base_url:
+    description:
+      - Microsoft Graph endpoint of the AuthServer (C(-GraphBaseUrl)), which the May 2026 Graph workflow of the
+        dedicated application needs; ConfigureExchangeHybridApplication.ps1 sets it to the cloud's Graph endpoint
+        on the evoSTS AuthServer. Omitted, it is not changed.
+      - Exchange 2019 and Exchange SE only (Set-AuthServer's reference); an https URL.
+    type: str
   domain_name:
     description:
       - Tenant domains linked to the AuthServer (C(-DomainName)), for multi-tenant hybrid.
@@ -224,6 +231,9 @@ auth_server:
     application_identifier:
       description: ApplicationIdentifier.
       type: str
+    graph_base_url:
+      description: GraphBaseUrl.
+      type: str
     domain_name:
       description: DomainName.
       type: list
@@ -324,6 +334,7 @@ AUTH_SERVER_PROPERTIES = [
     "ApplicationIdentifier",
     "DomainName",
     "IsDefaultAuthorizationEndpoint",
+    "GraphBaseUrl",
 ]
 EXPECTED_TYPE = {"acs": "MicrosoftACS", "azure_ad": "AzureAD"}
 
@@ -342,6 +353,10 @@ def check_input(params: dict) -> None:
     url = params.get("auth_metadata_url")
     if url is not None and (not re.match(r"^https://[^\s/]+(/\S*)?$", url)):
         raise ExchangeInputError("auth_metadata_url must be an https URL without spaces, got %r" % url)
+    graph = params.get("graph_base_url")
+    if graph is not None and (not re.match(r"^https://[^\s/]+(/\S*)?$", graph)):
+        raise ExchangeInputError("graph_base_url must be an https URL without spaces such as https://graph.microsoft.com, "
+                                 "got %r" % graph)
     if params["state"] == "present" and not url and auth_metadata_url(params["cloud"], params["type"], "tenant") is None:
         raise ExchangeInputError(
             "cloud %s has no published %s metadata URL (Microsoft documents none for it): set auth_metadata_url"
@@ -382,6 +397,7 @@ def view(row: Optional[dict]) -> Optional[dict]:
         "realm": row.get("Realm"),
         "issuer_identifier": row.get("IssuerIdentifier"),
         "application_identifier": row.get("ApplicationIdentifier"),
+        "graph_base_url": row.get("GraphBaseUrl"),
         "domain_name": list(domains or []),
     }
 
@@ -620,6 +636,7 @@ def desired(run: Run) -> Optional[dict]:
     for option, cmdlet, parameter in (
         ("domain_name", "New-AuthServer", "DomainName"),
         ("application_identifier", "Set-AuthServer", "ApplicationIdentifier"),
+        ("graph_base_url", "Set-AuthServer", "GraphBaseUrl"),
     ):
         if params.get(option) is not None and parameter_support(cmdlet, parameter, adv, exsetup) is False:
             raise Refused(
@@ -669,6 +686,8 @@ def desired(run: Run) -> Optional[dict]:
         wanted["domain_name"] = list(domains)
     if params["application_identifier"] is not None:
         wanted["application_identifier"] = params["application_identifier"]
+    if params["graph_base_url"] is not None:
+        wanted["graph_base_url"] = params["graph_base_url"]
     if run.data["duplicates"]:
         # After the kept one is configured, so a failed update removes nothing.
         result["removed_duplicates"] = [row.get("Name") for row in run.data["duplicates"]]
@@ -687,6 +706,7 @@ def new_view(run: Run) -> dict:
         "realm": None,
         "issuer_identifier": None,
         "application_identifier": None,
+        "graph_base_url": None,
         "domain_name": [],
     }
 
@@ -743,6 +763,7 @@ AUTH_SERVER = ExchangeObject(
         Property("enabled", "Enabled", compare=same_bool),
         Property("domain_name", "DomainName", option=None, compare=same_set),
         Property("application_identifier", option=None, compare=same_text),
+        Property("graph_base_url", "GraphBaseUrl", option=None, compare=same_text),
     ],
     reads=reads,
     host_facts=True,
@@ -771,6 +792,7 @@ def main() -> None:
             cloud=dict(type="str", default="global", choices=CLOUD_CHOICES),
             auth_metadata_url=dict(type="str"),
             application_identifier=dict(type="str"),
+            graph_base_url=dict(type="str"),
             domain_name=dict(type="list", elements="str"),
             enabled=dict(type="bool", default=True),
             remove_duplicates=dict(type="bool", default=False),

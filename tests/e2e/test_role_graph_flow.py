@@ -44,6 +44,8 @@ def test_graph_flow_on_rerun_check_mode_then_off(make_simulation, run_playbook):
     assert (override["Name"], override["ComponentName"], override["Parameters"]) == (
         "EnableRouteThroughMSGraphFeature", "SettingOverride", ["Enabled=true"])
     assert graph_consents(sim) == GRAPH_ROLE_IDS  # EWS kept beside Graph (default api_permissions [ews])
+    [evosts] = [a for a in sim.read_state()["exchange"]["auth_servers"] if a["Type"] == "AzureAD"]
+    assert evosts["GraphBaseUrl"] == sim.endpoints()["entra"]["base_url"]  # the Graph endpoint tenant_info names
     refreshes = [c for c in sim.calls() if c["cmdlet"] == "Get-ExchangeDiagnosticInfo"
                  and c["parameters"].get("Component") == "VariantConfiguration"]
     assert refreshes

@@ -140,6 +140,7 @@ def test_check_mode_predicts(org):
         ({"tenant_domain": "contoso.com", "auth_metadata_url": "http://insecure"}, "auth_metadata_url"),
         ({"tenant_domain": "contoso.com", "application_identifier": "x'; Remove-Item"}, "application_identifier"),
         ({"tenant_domain": "contoso.com", "cloud": "bleu"}, "set auth_metadata_url"),
+        ({"tenant_domain": "contoso.com", "graph_base_url": "http://graph.microsoft.com"}, "graph_base_url"),
     ],
 )
 def test_bad_input_refused_before_connecting(args, needle):
@@ -431,3 +432,22 @@ def test_no_accepted_domain_in_the_tenant_falls_back_with_the_reason(org, warnin
 def test_tenant_domains_names_must_be_domains(org):
     out = run_module(mod, evosts_args(tenant_domains=[{"name": "not a domain"}]))
     assert out.failed and "tenant_domains" in out.result["msg"]
+
+
+def test_graph_base_url_set_once_and_refused_on_2016(org):
+    """The Graph workflow's endpoint on the evoSTS AuthServer (the script's Set-AuthServer -GraphBaseUrl)."""
+    exchange = org()
+    args = {"name": "EvoSTS", "type": "azure_ad", "tenant_domain": "contoso.onmicrosoft.com"}
+    assert not run(exchange, args).failed
+    with_graph = dict(args, graph_base_url="https://graph.microsoft.com")
+    predicted = run(exchange, with_graph, check=True)
+    assert predicted.result["changed"] is True and predicted.writes == []
+    out = run(exchange, with_graph)
+    assert ("Set-AuthServer", {"Identity": "EvoSTS", "GraphBaseUrl": "https://graph.microsoft.com"}) in writes(out)
+    assert [a["GraphBaseUrl"] for a in exchange.auth_servers] == ["https://graph.microsoft.com"]
+    assert out.result["auth_server"]["graph_base_url"] == "https://graph.microsoft.com"
+    assert run(exchange, with_graph).writes == []
+
+    older = org(servers=[E2016_CU23])
+    refused = run(older, dict(with_graph, tenant_domain="contoso.onmicrosoft.com"))
+    assert refused.failed and "graph_base_url" in refused.result["msg"] and refused.writes == []
