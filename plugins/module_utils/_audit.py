@@ -25,7 +25,11 @@ import html
 import json
 from typing import Any, Optional
 
-from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import EXCHANGE_ONLINE_APP_ID, auth_metadata_url
+from ansible_collections.exchange.hybrid.plugins.module_utils._clouds import (
+    EXCHANGE_ONLINE_APP_ID,
+    MICROSOFT_GRAPH_APP_ID,
+    auth_metadata_url,
+)
 from ansible_collections.exchange.hybrid.plugins.module_utils._setting_overrides import (
     HYBRID_APP_COMPONENT,
     HYBRID_APP_SECTION,
@@ -368,8 +372,8 @@ def _entra(reading: dict, cert: dict) -> tuple[list[dict], dict]:
 
 
 # The API permissions of the dedicated application (ConfigureExchangeHybridApplication.ps1): EWS is Office 365
-# Exchange Online's full_access_as_app; Graph permissions are Microsoft Graph's application roles.
-GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+# Exchange Online's full_access_as_app; Graph permissions are Microsoft Graph's application roles
+# (_clouds.API_PERMISSION_FAMILIES).
 
 
 def _application(app: dict, current: Optional[str], nxt: Optional[str]) -> list[dict]:
@@ -377,7 +381,7 @@ def _application(app: dict, current: Optional[str], nxt: Optional[str]) -> list[
     permissions = _list(app.get("permissions"))
     ews = [p for p in permissions if p.get("resource_app_id") == EXCHANGE_ONLINE_APP_ID and p.get("type") == "Role"]
     graph = sorted(str(p.get("value") or p.get("id")) for p in permissions
-                   if p.get("resource_app_id") == GRAPH_APP_ID and p.get("type") == "Role")
+                   if p.get("resource_app_id") == MICROSOFT_GRAPH_APP_ID and p.get("type") == "Role")
     findings = []
     if not any(p.get("value") == "full_access_as_app" for p in ews) and not graph:
         findings.append(finding("entra_application_permissions", "failure", "Dedicated application without EWS permission",
