@@ -56,7 +56,8 @@ def test_override_as_the_reference_quotes_the_script():
         assert fragment.replace("\n  ", " ") in facts.replace("\n  ", " ")
     with open(os.path.join(ROOT, "roles", "push_notifications", "tasks", "graph_flow.yml"), encoding="utf-8") as handle:
         tasks = yaml.safe_load(handle)
-    [on] = [t for t in tasks if t["exchange.hybrid.exchange_setting_override"].get("state", "present") == "present"]
+    overrides = [t for t in tasks if "exchange.hybrid.exchange_setting_override" in t]
+    [on] = [t for t in overrides if t["exchange.hybrid.exchange_setting_override"].get("state", "present") == "present"]
     module = on["exchange.hybrid.exchange_setting_override"]
     assert (module["component"], module["section"], module["parameters"]) == ("SettingOverride", "RouteThroughMSGraph",
                                                                               ["Enabled=true"])
