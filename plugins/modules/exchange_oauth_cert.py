@@ -56,6 +56,26 @@ options:
       - Stage a new certificate when the current one expires within this many days. V(0) turns renewal off.
     type: int
     default: 60
+  rotate_now:
+    description:
+      - Create a new certificate now and stage it as AuthConfig's next certificate, effective in
+        O(rotate_effective_in_days) days by Exchange's clock, even though the current one is still valid (a forced
+        renewal; CSS-Exchange issue 2250). Upload its key to the Entra target before that date
+        (M(exchange.hybrid.msol_sp_credential) O(exchange.hybrid.msol_sp_credential#module:next_certificate)), or
+        hybrid OAuth breaks when Exchange switches to it.
+      - Idempotent. While a usable next certificate is staged, nothing more is created or staged.
+      - Only when the current certificate is ours (O(friendly_name)) and usable; otherwise the module assigns or
+        replaces as usual.
+    type: bool
+    default: false
+  rotate_effective_in_days:
+    description:
+      - With O(rotate_now), days from now (Exchange's clock) until the staged certificate becomes current.
+        V(0) makes it current as soon as Exchange's AuthAdmin servicelet runs.
+      - Must be less than the current certificate's remaining days.
+      - Microsoft's MonitorExchangeAuthCertificate.ps1 stages 30 days ahead.
+    type: int
+    default: 30
   state:
     description:
       - Only V(present) is supported; the Auth certificate is never removed by this module.
@@ -68,6 +88,11 @@ extends_documentation_fragment:
   - exchange.hybrid.attributes.action_plugin
   - exchange.hybrid.actiongroup_exchange
 notes:
+  - Lifetime. C(New-ExchangeCertificate) has no lifetime parameter (Microsoft's reference for it lists none): a
+    self-signed certificate it creates is valid for 5 years. Microsoft's MonitorExchangeAuthCertificate.ps1 makes a
+    custom lifetime (C(CustomCertificateLifetimeInDays)) without any Exchange cmdlet, by building the certificate
+    with .NET's C(CertificateRequest) on the server and importing it; this module talks to Exchange through its
+    cmdlets only, so it offers no lifetime option.
   - Exchange replicates AuthConfig to every server; the certificate with its private key must also be present on
     every Exchange server (Exchange's Auth certificate deployment copies it).
 author:
@@ -202,6 +227,8 @@ ARGUMENT_SPEC = dict(
     thumbprint=dict(type="str"),
     export_path=dict(type="str"),
     renew_before_days=dict(type="int", default=60),
+    rotate_now=dict(type="bool", default=False),
+    rotate_effective_in_days=dict(type="int", default=30),
     state=dict(type="str", default="present", choices=["present"]),
 )
 CERT_PROPERTIES = [
@@ -326,6 +353,8 @@ def check_input(params: dict) -> None:
             )
     if params["renew_before_days"] < 0:
         raise ExchangeInputError("renew_before_days must be 0 or more")
+    if params["rotate_effective_in_days"] < 0:
+        raise ExchangeInputError("rotate_effective_in_days must be 0 or more")
 
 
 # --------------------------------------------------------------------------------------------------- values
@@ -403,13 +432,13 @@ def choose(params: dict, found: Found) -> Plan:
         plan = adopt(params["thumbprint"], found)
     else:
         plan = keep_or_renew(params, found)
-    if plan.mode != "none" and plan.target is None:
+    if plan.mode != "none" and plan.target is None and not plan.create:
         plan.target = reusable(params, found)
         plan.create = plan.target is None
     if plan.create:
         plan.domain = new_certificate_domain(params, found)
     if plan.mode == "stage":
-        plan.effective = found.now + dt.timedelta(days=staging_days(days_left(found.current or {}, found.now) or 0))
+        plan.effective = found.now + dt.timedelta(days=effective_in_days(params, found))
     elif plan.mode == "replace":
         plan.effective = found.now
     return plan
@@ -443,14 +472,29 @@ def is_usable(params: dict, cert: Optional[dict], now: dt.datetime, window: int 
 def keep_or_renew(params: dict, found: Found) -> Plan:
     current, now, renew = found.current, found.now, params["renew_before_days"]
     if is_ours(params, current) and is_usable(params, current, now):
-        if renew and not is_usable(params, current, now, renew):
+        if params["rotate_now"] or (renew and not is_usable(params, current, now, renew)):
             staged = found.by_thumbprint(found.auth["next"])
             if not is_usable(params, staged, now):
-                return Plan("stage")
+                # A forced renewal is a new certificate, never one left over in the store.
+                return Plan("stage", create=params["rotate_now"])
         return Plan("none", current)
     if current is not None and (days_left(current, now) or 0) <= 0:
         return Plan("replace")  # AuthConfig signs with an expired certificate: replace it now
     return Plan("assign")
+
+
+def effective_in_days(params: dict, found: Found) -> int:
+    """Days until a staged certificate takes effect: the user's with rotate_now, else Microsoft's staging_days."""
+    left = days_left(found.current or {}, found.now) or 0
+    if not params["rotate_now"]:
+        return staging_days(left)
+    days = params["rotate_effective_in_days"]
+    if days >= left:
+        raise Refused(
+            "rotate_effective_in_days %d is refused: the current Auth certificate expires in %d days by the clock "
+            "of %s, before the new one would take effect; choose fewer days" % (days, left, found.where)
+        )
+    return days
 
 
 def reusable(params: dict, found: Found) -> Optional[dict]:

@@ -174,3 +174,34 @@ def test_simulated_lifetime_matches():
     issued = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     _der, start, end, _serial = certs.make_certificate(issued, "CN=x", [], reuse_key="t")
     assert abs((end - start).days - LIFETIME_DAYS) <= 1
+
+
+def test_rotate_now_stages_a_new_certificate_once(fresh):
+    current = ours(fresh, 900)
+    spare = ours(fresh, 1000)  # an unused certificate of ours: a forced renewal never reuses it
+    make_current(fresh, current)
+    checked = run(fresh, {"rotate_now": True, "rotate_effective_in_days": 7}, check=True, diff=True)
+    assert checked.result["changed"] and checked.result["action"] == "staged" and not checked.writes
+    assert checked.result["created"]
+
+    out = run(fresh, {"rotate_now": True, "rotate_effective_in_days": 7})
+    r = out.result
+    assert r["action"] == "staged" and r["created"] and r["thumbprint"] == current
+    config = auth(fresh)
+    staged = config["NextCertificateThumbprint"]
+    assert staged not in (None, current, spare) and r["next_certificate"]["thumbprint"] == staged
+    expected = now(fresh.state()) + dt.timedelta(days=7)
+    assert abs((parse_iso(config["NextCertificateEffectiveDate"]) - expected).total_seconds()) < 120
+    count = len(store(fresh))
+
+    again = run(fresh, {"rotate_now": True, "rotate_effective_in_days": 7})
+    assert not again.result["changed"] and not again.writes and len(store(fresh)) == count
+    assert again.result["next_certificate"]["thumbprint"] == staged
+
+
+def test_rotate_now_refuses_an_effective_date_after_expiry(fresh):
+    make_current(fresh, ours(fresh, 10))
+    before = fresh.state()
+    out = run(fresh, {"rotate_now": True, "rotate_effective_in_days": 30})
+    assert out.failed and "rotate_effective_in_days 30" in out.result["msg"] and "expires in" in out.result["msg"]
+    assert fresh.state() == before and not out.writes
