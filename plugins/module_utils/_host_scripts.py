@@ -61,15 +61,65 @@ New-Object -TypeName PSObject -Property @{
 }
 """
 
+# Make Exchange pick up a new current Auth certificate at once, as Microsoft's MonitorExchangeAuthCertificate.ps1 does
+# after replacing it (CSS-Exchange Admin/MonitorExchangeAuthCertificate/ConfigurationAction/New-ExchangeAuthCertificate.ps1:
+# Restart-Service MSExchangeServiceHost, Restart-WebAppPool MSExchangeOWAAppPool and MSExchangeECPAppPool). The server
+# remembers the thumbprint it was refreshed for (a registry value of the collection's own), so a rerun restarts
+# nothing; -CheckOnly only compares. A pool that cannot be recycled is reported, and the thumbprint is then not
+# remembered, so the next run tries again.
+AUTH_CERTIFICATE_REFRESH = r"""param(
+    [Parameter(Mandatory = $true)][string]$Thumbprint,
+    [switch]$CheckOnly
+)
+$ErrorActionPreference = 'Stop'
+$key = 'HKLM:\SOFTWARE\exchange.hybrid'
+$refreshedFor = $null
+$item = Get-ItemProperty -LiteralPath $key -Name 'AuthCertificateRefreshedFor' -ErrorAction SilentlyContinue
+if ($null -ne $item) {
+    $refreshedFor = [string]$item.AuthCertificateRefreshedFor
+}
+$needed = $refreshedFor -ne $Thumbprint
+$restarted = @()
+$failed = @()
+if ($needed -and -not $CheckOnly) {
+    Restart-Service -Name 'MSExchangeServiceHost' -Force
+    $restarted += 'MSExchangeServiceHost'
+    foreach ($pool in @('MSExchangeOWAAppPool', 'MSExchangeECPAppPool')) {
+        try {
+            Restart-WebAppPool -Name $pool
+            $restarted += $pool
+        }
+        catch {
+            $failed += ('{0}: {1}' -f $pool, $_.Exception.Message)
+        }
+    }
+    if ($failed.Count -eq 0) {
+        if (-not (Test-Path -LiteralPath $key)) {
+            New-Item -Path $key -Force | Out-Null
+        }
+        Set-ItemProperty -LiteralPath $key -Name 'AuthCertificateRefreshedFor' -Value $Thumbprint
+    }
+}
+New-Object -TypeName PSObject -Property @{
+    ComputerName = $env:COMPUTERNAME
+    RefreshedFor = $refreshedFor
+    Needed = $needed
+    Restarted = $restarted
+    Failed = $failed
+}
+"""
+
 # name -> text; the client sends these names' texts, the simulator's default endpoint knows exactly these.
 HOST_SCRIPTS = {
     "host_facts": HOST_FACTS,
     "write_file": WRITE_FILE,
+    "auth_certificate_refresh": AUTH_CERTIFICATE_REFRESH,
 }
 # Parameters each script declares in its param() block (name -> (type, mandatory)).
 HOST_SCRIPT_PARAMETERS = {
     "host_facts": {},
     "write_file": {"Path": ("String", True), "Base64Content": ("String", True), "CheckOnly": ("Switch", False)},
+    "auth_certificate_refresh": {"Thumbprint": ("String", True), "CheckOnly": ("Switch", False)},
 }
 # Cmdlets sent as commands to the default endpoint (Windows PowerShell's own, not on the Exchange endpoint).
 HOST_CMDLETS = ("Get-Service", "Restart-Service")

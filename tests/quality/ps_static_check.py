@@ -205,6 +205,9 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "Get-Acl": "3.0",
     "Set-Acl": "3.0",
     "Get-ExecutionPolicy": "3.0",
+    # WebAdministration (IIS, installed with every Exchange server's Client Access services; autoloaded on first use):
+    # Microsoft's MonitorExchangeAuthCertificate.ps1 recycles the OWA and ECP application pools with it.
+    "Restart-WebAppPool": "3.0",
     # CimCmdlets
     "Get-CimInstance": "3.0",
     "Invoke-CimMethod": "3.0",

@@ -46,14 +46,14 @@ class Outcome:
 
     @property
     def writes(self) -> list[str]:
-        """The cmdlets sent that are not reads (Get-/Test- cmdlets, the host facts, a CheckOnly file write)."""
+        """The cmdlets sent that are not reads (Get-/Test- cmdlets, the host facts, a host script's -CheckOnly)."""
         return [
             entry["cmdlet"]
             for entry in self.calls
             if not (
                 entry["cmdlet"].split("-", 1)[0] in ("Get", "Test")
                 or entry["cmdlet"] == "host_facts"
-                or (entry["cmdlet"] == "write_file" and entry["parameters"].get("CheckOnly"))
+                or (entry.get("script") and entry["parameters"].get("CheckOnly"))
             )
         ]
 
@@ -100,7 +100,7 @@ def _simulated_invoke(harness: Optional[ExchangeHarness], sent: list, server: Op
         if endpoint not in opened:
             opened.add(endpoint)
             client.pools_opened[endpoint] += 1
-        sent.append({"cmdlet": entry["cmdlet"], "parameters": dict(entry["parameters"])})
+        sent.append({"cmdlet": entry["cmdlet"], "parameters": dict(entry["parameters"]), "script": bool(entry.get("script"))})
         name, parameters = entry["cmdlet"], entry["parameters"]
         target = _server_of(harness, server or client.server)
         errors: list = []

@@ -153,7 +153,55 @@ def _write_file(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"Path": path, "Changed": changed, "Length": len(data)}]
 
 
-SCRIPT_OPERATIONS = {"host_facts": _host_facts, "write_file": _write_file}
+REFRESH_KEY = "HKLM:\\SOFTWARE\\exchange.hybrid"
+REFRESH_POOLS = ("MSExchangeOWAAppPool", "MSExchangeECPAppPool")
+
+
+def _auth_certificate_refresh(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    """Restart MSExchangeServiceHost, recycle the OWA and ECP pools, remember the thumbprint (registry value)."""
+    server = ctx.server
+    values = server.setdefault("registry", {}).setdefault(REFRESH_KEY, {})
+    refreshed_for = values.get("AuthCertificateRefreshedFor")
+    thumbprint = str(bound["Thumbprint"])
+    needed = refreshed_for != thumbprint
+    restarted: list[str] = []
+    failed: list[str] = []
+    if needed and not bound.get("CheckOnly"):
+        service = server["services"].get("MSExchangeServiceHost")
+        if service is None:
+            raise CmdletError(
+                "Cannot find any service with service name 'MSExchangeServiceHost'.",
+                "ObjectNotFound",
+                "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.RestartServiceCommand",
+            )
+        service.update(Status="Running", restarts=service.get("restarts", 0) + 1, restarted_at=iso(ctx.now))
+        restarted.append("MSExchangeServiceHost")
+        for name in REFRESH_POOLS:
+            pool = server.setdefault("app_pools", {}).get(name)
+            if pool is None:
+                # The script catches Restart-WebAppPool's error and reports it; the text is IIS's for a missing pool.
+                failed.append("%s: The object identifier does not represent a valid object." % name)
+                continue
+            pool.update(recycles=pool.get("recycles", 0) + 1, recycled_at=iso(ctx.now))
+            restarted.append(name)
+        if not failed:
+            values["AuthCertificateRefreshedFor"] = thumbprint
+    return [
+        {
+            "ComputerName": server["name"].upper(),
+            "RefreshedFor": refreshed_for,
+            "Needed": needed,
+            "Restarted": restarted,
+            "Failed": failed,
+        }
+    ]
+
+
+SCRIPT_OPERATIONS = {
+    "host_facts": _host_facts,
+    "write_file": _write_file,
+    "auth_certificate_refresh": _auth_certificate_refresh,
+}
 
 
 def execute_host_script(
@@ -251,7 +299,7 @@ def _restart_service(ctx: Context, bound: dict[str, Any]) -> tuple[list[dict[str
     delay = float(ctx.exchange.get("settings", {}).get("health_ready_delay_seconds", 0))
     for name in names:
         service = ctx.server["services"][name]
-        service["Status"] = "Running"
+        service.update(Status="Running", restarts=service.get("restarts", 0) + 1)
         if name == "MSExchangeHM":
             # Real time, not the simulated clock: the module's poller waits for it.
             service["ready_at"] = time.time() + delay

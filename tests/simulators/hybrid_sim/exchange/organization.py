@@ -6,7 +6,9 @@ Shape (values in JSON form: ISO dates, base64 bytes, enum names; ``objects.py`` 
      "ad_domain": "contoso.com", "domain_controller": "DC01.contoso.com",
      "servers": {"EX01": {name, fqdn, domain, admin_display_version {Major..}, exsetup_build {Major..}, roles, site,
                           edition, certificates [ExchangeCertificate...], files {path: base64}, offline,
-                          services {"MSExchangeHM": {"Status": "Running", "ready_at": <unix time>}}}},
+                          services {"MSExchangeHM": {"Status": "Running", "ready_at": <unix time>, "restarts": n}},
+                          app_pools {"MSExchangeOWAAppPool": {"State": "Started", "recycles": n}},
+                          registry {"HKLM:\\SOFTWARE\\exchange.hybrid": {"AuthCertificateRefreshedFor": ...}}}},
      "auth_config": {...Get-AuthConfig}, "auth_servers": [...], "partner_applications": [...],
      "intra_organization_connectors": [...], "accepted_domains": [...], "push_notification_apps": [OnPrem-Proxy],
      "setting_overrides": [...], "variant_configuration_refreshes": [{server, time}],
@@ -35,6 +37,15 @@ HEALTH_SERVICES = {
     "MSExchangeADTopology": "Microsoft Exchange Active Directory Topology",
     "W3SVC": "World Wide Web Publishing Service",
 }
+
+# The IIS application pools of Exchange's OWA and ECP virtual directories (the names MonitorExchangeAuthCertificate.ps1
+# recycles), and the others a Mailbox server runs.
+APP_POOLS = (
+    "MSExchangeOWAAppPool",
+    "MSExchangeECPAppPool",
+    "MSExchangeServicesAppPool",
+    "MSExchangePowerShellAppPool",
+)
 
 
 def _version_dict(version: tuple[int, int, int, int]) -> dict[str, int]:
@@ -89,7 +100,9 @@ def server_entry(spec: dict[str, Any], ad_domain: str, org_dn: str) -> dict[str,
         "Groups,%s" % (name, org_dn),
         "certificates": [],
         "files": {},
-        "services": {svc: {"Status": "Running", "ready_at": 0} for svc in HEALTH_SERVICES},
+        "services": {svc: {"Status": "Running", "ready_at": 0, "restarts": 0} for svc in HEALTH_SERVICES},
+        "app_pools": {pool: {"State": "Started", "recycles": 0} for pool in APP_POOLS},
+        "registry": {},
         # True: the server is down; it stays listed in AD (Get-ExchangeServer) but answers no RPC from the others.
         "offline": bool(spec.get("offline")),
     }
