@@ -32,10 +32,10 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_connecti
 from ansible_collections.exchange.hybrid.plugins.module_utils._exchange_versions import validate_calls
 from ansible_collections.exchange.hybrid.plugins.module_utils._host_scripts import HOST_CMDLETS, HOST_SCRIPTS
 from ansible_collections.exchange.hybrid.plugins.module_utils._retry import Backoff, Retry, retry
-from ansible_collections.exchange.hybrid.plugins.module_utils._values import format_utc, parse_utc
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import SecureText, format_utc, parse_utc
 
 try:
-    from pypsrp.complex_objects import GenericComplexObject
+    from pypsrp.complex_objects import GenericComplexObject, ObjectMeta
     from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
     from pypsrp.powershell import PowerShell, RunspacePool
     from pypsrp.wsman import WSMan
@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test sanity impor
         pass
 
     AuthenticationError = WinRMError = WinRMTransportError = WSManFaultError = _Missing  # type: ignore[misc]
-    GenericComplexObject = _Missing  # type: ignore[misc]
+    GenericComplexObject = ObjectMeta = _Missing  # type: ignore[misc]
 
 try:
     import requests.exceptions as requests_exceptions
@@ -105,7 +105,8 @@ def call(cmdlet: str, properties: Optional[Sequence[str]] = None, **parameters: 
     """One command: an Exchange cmdlet (Exchange endpoint) or a Windows PowerShell cmdlet of ``HOST_CMDLETS``.
 
     Values travel as typed PSRP parameter values: str, int, float, bool (a switch is ``True``), None or a list of
-    str; a DateTime as an ISO 8601 string, which PowerShell's parameter binding converts. ``properties`` are the
+    str; a DateTime as an ISO 8601 string, which PowerShell's parameter binding converts; ``bytes`` as a byte[]
+    (FileData); a ``SecureText`` as a SecureString. ``properties`` are the
     properties returned for each output object; None drops the output.
     """
     if not catalog.is_exchange_cmdlet(cmdlet) and cmdlet not in HOST_CMDLETS:
@@ -129,7 +130,7 @@ def _entry(name: str, properties: Optional[Sequence[str]], parameters: dict) -> 
         if isinstance(value, list):
             if not all(isinstance(item, str) for item in value):
                 raise ExchangeInputError("parameter %s of %s: a list must hold strings only" % (key, name))
-        elif value is not None and not isinstance(value, (str, int, float, bool)):
+        elif value is not None and not isinstance(value, (str, int, float, bool, bytes)):
             raise ExchangeInputError(
                 "parameter %s of %s: unsupported value type %s" % (key, name, type(value).__name__)
             )
@@ -432,7 +433,7 @@ class ExchangeClient:
                 else:
                     shell.add_cmdlet(entry["cmdlet"])
                 for name, value in entry["parameters"].items():
-                    shell.add_parameter(name, value)
+                    shell.add_parameter(name, self._secure(opened, value) if isinstance(value, SecureText) else value)
             try:
                 output = shell.invoke()
             except Exception:
@@ -451,6 +452,12 @@ class ExchangeClient:
             raise
         except Exception as exc:  # pylint: disable=broad-except
             raise self._connection_error(exc, endpoint, first["cmdlet"], getattr(exc, "attempts", 1)) from None
+
+    @staticmethod
+    def _secure(opened: "_Pool", value: SecureText) -> Any:
+        """A SecureString element: the pool's session key is exchanged first (once per pool)."""
+        opened.pool.exchange_keys()
+        return opened.pool.serialize(str(value), ObjectMeta("SS"))
 
     @staticmethod
     def _rows(entry: dict, output: list) -> list[dict]:

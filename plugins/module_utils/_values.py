@@ -78,3 +78,12 @@ def format_utc(moment: dt.datetime) -> str:
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+class SecureText(str):
+    """A value that travels as a SecureString: the client encrypts it with the runspace pool's session key (MS-PSRP
+    key exchange) for a cmdlet's SecureString parameter (a PFX password); the catalog refuses a plain string there,
+    as PowerShell does. Its repr never shows the text."""
+
+    def __repr__(self) -> str:
+        return "SecureText(********)"

@@ -454,13 +454,12 @@ push_proxy:
 """
 
 import datetime as dt
-import re
 from typing import Any, Optional
 
 from ansible_collections.exchange.hybrid.plugins.module_utils._auth_certificates import (
-    CERTIFICATE_PROPERTIES,
     certificate_facts,
     find_certificate,
+    read_stores,
     store_state,
 )
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import (
@@ -530,8 +529,6 @@ AUTH_CONFIG_PROPERTIES = [
     "ServiceName",
     "Realm",
 ]
-# Identity (ServerFQDN\\Thumbprint) tells whose store a row of a batched read comes from.
-STORE_PROPERTIES = CERTIFICATE_PROPERTIES + ["Identity"]
 PUSH_APP_PROPERTIES = ["Name", "Identity", "Enabled", "Organization", "Uri"]
 SERVER_KEYS = ("name", "fqdn", "version", "roles", "is_edge", "connected", "meets_push_minimum")
 
@@ -573,35 +570,6 @@ def push_proxy(apps: list[dict]) -> dict:
         "organization": app.get("Organization"),
         "uri": app.get("Uri"),
     }
-
-
-def name_pattern(server: dict) -> "re.Pattern[str]":
-    """The server's FQDN or name as a whole word of a text (EX1 is not in EX10 or ex1-dag)."""
-    names = "|".join(re.escape(str(name)) for name in (server.get("Fqdn"), server["Name"]) if name)
-    return re.compile(r"(?<![\w.-])(?:%s)(?![\w-])" % names, re.IGNORECASE)
-
-
-def read_stores(client: Any, servers: list[dict]) -> list[tuple[Optional[list[dict]], Optional[str]]]:
-    """Each server's certificates, read through the connected server as the statements of one pipeline: per server
-    (rows, None), or (None, Exchange's error). The rows name their store (Identity ``ServerFQDN\\Thumbprint``), an
-    error the server it could not reach; the client reads alone what it cannot attribute."""
-    reads = [call("Get-ExchangeCertificate", STORE_PROPERTIES, Server=server["Name"]) for server in servers]
-    by_fqdn = {str(server["Fqdn"]).casefold(): index for index, server in enumerate(servers) if server.get("Fqdn")}
-    names = [name_pattern(server) for server in servers]
-
-    def row_owner(row: dict) -> Optional[int]:
-        return by_fqdn.get(str(row.get("Identity") or "").split("\\", 1)[0].casefold())
-
-    def error_owner(text: str) -> Optional[int]:
-        # Only an error naming exactly one of the servers is that server's; any other is read again alone.
-        named = [index for index, pattern in enumerate(names) if pattern.search(text)]
-        return named[0] if len(named) == 1 else None
-
-    stores = []
-    # RBAC or language refusals raise: they are the whole run's failure, not one server's.
-    for rows, error in client.read_statements(reads, row_owner, error_owner):
-        stores.append((None, error.msg) if error is not None else (rows, None))
-    return stores
 
 
 def server_entry(row: dict, facts: dict, store: Optional[tuple], auth: dict, now: dt.datetime) -> dict:

@@ -96,3 +96,59 @@ def test_rotate_now_stages_with_the_key_in_entra_before_the_switch_then_refreshe
     assert switched.changed == len(mailbox_servers(sim)), switched  # the refresh only
     calm = configure(sim, run_playbook, verify=False)
     assert calm.changed == 0, calm
+
+
+COPY = "Step 3 - copy the Auth certificate to the servers that lack it, once"
+PROBE = "Step 4 - prove it with the push notification monitoring probe"
+SETUP_AUTH_CERTIFICATE = "Microsoft Exchange Server Auth Certificate"
+
+
+def current_on(sim, server: str) -> list[dict]:
+    state = sim.read_state()["exchange"]
+    current = state["auth_config"]["CurrentCertificateThumbprint"]
+    return [c for c in state["servers"][server]["certificates"] if c["Thumbprint"] == current]
+
+
+def test_server_lacking_the_certificate_gets_it_and_the_probe_succeeds_there(make_simulation, run_playbook):
+    from hybrid_sim.simulation import ServerSpec
+
+    servers = [
+        ServerSpec("EX2016", "Version 15.1 (Build 2507.6)", exsetup_version="15.1.2507.55"),
+        ServerSpec("EX2019", "Version 15.2 (Build 1748.10)", exsetup_version="15.2.1748.24"),
+    ]
+    sim = make_simulation(servers=servers, exchange_options={"auth_certificate_missing_on": ["EX2019"]})
+    assert current_on(sim, "EX2019") == []
+    # Adopt setup's Auth certificate (current, valid), so the certificate step itself deploys nothing.
+    values = dict(restart_health_service=False, certificate_friendly_name=SETUP_AUTH_CERTIFICATE, probe_servers="all")
+
+    checked = run_playbook(sim, CONFIGURE, extra_vars=role_vars(**values), check=True)
+    assert checked.ok, checked
+    assert checked.result(COPY)["copies"][0]["servers"] == ["EX2019"] and current_on(sim, "EX2019") == []
+
+    first = run_playbook(sim, CONFIGURE, extra_vars=role_vars(**values))
+    assert first.ok, first
+    assert cert_result(first)["action"] == "none"
+    copy = first.result(COPY)
+    assert copy["changed"] and copy["copies"][0]["servers"] == ["EX2019"] and copy["copies"][0]["source"] == "EX2016"
+    [copied] = current_on(sim, "EX2019")
+    assert copied["HasPrivateKey"]
+    probes = [t for t in first.results(PROBE) if t["status"] != "skipped"]
+    assert len(probes) == 2 and all(t["result"]["result_type"] == "Succeeded" for t in probes)
+    # The PFX password travelled as a SecureString (encrypted with the session key): the server's log shows none.
+    imports = [c for c in sim.calls() if c["cmdlet"] == "Import-ExchangeCertificate"]
+    assert [c["parameters"]["Password"] for c in imports] == ["System.Security.SecureString"]
+
+    again = run_playbook(sim, CONFIGURE, extra_vars=role_vars(**values))
+    assert again.ok and again.changed == 0, again
+    assert [t["status"] for t in again.results(COPY)] == ["skipped"]
+
+
+def test_copy_off_stops_with_the_hint(make_simulation, run_playbook):
+    sim = make_simulation(exchange_options={"auth_certificate_missing_on": ["EX2019"]})
+    values = dict(restart_health_service=False, certificate_friendly_name=SETUP_AUTH_CERTIFICATE, certificate_copy=False)
+    run = run_playbook(sim, CONFIGURE, extra_vars=role_vars(**values))
+    assert not run.ok
+    failed = [t for t in run.tasks if t["status"] == "failed"]
+    assert failed[0]["task"].endswith("every Exchange server holds the Auth certificate with its private key")
+    assert "push_notifications_certificate_copy: true" in failed[0]["result"]["msg"]
+    assert not [c for c in sim.calls() if c["cmdlet"] == "Import-ExchangeCertificate"]

@@ -124,6 +124,11 @@ def test_rollover_70_days_50_days_effective_date_and_old_expiry(simulation, run_
     assert config["PreviousCertificateThumbprint"].upper() == first
     assert assert_signing_key_in_entra(sim) == staged
     assert cert_result(run)["action"] == "none"
+    # The only change: every mailbox server picks up the certificate that became current (issue 15), once.
+    refreshed = [t for t in run.results("Step 3 - every mailbox server picks up the current Auth certificate")
+                 if t["status"] == "changed"]
+    assert refreshed and run.changed == len(refreshed), run
+    run = configure(sim, run_playbook, verify=False)
     assert run.changed == 0, run
 
     # After the old certificate expired: nothing to renew; its key is removed only when asked.

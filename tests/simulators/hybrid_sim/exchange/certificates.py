@@ -211,6 +211,35 @@ def store_entry(
     }
 
 
+def pfx(der: bytes, password: str, friendly_name: str) -> bytes:
+    """A PKCS #12 file of the certificate, encrypted with ``password`` (what Export-ExchangeCertificate -Password
+    writes; the simulated stores keep no private keys, so the file holds the certificate alone)."""
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    cert = x509.load_der_x509_certificate(der)
+    name = friendly_name.encode("utf-8") if friendly_name else None
+    return pkcs12.serialize_key_and_certificates(name, None, cert, None, BestAvailableEncryption(password.encode("utf-8")))
+
+
+def read_pfx(data: bytes, password: str | None) -> tuple[bytes, str | None]:
+    """(DER, friendly name) of a PKCS #12 file, or of a DER certificate given without a password; ValueError when
+    the password does not open it."""
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+
+    if password is None:
+        try:
+            return x509.load_der_x509_certificate(data).public_bytes(Encoding.DER), None
+        except ValueError:
+            pass
+    loaded = pkcs12.load_pkcs12(data, password.encode("utf-8") if password is not None else None)
+    # Without a key bag the certificate is one of the file's additional certificates.
+    found = loaded.cert or next(iter(loaded.additional_certs), None)
+    if found is None:
+        raise ValueError("no certificate in the PKCS #12 file")
+    name = found.friendly_name
+    return found.certificate.public_bytes(Encoding.DER), name.decode("utf-8") if name else None
+
+
 def signature_algorithm(cert: x509.Certificate) -> dict[str, Any]:
     """The Oid in the state's JSON form: ``{"Value": "1.2.840.113549.1.1.11", "FriendlyName": "sha256RSA"}``."""
     oid = cert.signature_algorithm_oid.dotted_string

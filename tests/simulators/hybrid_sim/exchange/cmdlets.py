@@ -6,8 +6,10 @@ of errors Microsoft does not document are modelled to read like Exchange's and n
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import fnmatch
+import hashlib
 import time
 import uuid
 from typing import Any, Callable, Optional
@@ -347,14 +349,59 @@ def export_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[di
     server = _store_server(ctx, params)
     cert = _certificate(ctx, server, _thumb_of(params) or "")
     if params.get("Password") is not None:
-        raise CmdletError(
-            "The simulated Exchange keeps no private keys, so it cannot export a PKCS #12 file (-Password).",
-            "NotImplemented",
-            "NotImplementedException",
-        )
+        # A PKCS #12 file with the private key (PS Export-ExchangeCertificate.md: the certificate's
+        # PrivateKeyExportable must be True, and -Password includes the private key).
+        if not cert["HasPrivateKey"] or not cert["PrivateKeyExportable"]:
+            raise CmdletError(
+                "The private key of certificate %s on server %s can't be exported: it %s."
+                % (cert["Thumbprint"], server["name"], "isn't exportable" if cert["HasPrivateKey"] else "is missing"),
+                "InvalidOperation",
+                "CertificateKeyNotExportableException",
+            )
+        data = certs.pfx(base64.b64decode(cert["RawData"]), str(params["Password"]), cert["FriendlyName"])
+        # The simulated stores keep no private keys: what an export included is remembered by the file's digest.
+        ctx.exchange.setdefault("exported_pfx", {})[hashlib.sha256(data).hexdigest()] = {"HasPrivateKey": True}
+        return [{"FileData": base64.b64encode(data).decode("ascii"), "Thumbprint": cert["Thumbprint"]}]
     if params.get("FileName"):
         server["files"][str(params["FileName"])] = cert["RawData"]
     return [{"FileData": cert["RawData"], "Thumbprint": cert["Thumbprint"]}]
+
+
+def import_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """-FileData with a PKCS #12 file and its -Password (or a DER certificate without one) into -Server's store."""
+    server = _store_server(ctx, params)
+    data = params.get("FileData")
+    if data is None:
+        raise CmdletError(
+            "The simulated Exchange imports -FileData only.", "NotImplemented", "NotImplementedException"
+        )
+    data = bytes(data) if not isinstance(data, str) else base64.b64decode(data)
+    password = params.get("Password")
+    try:
+        der, friendly_name = certs.read_pfx(data, None if password is None else str(password))
+    except ValueError:
+        # Windows' text for a PKCS #12 file whose password does not match (CryptographicException).
+        raise CmdletError(
+            "The specified network password is not correct.", "InvalidData", "CryptographicException"
+        )
+    thumb = certs.thumbprint(der)
+    if any(c["Thumbprint"].upper() == thumb for c in server["certificates"]):
+        raise CmdletError(
+            "The certificate with thumbprint %s already exists on server %s." % (thumb, server["name"]),
+            "ResourceExists",
+            "CertificateAlreadyExistsException",
+        )
+    exported = ctx.exchange.get("exported_pfx", {}).get(hashlib.sha256(data).hexdigest(), {})
+    entry = certs.store_entry(
+        der,
+        server["fqdn"],
+        params.get("FriendlyName") or friendly_name or "Microsoft Exchange",
+        "None",
+        bool(exported.get("HasPrivateKey")),
+        _bool(params.get("PrivateKeyExportable"), False),
+    )
+    server["certificates"].append(entry)
+    return [certificate_object(ctx, entry)]
 
 
 def remove_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -362,12 +409,6 @@ def remove_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[di
     cert = _certificate(ctx, server, _thumb_of(params) or "")
     server["certificates"].remove(cert)
     return []
-
-
-def import_exchange_certificate(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
-    raise CmdletError(
-        "The simulated Exchange does not model Import-ExchangeCertificate.", "NotImplemented", "NotImplementedException"
-    )
 
 
 # ------------------------------------------------------------------------------------------------------ AuthConfig

@@ -27,16 +27,17 @@ endpoint. It behaves like Exchange's remote runspace (exchange-remoting-facts.md
 
 from __future__ import annotations
 
-import base64
 import copy
 import datetime as dt
 import fnmatch
+import hashlib
 import json
 import os
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ansible_collections.exchange.hybrid.plugins.module_utils import _cmdlet_catalog as catalog
 from ansible_collections.exchange.hybrid.plugins.module_utils._errors import CatalogError
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import SecureText
 
 from ..state import StateStore, now
 from ..wsman.pipeline import (
@@ -154,13 +155,16 @@ def remote_error(exc: Exception, type_name: Optional[str], target: Optional[str]
 
 def loggable(value: Any) -> Any:
     """A parameter value for calls.jsonl: JSON types as they are (every str exactly as received; ``ensure_ascii``
-    keeps lone surrogates, NUL and U+2019 intact), datetime -> ISO text, bytes -> base64, enum -> its name."""
+    keeps lone surrogates, NUL and U+2019 intact), datetime -> ISO text, enum -> its name; a SecureString as
+    PowerShell prints one, bytes (a PFX among them) by length and SHA-256 only: the log holds no secret."""
+    if isinstance(value, SecureText):
+        return "System.Security.SecureString"
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return "byte[%d] sha256:%s" % (len(value), hashlib.sha256(bytes(value)).hexdigest())
     if isinstance(value, RemoteEnum):
         return value.name
     if isinstance(value, RemoteObject):

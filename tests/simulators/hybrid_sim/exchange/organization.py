@@ -242,6 +242,7 @@ def initial_exchange_state(
     dauth_only: bool = False,
     hybrid_app_override: bool = False,
     duplicate_overrides: bool = False,
+    auth_certificate_missing_on: Iterable[str] = (),
 ) -> dict[str, Any]:
     """A freshly installed organization: setup's per-server "Microsoft Exchange" certificate, setup's Auth
     certificate on every server as AuthConfig's current one (``auth_certificate``), the Exchange Online partner
@@ -261,7 +262,10 @@ def initial_exchange_state(
     Online partner application, which is what Microsoft's script checks before it turns the dedicated application
     on (CSS-Exchange PR #2399). ``hybrid_app_override=True`` seeds the Global\\ExchangeOnpremAsThirdPartyAppId
     override as Microsoft's script creates it; ``duplicate_overrides=True`` that one and a second one for the
-    same section under another name."""
+    same section under another name.
+
+    ``auth_certificate_missing_on`` names servers whose store lacks setup's Auth certificate, as when the AuthAdmin
+    servicelet has not deployed it there (replication across AD sites, CSS-Exchange issue 1662)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     specs = [spec_dict(s) for s in servers]
     ad_domain = ad_domain or next((s["domain"] for s in specs if s.get("domain")), None)
@@ -299,7 +303,10 @@ def initial_exchange_state(
         # Setup's Auth certificate (subject CN=Microsoft Exchange Server Auth Certificate, Services SMTP), deployed
         # to every server by the AuthAdmin servicelet.
         der = certs.make_certificate(now, AUTH_CERTIFICATE_SUBJECT, [], reuse_key="auth")[0]
+        missing = {name.upper() for name in auth_certificate_missing_on}
         for entry in server_map.values():
+            if entry["name"].upper() in missing:
+                continue
             entry["certificates"].append(
                 certs.store_entry(der, entry["fqdn"], "Microsoft Exchange Server Auth Certificate", "SMTP", True, True)
             )

@@ -40,6 +40,8 @@ from psrpcore.types import (
 
 from psrpcore.types._serializer import _serialize_string
 
+from ansible_collections.exchange.hybrid.plugins.module_utils._values import SecureText
+
 from .pipeline import Command, PipelineHandler, PipelineRequest, PipelineResult, RemoteEnum, RemoteError, RemoteObject
 
 FRAGMENT_HEADER = 21  # object id (8), fragment id (8), start/end flags (1), length (4)
@@ -54,7 +56,8 @@ def to_plain(value: Any) -> Any:
         return bool(value)
     if isinstance(value, PSSecureString):
         try:
-            return str.__str__(value.decrypt())
+            # Still a SecureString for the cmdlet's binding (the catalog refuses a plain string there).
+            return SecureText(str.__str__(value.decrypt()))
         except Exception:  # pylint: disable=broad-except
             # No session key was exchanged: hand over what there is rather than failing the pipeline.
             return str(value)
