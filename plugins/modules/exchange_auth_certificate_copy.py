@@ -7,12 +7,12 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: exchange_auth_certificate_copy
 short_description: Copy the Auth certificate, with its private key, to every Exchange server that lacks it
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - OAuth breaks on a server that lacks AuthConfig's current Auth certificate or its private key. Exchange's
     AuthAdmin servicelet normally deploys it; when it did not (replication across Active Directory sites, a server
     added later), Microsoft's MonitorExchangeAuthCertificate.ps1 copies it instead of creating a new one (CSS-Exchange
-    issue 1662): exported with its private key from a server that holds it, imported where it is missing. This
+    issue 1662), exported with its private key from a server that holds it and imported where it is missing. This
     module does the same through one Exchange session, on the server it connects to.
   - Reads AuthConfig and every server's certificate store (C(Get-ExchangeCertificate -Server)); for each certificate
     to copy, C(Export-ExchangeCertificate -Server <holder> -Thumbprint <t> -BinaryEncoded -Password <p>) and
@@ -43,7 +43,7 @@ seealso:
     description: Microsoft's cmdlet reference.
     link: https://learn.microsoft.com/powershell/module/exchangepowershell/import-exchangecertificate
   - name: Export-ExchangeCertificate
-    description: Microsoft's cmdlet reference (an exportable private key is required; -Password includes it).
+    description: Microsoft's cmdlet reference (an exportable private key is required, -Password includes it).
     link: https://learn.microsoft.com/powershell/module/exchangepowershell/export-exchangecertificate
 author:
   - exchange.hybrid contributors (@exchange-hybrid)
@@ -212,7 +212,7 @@ def plan(stores: Stores) -> list[Copy]:
     return copies
 
 
-def apply(client: Any, copies: list[Copy]) -> None:
+def apply(client: Any, copies: list[Copy], progress: dict) -> None:
     """Per certificate: export it once with a password of this run, then import it where it is missing."""
     for copy in copies:
         password = SecureText(secrets.token_urlsafe(32))
@@ -239,17 +239,18 @@ def apply(client: Any, copies: list[Copy]) -> None:
             calls.append(
                 call("Import-ExchangeCertificate", None, Server=name, FileData=data, Password=password, PrivateKeyExportable=True)
             )
+        progress["changed"] = True  # a removal or an import may have run before a failure
         client.run(calls)
 
 
-def run(module: Any) -> dict:
+def run(module: Any, progress: dict) -> dict:
     client = client_for(module)
     include_next = module.params["include_next"]
     before = read(client, include_next)
     copies = plan(before)
     after = before.holds()
     if copies and not module.check_mode:
-        apply(client, copies)
+        apply(client, copies, progress)
         after = read(client, include_next).holds()
     elif copies:
         for copy in copies:
@@ -268,12 +269,13 @@ def run(module: Any) -> dict:
 
 def main() -> None:
     module = exchange_module(ARGUMENT_SPEC)
+    progress = {"changed": False}
     try:
-        module.exit_json(**run(module))
+        module.exit_json(**run(module, progress))
     except Refused as refused:
-        module.fail_json(msg=refused.msg, changed=False)
+        module.fail_json(msg=refused.msg, **progress)
     except ExchangeError as exc:
-        fail_from_error(module, exc, "copy the Auth certificate through %s" % module.params["server"], changed=False)
+        fail_from_error(module, exc, "copy the Auth certificate through %s" % module.params["server"], **progress)
 
 
 if __name__ == "__main__":

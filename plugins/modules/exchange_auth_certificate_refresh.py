@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: exchange_auth_certificate_refresh
 short_description: Make one Exchange server pick up a new current Auth certificate at once
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - After a new Auth certificate became AuthConfig's current certificate (assigned or replaced now, or a staged one
     that reached its effective date), Exchange's services pick it up only when the AuthAdmin servicelet next runs.

@@ -88,13 +88,16 @@ extends_documentation_fragment:
   - exchange.hybrid.attributes.action_plugin
   - exchange.hybrid.actiongroup_exchange
 notes:
-  - Lifetime. C(New-ExchangeCertificate) has no lifetime parameter (Microsoft's reference for it lists none): a
+  - Lifetime. C(New-ExchangeCertificate) has no lifetime parameter (Microsoft's reference for it lists none), and a
     self-signed certificate it creates is valid for 5 years. Microsoft's MonitorExchangeAuthCertificate.ps1 makes a
     custom lifetime (C(CustomCertificateLifetimeInDays)) without any Exchange cmdlet, by building the certificate
     with .NET's C(CertificateRequest) on the server and importing it; this module talks to Exchange through its
     cmdlets only, so it offers no lifetime option.
   - Exchange replicates AuthConfig to every server; the certificate with its private key must also be present on
-    every Exchange server (Exchange's Auth certificate deployment copies it).
+    every Exchange server (Exchange's Auth certificate deployment copies it; where it did not,
+    M(exchange.hybrid.exchange_auth_certificate_copy) does).
+  - After a new certificate became current, M(exchange.hybrid.exchange_auth_certificate_refresh) makes each server
+    pick it up at once.
 author:
   - exchange.hybrid maintainers (@exchange-hybrid)
 """

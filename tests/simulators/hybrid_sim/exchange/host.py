@@ -11,7 +11,11 @@ script text with their values as PSRP parameters. The simulator runs exactly tho
 - an Exchange cmdlet is "not recognized": the Exchange snap-in is not loaded in a plain Windows PowerShell session,
   which is the reason the collection talks to the Exchange endpoint at all;
 - Get-Service / Restart-Service behave as Windows PowerShell 5.1's (the MSExchangeHM restart with the health
-  manager's readiness delay: the push probe is refused until it has passed).
+  manager's readiness delay: the push probe is refused until it has passed); every restart is counted
+  (``services[name]["restarts"]``);
+- the ``auth_certificate_refresh`` script restarts MSExchangeServiceHost and recycles the OWA and ECP pools
+  (``app_pools[name]["recycles"]``; a pool missing from the state fails as the script reports it) and keeps the
+  remembered thumbprint in the server's simulated registry (``registry``).
 """
 
 from __future__ import annotations
