@@ -109,17 +109,99 @@ New-Object -TypeName PSObject -Property @{
 }
 """
 
+# A self-signed Auth certificate with a chosen lifetime, as Microsoft's MonitorExchangeAuthCertificate.ps1 makes one
+# for -CustomCertificateLifetimeInDays (New-ExchangeCertificate has no lifetime parameter): CSS-Exchange
+# Shared/CertificateFunctions/New-ExchangeSelfSignedCertificate.ps1 builds it with .NET's CertificateRequest (.NET
+# Framework 4.7.2 and later, learn.microsoft.com/dotnet/api/system.security.cryptography.x509certificates.certificaterequest),
+# an RSA key of RSACryptoServiceProvider in the machine key store (provider type 24, key number 1: "the certificate
+# can't be used as Auth Certificate otherwise", New-ExchangeAuthCertificate.ps1), SHA-256 with PKCS #1 padding, key
+# usage DigitalSignature and KeyEncipherment (critical), enhanced key usage Server Authentication, basic constraints
+# not a CA (critical), then exported and imported again as PFX with an exportable, persisted machine key into
+# LocalMachine\My. The subject, DNS name and friendly name are those the module gives New-ExchangeCertificate.
+NEW_AUTH_CERTIFICATE = r"""param(
+    [Parameter(Mandatory = $true)][string]$DomainName,
+    [Parameter(Mandatory = $true)][string]$FriendlyName,
+    [Parameter(Mandatory = $true)][int]$KeySize,
+    [Parameter(Mandatory = $true)][int]$LifetimeDays
+)
+$ErrorActionPreference = 'Stop'
+$requestType = 'System.Security.Cryptography.X509Certificates.CertificateRequest' -as [type]
+if ($null -eq $requestType) {
+    throw ('.NET CertificateRequest is not available on {0}: a certificate with a custom lifetime needs .NET Framework 4.7.2 or later' -f $env:COMPUTERNAME)
+}
+$x509 = 'System.Security.Cryptography.X509Certificates'
+$subject = New-Object -TypeName "$x509.X500DistinguishedName" -ArgumentList ('CN=' + $DomainName)
+$csp = New-Object -TypeName System.Security.Cryptography.CspParameters
+$csp.Flags = [System.Security.Cryptography.CspProviderFlags]::UseMachineKeyStore
+$csp.ProviderType = 24
+$csp.KeyNumber = 1
+$csp.KeyContainerName = 'exchange.hybrid_' + [guid]::NewGuid().ToString()
+$rsa = New-Object -TypeName System.Security.Cryptography.RSACryptoServiceProvider -ArgumentList $KeySize, $csp
+$rsa.PersistKeyInCsp = $true
+$pfx = $null
+try {
+    $request = New-Object -TypeName "$x509.CertificateRequest" -ArgumentList $subject, $rsa, ([System.Security.Cryptography.HashAlgorithmName]::SHA256), ([System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+    $names = New-Object -TypeName "$x509.SubjectAlternativeNameBuilder"
+    $names.AddDnsName($DomainName)
+    $request.CertificateExtensions.Add($names.Build($true))
+    $usage = [System.Security.Cryptography.X509Certificates.X509KeyUsageFlags]::DigitalSignature -bor [System.Security.Cryptography.X509Certificates.X509KeyUsageFlags]::KeyEncipherment
+    $request.CertificateExtensions.Add((New-Object -TypeName "$x509.X509KeyUsageExtension" -ArgumentList $usage, $true))
+    $oids = New-Object -TypeName System.Security.Cryptography.OidCollection
+    [void]$oids.Add((New-Object -TypeName System.Security.Cryptography.Oid -ArgumentList '1.3.6.1.5.5.7.3.1'))
+    $request.CertificateExtensions.Add((New-Object -TypeName "$x509.X509EnhancedKeyUsageExtension" -ArgumentList $oids, $false))
+    $request.CertificateExtensions.Add((New-Object -TypeName "$x509.X509BasicConstraintsExtension" -ArgumentList $false, $false, 0, $true))
+    $request.CertificateExtensions.Add((New-Object -TypeName "$x509.X509SubjectKeyIdentifierExtension" -ArgumentList $request.PublicKey, $false))
+    # Whole seconds: a certificate's dates have no fractions, and the module compares them with Exchange's.
+    $now = [DateTimeOffset]::UtcNow
+    $notBefore = $now.AddTicks(-($now.Ticks % [TimeSpan]::TicksPerSecond))
+    $notAfter = $notBefore.AddDays($LifetimeDays)
+    $created = $request.CreateSelfSigned($notBefore, $notAfter)
+    $pfx = $created.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx)
+    $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::PersistKeySet -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::MachineKeySet
+    $certificate = New-Object -TypeName "$x509.X509Certificate2" -ArgumentList $pfx, ([string]$null), $flags
+    $certificate.FriendlyName = $FriendlyName
+    $store = New-Object -TypeName "$x509.X509Store" -ArgumentList 'My', 'LocalMachine'
+    $store.Open([System.Security.Cryptography.X509Certificates.OpenFlags]::ReadWrite)
+    try {
+        $store.Add($certificate)
+    }
+    finally {
+        $store.Close()
+    }
+}
+finally {
+    if ($null -ne $pfx) {
+        [Array]::Clear($pfx, 0, $pfx.Length)
+    }
+    $rsa.Clear()
+}
+New-Object -TypeName PSObject -Property @{
+    ComputerName = $env:COMPUTERNAME
+    Thumbprint = $certificate.Thumbprint
+    Subject = $subject.Name
+    NotBefore = $notBefore.UtcDateTime.ToString('yyyy-MM-ddTHH:mm:ssZ', [Globalization.CultureInfo]::InvariantCulture)
+    NotAfter = $notAfter.UtcDateTime.ToString('yyyy-MM-ddTHH:mm:ssZ', [Globalization.CultureInfo]::InvariantCulture)
+}
+"""
+
 # name -> text; the client sends these names' texts, the simulator's default endpoint knows exactly these.
 HOST_SCRIPTS = {
     "host_facts": HOST_FACTS,
     "write_file": WRITE_FILE,
     "auth_certificate_refresh": AUTH_CERTIFICATE_REFRESH,
+    "new_auth_certificate": NEW_AUTH_CERTIFICATE,
 }
 # Parameters each script declares in its param() block (name -> (type, mandatory)).
 HOST_SCRIPT_PARAMETERS = {
     "host_facts": {},
     "write_file": {"Path": ("String", True), "Base64Content": ("String", True), "CheckOnly": ("Switch", False)},
     "auth_certificate_refresh": {"Thumbprint": ("String", True), "CheckOnly": ("Switch", False)},
+    "new_auth_certificate": {
+        "DomainName": ("String", True),
+        "FriendlyName": ("String", True),
+        "KeySize": ("Int32", True),
+        "LifetimeDays": ("Int32", True),
+    },
 }
 # Cmdlets sent as commands to the default endpoint (Windows PowerShell's own, not on the Exchange endpoint).
 HOST_CMDLETS = ("Get-Service", "Restart-Service")

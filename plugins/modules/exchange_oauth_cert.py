@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Step 3 of the push notification procedure, on Exchange. Reuses a valid certificate of the connected server
     (RSA key of at least O(key_size) bits, exportable private key, not expired, friendly name O(friendly_name)) or
-    creates one with C(New-ExchangeCertificate), and makes it AuthConfig's current certificate with
+    creates one (with C(New-ExchangeCertificate), or with O(lifetime_days) on the server itself), and makes it AuthConfig's current certificate with
     C(Set-AuthConfig -CertificateThumbprint ... -Force).
   - The new certificate is created for the C(Federation) service only, so it never replaces the default SMTP
     certificate (C(New-ExchangeCertificate) would otherwise default to IMAP, POP and SMTP).
@@ -51,6 +51,19 @@ options:
       - Also write the public certificate (DER, C(.cer)) to this absolute path on the connected server, as the
         documented procedure does. Written only when its content differs.
     type: str
+  lifetime_days:
+    description:
+      - Lifetime in days of every certificate the module creates (first assignment, renewal, O(rotate_now)).
+        Unset, C(New-ExchangeCertificate) creates it, valid for 5 years.
+      - Set, a fixed host script on the connected server's default WinRM endpoint builds it as Microsoft's
+        MonitorExchangeAuthCertificate.ps1 does for C(CustomCertificateLifetimeInDays), with .NET's
+        C(CertificateRequest) (.NET Framework 4.7.2 or later; older servers fail with a message saying so):
+        subject C(CN=) and DNS name O(domain_name), friendly name O(friendly_name), RSA key of O(key_size) bits,
+        exportable, in C(LocalMachine\My), valid from now for this many days. The module then reads it back with
+        C(Get-ExchangeCertificate) and checks its end date before AuthConfig is changed.
+      - From 1 to 3650, and more than O(renew_before_days) (otherwise each new certificate would be due for
+        renewal at once). An existing usable certificate is kept whatever its lifetime.
+    type: int
   renew_before_days:
     description:
       - Stage a new certificate when the current one expires within this many days. V(0) turns renewal off.
@@ -89,10 +102,10 @@ extends_documentation_fragment:
   - exchange.hybrid.actiongroup_exchange
 notes:
   - Lifetime. C(New-ExchangeCertificate) has no lifetime parameter (Microsoft's reference for it lists none), and a
-    self-signed certificate it creates is valid for 5 years. Microsoft's MonitorExchangeAuthCertificate.ps1 makes a
-    custom lifetime (C(CustomCertificateLifetimeInDays)) without any Exchange cmdlet, by building the certificate
-    with .NET's C(CertificateRequest) on the server and importing it; this module talks to Exchange through its
-    cmdlets only, so it offers no lifetime option.
+    self-signed certificate it creates is valid for 5 years. For another lifetime (O(lifetime_days)) the module
+    builds the certificate as Microsoft's MonitorExchangeAuthCertificate.ps1 does, with .NET on the server (a fixed
+    host script on the default endpoint, never Exchange cmdlets as script text). Such a certificate has no Exchange
+    service enabled (C(Services) C(None)); the Auth certificate needs none.
   - Exchange replicates AuthConfig to every server; the certificate with its private key must also be present on
     every Exchange server (Exchange's Auth certificate deployment copies it; where it did not,
     M(exchange.hybrid.exchange_auth_certificate_copy) does).
@@ -108,6 +121,11 @@ EXAMPLES = r"""
     export_path: C:\Certificates\OAuthCert.cer
   run_once: true
   register: oauth_cert
+
+- name: Ensure the OAuth certificate; any certificate it creates is valid for one year
+  exchange.hybrid.exchange_oauth_cert:
+    lifetime_days: 365
+  run_once: true
 
 - name: Adopt an existing certificate
   exchange.hybrid.exchange_oauth_cert:
@@ -229,6 +247,7 @@ ARGUMENT_SPEC = dict(
     key_size=dict(type="int", default=2048, no_log=False),
     thumbprint=dict(type="str"),
     export_path=dict(type="str"),
+    lifetime_days=dict(type="int"),
     renew_before_days=dict(type="int", default=60),
     rotate_now=dict(type="bool", default=False),
     rotate_effective_in_days=dict(type="int", default=30),
@@ -255,16 +274,20 @@ AUTH_PROPERTIES = [
     "PreviousCertificateThumbprint",
     "NextCertificateEffectiveDate",
 ]
+# A sanity bound of the collection's own (twice New-ExchangeCertificate's 5 years); Microsoft's script sets none.
+MAX_LIFETIME_DAYS = 3650
 ACTIONS = {"none": "none", "assign": "assigned", "stage": "staged", "replace": "replaced"}
 _WINDOWS_PATH = re.compile(r"^([A-Za-z]:\\|\\\\[^\\]+\\[^\\]+)")
 
 
 class Refused(Exception):
-    """The certificate asked for cannot be used: the module fails with ``msg`` before anything is written."""
+    """The certificate asked for cannot be used: the module fails with ``msg`` before anything is written, or
+    ``created`` after a new certificate could not be read back."""
 
-    def __init__(self, msg: str) -> None:
+    def __init__(self, msg: str, created: bool = False) -> None:
         super().__init__(msg)
         self.msg = msg
+        self.created = created
 
 
 class StepFailed(Exception):
@@ -358,6 +381,19 @@ def check_input(params: dict) -> None:
         raise ExchangeInputError("renew_before_days must be 0 or more")
     if params["rotate_effective_in_days"] < 0:
         raise ExchangeInputError("rotate_effective_in_days must be 0 or more")
+    lifetime = params.get("lifetime_days")
+    if lifetime is not None:
+        if not 1 <= lifetime <= MAX_LIFETIME_DAYS:
+            raise ExchangeInputError(
+                "lifetime_days must be from 1 to %d, got %d; leave it unset for New-ExchangeCertificate's 5 years"
+                % (MAX_LIFETIME_DAYS, lifetime)
+            )
+        if lifetime <= params["renew_before_days"]:
+            raise ExchangeInputError(
+                "lifetime_days %d is refused: it must be more than renew_before_days (%d), or every new certificate "
+                "would be due for renewal at once; raise lifetime_days or lower renew_before_days"
+                % (lifetime, params["renew_before_days"])
+            )
 
 
 # --------------------------------------------------------------------------------------------------- values
@@ -555,6 +591,8 @@ def shown_certificate(found: Found, plan: Plan) -> Optional[dict]:
 
 
 def create(client: ExchangeClient, params: dict, plan: Plan, found: Found) -> dict:
+    if params.get("lifetime_days") is not None:
+        return create_with_lifetime(client, params, plan, found)
     rows = client.run(
         [
             call(
@@ -574,6 +612,54 @@ def create(client: ExchangeClient, params: dict, plan: Plan, found: Found) -> di
             "Failed to create the Auth certificate on %s: New-ExchangeCertificate returned no certificate" % found.where
         )
     return rows[0]
+
+
+def create_with_lifetime(client: ExchangeClient, params: dict, plan: Plan, found: Found) -> dict:
+    """The new_auth_certificate host script on the default endpoint, then Get-ExchangeCertificate on the Exchange
+    endpoint: Exchange must list the certificate, with the end date the script gave it."""
+    hint = "leave lifetime_days unset to use New-ExchangeCertificate's 5 years"
+    try:
+        made = client.run(
+            [
+                host_script(
+                    "new_auth_certificate",
+                    ["Thumbprint", "NotBefore", "NotAfter"],
+                    DomainName=plan.domain,
+                    FriendlyName=params["friendly_name"],
+                    KeySize=params["key_size"],
+                    LifetimeDays=params["lifetime_days"],
+                )
+            ]
+        )[0]
+    except ExchangeError as exc:
+        raise Refused(
+            "Failed to create the Auth certificate with a lifetime of %d days on %s: %s; %s"
+            % (params["lifetime_days"], found.where, exc.msg, hint)
+        ) from exc
+    thumbprint = thumbprint_key(made[0].get("Thumbprint")) if made else None
+    if not thumbprint:
+        raise Refused("Failed to create the Auth certificate on %s: the host script returned no thumbprint" % found.where)
+    try:
+        rows = client.run([call("Get-ExchangeCertificate", CERT_PROPERTIES, Thumbprint=thumbprint)])[0]
+    except ExchangeError as exc:
+        raise Refused(
+            "Failed to read back the new Auth certificate %s on %s: %s" % (thumbprint, found.where, exc.msg), created=True
+        ) from exc
+    cert = next((row for row in rows if same_thumbprint(row.get("Thumbprint"), thumbprint)), None)
+    if cert is None:
+        raise Refused(
+            "Failed to read back the new Auth certificate %s on %s: Get-ExchangeCertificate does not list it"
+            % (thumbprint, found.where),
+            created=True,
+        )
+    wanted, listed = parse_utc(made[0].get("NotAfter")), parse_utc(cert.get("NotAfter"))
+    if wanted is None or listed is None or abs((listed - wanted).total_seconds()) > 1:
+        raise Refused(
+            "Failed to read back the new Auth certificate %s on %s: Exchange lists its end as %s, the host script "
+            "made it %s" % (thumbprint, found.where, cert.get("NotAfter"), made[0].get("NotAfter")),
+            created=True,
+        )
+    return cert
 
 
 def auth_config_writes(plan: Plan) -> list[dict]:
@@ -752,7 +838,23 @@ def ensure(module: Any, client: ExchangeClient, progress: dict) -> dict:
     for warning in outcome.warnings:
         module.warn(warning)
     result = result_of(found, plan, outcome, params)
-    return diff_result(module, result, diff_view(found), {"auth_config": outcome.auth, "certificate": brief(result)})
+    after = {"auth_config": outcome.auth, "certificate": brief(result)}
+    if plan.create and params.get("lifetime_days") is not None:
+        after["new_certificate"] = new_certificate_view(found, plan, params["lifetime_days"])
+    return diff_result(module, result, diff_view(found), after)
+
+
+def new_certificate_view(found: Found, plan: Plan, lifetime_days: int) -> dict:
+    """The certificate made with lifetime_days: as read back, or (check mode) as predicted by the server's clock."""
+    if plan.target is not None:
+        made = summary(plan.target, found.now) or {}
+        return {key: made.get(key) for key in ("thumbprint", "not_before", "not_after", "days_remaining")}
+    return {
+        "thumbprint": "(new certificate)",
+        "not_before": format_utc(found.now),
+        "not_after": format_utc(found.now + dt.timedelta(days=lifetime_days)),
+        "days_remaining": lifetime_days,
+    }
 
 
 def main() -> None:
@@ -765,7 +867,7 @@ def main() -> None:
     try:
         module.exit_json(**ensure(module, client_for(module), progress))
     except Refused as refused:
-        module.fail_json(msg=refused.msg)
+        module.fail_json(msg=refused.msg, **({"changed": True, "created": True} if refused.created else {}))
     except StepFailed as failed:
         fail_from_error(module, failed.error, failed.what, **progress)
 

@@ -87,6 +87,7 @@ def make_certificate(
     years: int = SELF_SIGNED_YEARS,
     reuse_key: str | None = None,
     signature_hash: str = "sha256",
+    lifetime_days: int | None = None,
 ) -> tuple[bytes, dt.datetime, dt.datetime, str]:
     """A self-signed RSA certificate; returns (DER, not_before, not_after, serial hex).
 
@@ -104,12 +105,16 @@ def make_certificate(
                 public_exponent=65537, key_size=key_size
             )
     name = parse_subject(subject)
-    not_before = now.replace(microsecond=0) - dt.timedelta(minutes=5)
-    not_after = (
-        not_before.replace(year=not_before.year + years)
-        if not (not_before.month == 2 and not_before.day == 29)
-        else not_before + dt.timedelta(days=365 * years + 1)
-    )
+    if lifetime_days is not None:
+        not_before = now.replace(microsecond=0)
+        not_after = not_before + dt.timedelta(days=lifetime_days)
+    else:
+        not_before = now.replace(microsecond=0) - dt.timedelta(minutes=5)
+        not_after = (
+            not_before.replace(year=not_before.year + years)
+            if not (not_before.month == 2 and not_before.day == 29)
+            else not_before + dt.timedelta(days=365 * years + 1)
+        )
     serial = x509.random_serial_number()
     builder = (
         x509.CertificateBuilder()

@@ -15,7 +15,11 @@ script text with their values as PSRP parameters. The simulator runs exactly tho
   (``services[name]["restarts"]``);
 - the ``auth_certificate_refresh`` script restarts MSExchangeServiceHost and recycles the OWA and ECP pools
   (``app_pools[name]["recycles"]``; a pool missing from the state fails as the script reports it) and keeps the
-  remembered thumbprint in the server's simulated registry (``registry``).
+  remembered thumbprint in the server's simulated registry (``registry``);
+- the ``new_auth_certificate`` script puts a real self-signed certificate of the given lifetime, key size, DNS name
+  and friendly name in the server's store (exportable private key, Services None: no Exchange service enabled), so
+  Get-ExchangeCertificate lists it; on a server whose ``dotnet_framework`` is older than 4.7.2 it stops with the
+  script's text, as .NET's CertificateRequest is missing there.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from .handler import (
     log_call,
     remote_error,
 )
+from . import certificates as certs
 from .objects import PS_CUSTOM_OBJECT, output_objects, remote_object
 from .organization import HEALTH_SERVICES
 
@@ -201,10 +206,52 @@ def _auth_certificate_refresh(ctx: Context, bound: dict[str, Any]) -> list[dict[
     ]
 
 
+# .NET Framework 4.7.2 introduced CertificateRequest (learn.microsoft.com/dotnet/api/
+# system.security.cryptography.x509certificates.certificaterequest, "Applies to"); a server without the state key has
+# 4.8, which Exchange 2019 requires.
+CERTIFICATE_REQUEST_FRAMEWORK = (4, 7, 2)
+
+
+def _new_auth_certificate(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    """A self-signed certificate valid from now for LifetimeDays days in LocalMachine\\My of the server."""
+    server = ctx.server
+    framework = str(server.get("dotnet_framework") or "4.8")
+    if tuple(int(part) for part in framework.split(".")) < CERTIFICATE_REQUEST_FRAMEWORK:
+        raise CmdletError(
+            ".NET CertificateRequest is not available on %s: a certificate with a custom lifetime needs .NET "
+            "Framework 4.7.2 or later" % server["name"].upper(),
+            "OperationStopped",
+            "RuntimeException",
+        )
+    domain, key_size, days = str(bound["DomainName"]), int(bound["KeySize"]), int(bound["LifetimeDays"])
+    if key_size not in (1024, 2048, 4096) or days < 1:
+        # The constructor's and AddDays' own refusals, as the script's terminating error.
+        raise CmdletError(
+            "The simulated .NET refuses KeySize %d or LifetimeDays %d." % (key_size, days),
+            "NotSpecified",
+            "CryptographicException",
+        )
+    der, not_before, not_after, _serial = certs.make_certificate(
+        ctx.now, "CN=%s" % domain, [domain], key_size, lifetime_days=days
+    )
+    entry = certs.store_entry(der, server["fqdn"], str(bound["FriendlyName"]), "None", True, True)
+    server["certificates"].append(entry)
+    return [
+        {
+            "ComputerName": server["name"].upper(),
+            "Thumbprint": entry["Thumbprint"],
+            "Subject": entry["Subject"],
+            "NotBefore": iso(not_before),
+            "NotAfter": iso(not_after),
+        }
+    ]
+
+
 SCRIPT_OPERATIONS = {
     "host_facts": _host_facts,
     "write_file": _write_file,
     "auth_certificate_refresh": _auth_certificate_refresh,
+    "new_auth_certificate": _new_auth_certificate,
 }
 
 

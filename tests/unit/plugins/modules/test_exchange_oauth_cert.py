@@ -205,3 +205,82 @@ def test_rotate_now_refuses_an_effective_date_after_expiry(fresh):
     out = run(fresh, {"rotate_now": True, "rotate_effective_in_days": 30})
     assert out.failed and "rotate_effective_in_days 30" in out.result["msg"] and "expires in" in out.result["msg"]
     assert fresh.state() == before and not out.writes
+
+
+# ------------------------------------------------------------------------------------------------- lifetime_days
+
+
+def test_lifetime_days_creates_with_the_host_script_then_idempotent(fresh):
+    checked = run(fresh, {"lifetime_days": 400}, check=True, diff=True)
+    assert checked.result["changed"] and checked.result["created"] and not checked.writes
+    predicted = checked.result["diff"]["after"]["new_certificate"]
+    assert predicted["days_remaining"] == 400 and predicted["thumbprint"] == "(new certificate)"
+
+    out = run(fresh, {"lifetime_days": 400}, diff=True)
+    r = out.result
+    assert not out.failed and r["changed"] and r["created"] and r["action"] == "assigned"
+    assert "New-ExchangeCertificate" not in out.cmdlets
+    made = next(c for c in out.calls if c["cmdlet"] == "new_auth_certificate")
+    assert made["script"] and made["parameters"] == {
+        "DomainName": "contoso.com",
+        "FriendlyName": "Exchange S2S OAuth",
+        "KeySize": 2048,
+        "LifetimeDays": 400,
+    }
+    # Read back on the Exchange endpoint before AuthConfig changes.
+    read_back = out.cmdlets.index("Get-ExchangeCertificate", out.cmdlets.index("new_auth_certificate"))
+    assert read_back < out.cmdlets.index("Set-AuthConfig")
+    created = next(c for c in store(fresh) if c["Thumbprint"] == r["thumbprint"])
+    assert (parse_iso(created["NotAfter"]) - parse_iso(created["NotBefore"])) == dt.timedelta(days=400)
+    assert created["Subject"] == "CN=contoso.com" and created["CertificateDomains"] == ["contoso.com"]
+    assert created["FriendlyName"] == "Exchange S2S OAuth" and created["PrivateKeyExportable"] is True
+    assert r["not_after"] == created["NotAfter"] and r["days_remaining"] in (399, 400)
+    assert auth(fresh)["CurrentCertificateThumbprint"] == r["thumbprint"]
+    assert r["diff"]["after"]["new_certificate"]["thumbprint"] == r["thumbprint"]
+
+    again = run(fresh, {"lifetime_days": 400})
+    assert not again.result["changed"] and not again.writes and again.result["thumbprint"] == r["thumbprint"]
+
+
+def test_lifetime_days_keeps_an_existing_usable_certificate(fresh):
+    good = ours(fresh, 1200)
+    out = run(fresh, {"lifetime_days": 90})
+    assert out.result["thumbprint"] == good and not out.result["created"]
+    assert "new_auth_certificate" not in out.cmdlets
+
+
+def test_lifetime_days_rotate_now_stages_a_certificate_of_that_lifetime(fresh):
+    current = ours(fresh, 900)
+    make_current(fresh, current)
+    out = run(fresh, {"lifetime_days": 200, "rotate_now": True, "rotate_effective_in_days": 7})
+    staged = auth(fresh)["NextCertificateThumbprint"]
+    assert out.result["action"] == "staged" and staged not in (None, current)
+    cert = next(c for c in store(fresh) if c["Thumbprint"] == staged)
+    assert parse_iso(cert["NotAfter"]) - parse_iso(cert["NotBefore"]) == dt.timedelta(days=200)
+    assert not run(fresh, {"lifetime_days": 200, "rotate_now": True, "rotate_effective_in_days": 7}).writes
+
+
+def test_lifetime_days_on_an_old_framework_fails_with_the_fallback(fresh):
+    with fresh.edit() as state:
+        for server in state["exchange"]["servers"].values():
+            server["dotnet_framework"] = "4.6.2"
+    before = fresh.state()
+    out = run(fresh, {"lifetime_days": 365})
+    msg = out.result["msg"]
+    assert out.failed and "4.7.2" in msg and "leave lifetime_days unset" in msg and "365 days" in msg
+    assert fresh.state()["exchange"]["auth_config"] == before["exchange"]["auth_config"]
+    assert "Set-AuthConfig" not in out.cmdlets
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        ({"lifetime_days": 0}, "lifetime_days must be from 1 to 3650"),
+        ({"lifetime_days": 3651}, "lifetime_days must be from 1 to 3650"),
+        ({"lifetime_days": 60}, "more than renew_before_days (60)"),
+        ({"lifetime_days": 10, "renew_before_days": 20}, "more than renew_before_days (20)"),
+    ],
+)
+def test_lifetime_days_bounds_refused_before_connecting(args, needle):
+    out = run_module(mod, args)
+    assert out.failed and needle in out.result["msg"] and not out.calls
