@@ -152,3 +152,27 @@ def test_copy_off_stops_with_the_hint(make_simulation, run_playbook):
     assert failed[0]["task"].endswith("every Exchange server holds the Auth certificate with its private key")
     assert "push_notifications_certificate_copy: true" in failed[0]["result"]["msg"]
     assert not [c for c in sim.calls() if c["cmdlet"] == "Import-ExchangeCertificate"]
+
+
+def test_certificate_lifetime_days_on_a_fresh_organization(simulation, run_playbook):
+    """push_notifications_certificate_lifetime_days: the certificate is built on the first mailbox server with that
+    lifetime (not New-ExchangeCertificate's 5 years), becomes current with its key in Entra, and a rerun changes
+    nothing."""
+    sim = simulation
+    run = configure(sim, run_playbook, verify=False, certificate_lifetime_days=730)
+    result = cert_result(run)
+    assert result["action"] == "assigned" and result["created"]
+    current = assert_signing_key_in_entra(sim)
+    assert current == result["thumbprint"]
+    lifetimes = {
+        parse_iso(cert["NotAfter"]) - parse_iso(cert["NotBefore"])
+        for server in sim.read_state()["exchange"]["servers"].values()
+        for cert in server["certificates"]
+        if cert["Thumbprint"].upper() == current
+    }
+    assert lifetimes == {dt.timedelta(days=730)}
+    assert entra_thumbprints(sim)[current].startswith(result["not_after"][:10])
+
+    again = configure(sim, run_playbook, verify=False, certificate_lifetime_days=730)
+    assert again.changed == 0, again
+    assert auth_config(sim)["CurrentCertificateThumbprint"].upper() == current
