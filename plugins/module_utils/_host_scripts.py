@@ -140,11 +140,14 @@ $rsa = New-Object -TypeName System.Security.Cryptography.RSACryptoServiceProvide
 $rsa.PersistKeyInCsp = $true
 $pfx = $null
 try {
-    $request = New-Object -TypeName "$x509.CertificateRequest" -ArgumentList $subject, $rsa, ([System.Security.Cryptography.HashAlgorithmName]::SHA256), ([System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+    $sha256 = [System.Security.Cryptography.HashAlgorithmName]::SHA256
+    $pkcs1 = [System.Security.Cryptography.RSASignaturePadding]::Pkcs1
+    $request = New-Object -TypeName "$x509.CertificateRequest" -ArgumentList $subject, $rsa, $sha256, $pkcs1
     $names = New-Object -TypeName "$x509.SubjectAlternativeNameBuilder"
     $names.AddDnsName($DomainName)
     $request.CertificateExtensions.Add($names.Build($true))
-    $usage = [System.Security.Cryptography.X509Certificates.X509KeyUsageFlags]::DigitalSignature -bor [System.Security.Cryptography.X509Certificates.X509KeyUsageFlags]::KeyEncipherment
+    $usageFlags = [System.Security.Cryptography.X509Certificates.X509KeyUsageFlags]
+    $usage = $usageFlags::DigitalSignature -bor $usageFlags::KeyEncipherment
     $request.CertificateExtensions.Add((New-Object -TypeName "$x509.X509KeyUsageExtension" -ArgumentList $usage, $true))
     $oids = New-Object -TypeName System.Security.Cryptography.OidCollection
     [void]$oids.Add((New-Object -TypeName System.Security.Cryptography.Oid -ArgumentList '1.3.6.1.5.5.7.3.1'))
@@ -157,7 +160,8 @@ try {
     $notAfter = $notBefore.AddDays($LifetimeDays)
     $created = $request.CreateSelfSigned($notBefore, $notAfter)
     $pfx = $created.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx)
-    $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::PersistKeySet -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::MachineKeySet
+    $storage = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]
+    $flags = $storage::Exportable -bor $storage::PersistKeySet -bor $storage::MachineKeySet
     $certificate = New-Object -TypeName "$x509.X509Certificate2" -ArgumentList $pfx, ([string]$null), $flags
     $certificate.FriendlyName = $FriendlyName
     $store = New-Object -TypeName "$x509.X509Store" -ArgumentList 'My', 'LocalMachine'

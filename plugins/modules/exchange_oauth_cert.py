@@ -57,7 +57,7 @@ options:
         Unset, C(New-ExchangeCertificate) creates it, valid for 5 years.
       - Set, a fixed host script on the connected server's default WinRM endpoint builds it as Microsoft's
         MonitorExchangeAuthCertificate.ps1 does for C(CustomCertificateLifetimeInDays), with .NET's
-        C(CertificateRequest) (.NET Framework 4.7.2 or later; older servers fail with a message saying so):
+        C(CertificateRequest) (.NET Framework 4.7.2 or later; older servers fail with a message saying so), with
         subject C(CN=) and DNS name O(domain_name), friendly name O(friendly_name), RSA key of O(key_size) bits,
         exportable, in C(LocalMachine\My), valid from now for this many days. The module then reads it back with
         C(Get-ExchangeCertificate) and checks its end date before AuthConfig is changed.
