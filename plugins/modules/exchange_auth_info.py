@@ -361,6 +361,9 @@ setting_overrides:
       description: The servers it is limited to (empty for all).
       type: list
       elements: str
+    when_created:
+      description: When the override was created (C(WhenCreatedUTC)), UTC; of several, the oldest is the one to keep.
+      type: str
 oauth_hybrid:
   description:
     - Whether the organization uses OAuth for hybrid, judged as M(exchange.hybrid.exchange_setting_override) judges it
@@ -518,6 +521,7 @@ OBJECTS: dict[str, dict[str, str]] = {
         "Parameters": "parameters",
         "Reason": "reason",
         "Server": "server",
+        "WhenCreatedUTC": "when_created",
     },
 }
 LISTS = ("domain_name", "target_address_domains", "parameters", "server")

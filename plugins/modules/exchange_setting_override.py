@@ -265,7 +265,8 @@ from ansible_collections.exchange.hybrid.plugins.module_utils._setting_overrides
 )
 
 DEFAULT_REASON = "Managed by the exchange.hybrid Ansible collection"
-OVERRIDE_PROPERTIES = ["Name", "Identity", "ComponentName", "SectionName", "Parameters", "Reason", "Server"]
+# WhenCreatedUTC: of several overrides for one section, the oldest is kept or adopted (keep_order).
+OVERRIDE_PROPERTIES = ["Name", "Identity", "ComponentName", "SectionName", "Parameters", "Reason", "Server", "WhenCreatedUTC"]
 PARAMETER_RE = re.compile(r"^\s*[^=\s][^=]*=")
 REFRESH = {
     "Process": "Microsoft.Exchange.Directory.TopologyService",

@@ -200,6 +200,7 @@ def test_objects_of_a_hybrid_organization(tmp_path):
                 "Parameters": ["Enabled=True"],
                 "Reason": "dedicated hybrid app",
                 "Server": [],
+                "WhenCreatedUTC": "2026-05-07T10:00:00Z",
             }
         )
         app = state["exchange"]["push_notification_apps"][0]
@@ -218,6 +219,7 @@ def test_objects_of_a_hybrid_organization(tmp_path):
             "parameters": ["Enabled=True"],
             "reason": "dedicated hybrid app",
             "server": [],
+            "when_created": "2026-05-07T10:00:00Z",
         }
     ]
     assert r["push_proxy"] == {
@@ -275,11 +277,11 @@ HYBRID_OVERRIDE = {
 }
 
 
-def add_override(harness, name, parameters, section="ExchangeOnpremAsThirdPartyAppId"):
+def add_override(harness, name, parameters, section="ExchangeOnpremAsThirdPartyAppId", created="2026-06-01T08:00:00Z"):
     with harness.edit() as state:
         state["exchange"]["setting_overrides"].append({
             "Name": name, "Identity": name, "ComponentName": "Global", "SectionName": section,
-            "Parameters": list(parameters), "Reason": "by hand", "Server": [],
+            "Parameters": list(parameters), "Reason": "by hand", "Server": [], "WhenCreatedUTC": created,
         })
 
 
@@ -356,3 +358,13 @@ def test_disagreeing_duplicate_overrides_are_told_apart_per_section(org):
     refused = writer(org)
     assert refused.failed and "Remove-SettingOverride -Identity 'Theirs' -Confirm:$false" in hybrid["fix"]
     assert "Remove-SettingOverride -Identity 'Theirs' -Confirm:$false" in refused.result["msg"]
+
+
+def test_of_duplicates_under_other_names_the_oldest_is_kept_reader_and_writer_alike(tmp_path):
+    harness = ExchangeHarness(str(tmp_path))
+    add_override(harness, "Hybrid-A", ["Enabled=true"], created="2026-07-01T08:00:00Z")
+    add_override(harness, "Hybrid-B", ["Enabled=true"], created="2026-03-01T08:00:00Z")
+    (entry,) = read(harness).result["setting_override_duplicates"]
+    assert entry["keep"] == "Hybrid-B"  # older, though its name sorts later
+    written = writer(harness)
+    assert not written.failed and written.result["name"] == "Hybrid-B" and written.result["adopted"] is True
