@@ -722,9 +722,14 @@ def application_identifier(run: Run) -> list[dict]:
 
 def create(run: Run) -> list[dict]:
     parameters = run.new_parameters()
+    then = application_identifier(run)
     if run.params["type"] == "azure_ad":
         parameters["Type"] = "AzureAD"
-    return [call("New-AuthServer", None, **parameters)] + application_identifier(run)
+        # New-AuthServer takes -GraphBaseUrl only without -Type (its AuthMetadataUrl parameter set): set it after.
+        graph = parameters.pop("GraphBaseUrl", None)
+        if graph is not None:
+            then.append(call("Set-AuthServer", None, Identity=run.result["name"], GraphBaseUrl=graph))
+    return [call("New-AuthServer", None, **parameters)] + then
 
 
 def update(run: Run) -> list[dict]:

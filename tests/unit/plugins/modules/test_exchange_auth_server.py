@@ -451,3 +451,17 @@ def test_graph_base_url_set_once_and_refused_on_2016(org):
     older = org(servers=[E2016_CU23])
     refused = run(older, dict(with_graph, tenant_domain="contoso.onmicrosoft.com"))
     assert refused.failed and "graph_base_url" in refused.result["msg"] and refused.writes == []
+
+
+def test_a_new_evosts_auth_server_gets_its_graph_base_url_after_new_auth_server(org):
+    """New-AuthServer -Type AzureAD cannot take -GraphBaseUrl (another parameter set): Set-AuthServer sets it after."""
+    exchange = org()
+    args = {"name": "EvoSTS", "type": "azure_ad", "tenant_domain": "contoso.onmicrosoft.com",
+            "graph_base_url": "https://graph.microsoft.com"}
+    out = run(exchange, args)
+    assert not out.failed, out.result
+    new, then = writes(out)[0], writes(out)[1:]
+    assert new[0] == "New-AuthServer" and "GraphBaseUrl" not in new[1]
+    assert ("Set-AuthServer", {"Identity": "EvoSTS", "GraphBaseUrl": "https://graph.microsoft.com"}) in then
+    assert [a["GraphBaseUrl"] for a in exchange.auth_servers] == ["https://graph.microsoft.com"]
+    assert run(exchange, args).writes == []
