@@ -787,34 +787,35 @@ AUTH_SERVER = ExchangeObject(
 )
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", default="MicrosoftSts"),
+    tenant_domain=dict(type="str"),
+    tenant_id=dict(type="str"),
+    type=dict(type="str", default="acs", choices=["acs", "azure_ad"]),
+    cloud=dict(type="str", default="global", choices=CLOUD_CHOICES),
+    auth_metadata_url=dict(type="str"),
+    application_identifier=dict(type="str"),
+    graph_base_url=dict(type="str"),
+    domain_name=dict(type="list", elements="str"),
+    enabled=dict(type="bool", default=True),
+    remove_duplicates=dict(type="bool", default=False),
+    tenant_domains=dict(
+        type="list",
+        elements="dict",
+        options=dict(
+            name=dict(type="str", required=True),
+            is_initial=dict(type="bool", default=False),
+            is_default=dict(type="bool"),
+            type=dict(type="str"),
+            capabilities=dict(type="str"),
+        ),
+    ),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+)
+
+
 def main() -> None:
-    module = exchange_module(
-        dict(
-            name=dict(type="str", default="MicrosoftSts"),
-            tenant_domain=dict(type="str"),
-            tenant_id=dict(type="str"),
-            type=dict(type="str", default="acs", choices=["acs", "azure_ad"]),
-            cloud=dict(type="str", default="global", choices=CLOUD_CHOICES),
-            auth_metadata_url=dict(type="str"),
-            application_identifier=dict(type="str"),
-            graph_base_url=dict(type="str"),
-            domain_name=dict(type="list", elements="str"),
-            enabled=dict(type="bool", default=True),
-            remove_duplicates=dict(type="bool", default=False),
-            tenant_domains=dict(
-                type="list",
-                elements="dict",
-                options=dict(
-                    name=dict(type="str", required=True),
-                    is_initial=dict(type="bool", default=False),
-                    is_default=dict(type="bool"),
-                    type=dict(type="str"),
-                    capabilities=dict(type="str"),
-                ),
-            ),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-        )
-    )
+    module = exchange_module(ARGUMENT_SPEC)
     run_exchange_object(module, AUTH_SERVER)
 
 
